@@ -1,0 +1,42 @@
+"""A tiny randomly initialized BERT-style encoder and word-level tokenizer, made on the fly.
+
+Unit tests and the pipeline test use it instead of e5-small so they run in seconds.
+It is saved as a local model directory, so it loads through the same
+`load_encoder(path)` code path as a hub model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def make_tiny_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=1))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[(s, tok.token_to_id(s)) for s in ("[CLS]", "[SEP]")])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   model_max_length=64)
+
+
+def make_tiny_encoder(path: str | Path, corpus: list[str], hidden: int = 32, layers: int = 2,
+                      seed: int = 0) -> Path:
+    """Write a tiny BERT (hidden 32, 2 layers) and a tokenizer fit on `corpus` to `path`."""
+    path = Path(path)
+    tokenizer = make_tiny_tokenizer(corpus)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=2 * hidden,
+                        max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=False).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
