@@ -1,0 +1,52 @@
+"""Stage translate@<task>: translations of the task's English rows into translate.languages
+(data/translated/<task>/<lang>.jsonl), with a persistent cache that survives interruption.
+
+    python stages/translate.py --task fever
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mpn.cli import load_params, run_stage
+from mpn.errors import UserError
+from mpn.translate import (TaskTranslator, TranslateSettings, TranslationCache,
+                           TranslationRunner, write_translations)
+
+log = logging.getLogger("stages.translate")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", required=True, help="a task from params.yaml `tasks`")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", default="data", help="data root (raw in, translated out)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    params = load_params(args.params)
+    tasks = params.get("tasks") or []
+    if args.task not in tasks:
+        raise UserError(f"unknown task {args.task!r}; allowed (params.yaml tasks): "
+                        f"{', '.join(map(str, tasks))}")
+    settings = TranslateSettings.from_params(params.get("translate"))
+    cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
+    with TranslationCache(cache_path) as cache:
+        runner = TranslationRunner(cache, settings.retry_policy(), settings.batch_size,
+                                   settings.rate_limit, settings.max_failures)
+        result = TaskTranslator(args.task, settings, runner, root=args.data).run()
+    if runner.over_budget:
+        details = " | ".join(run.describe_failures() for run in result.runs if run.failures)
+        raise UserError(f"{runner.failed} texts stay untranslated, more than "
+                        f"translate.max_failures={settings.max_failures} ({details[:400]}); "
+                        f"finished translations are kept in {cache_path}: run again to retry")
+    files = write_translations(Path(args.data) / "translated" / args.task, result.rows,
+                               result.summary)
+    log.info("wrote %s", ", ".join(str(f) for f in files))
+
+
+if __name__ == "__main__":
+    run_stage(main)
