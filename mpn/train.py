@@ -1,0 +1,298 @@
+"""Fine-tuning the base classifier, and the report of how good the base model is.
+
+The loop keeps the parameters with the best English validation accuracy, logs a
+training curve (step, mean training loss since the last evaluation, val accuracy) and
+is deterministic for a seed: the data order comes from a seeded generator and dropout
+from torch's seeded global generator.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+
+import torch
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from torch.nn import functional as F
+from tqdm import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from mpn.errors import UserError
+from mpn.models import Classifier, tokenize
+
+log = logging.getLogger(__name__)
+
+Text = str | tuple[str, str]
+
+
+def model_input(row: dict) -> Text:
+    """The classifier's input for a normalized row: the claim, or (premise, hypothesis)."""
+    if "claim" in row:
+        return row["claim"]
+    if "premise" in row and "hypothesis" in row:
+        return (row["premise"], row["hypothesis"])
+    raise UserError(f"row {row.get('id', '?')!r} has no text fields; expected 'claim' or "
+                    "'premise' and 'hypothesis'")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; otherwise `cpu`, `cuda` or `cuda:N`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        return torch.device(name)
+    raise UserError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The `finetune` section of params.yaml, less the model name."""
+    max_length: int = 64
+    batch_size: int = 32
+    learning_rate: float = 2.0e-5
+    epochs: int = 2
+    warmup: float = 0.1            # fraction of all steps with a linearly rising learning rate
+    weight_decay: float = 0.01
+    freeze_word_embeddings: bool = True
+    dropout: float = 0.1
+    eval_every: int = 0            # steps between validation runs; 0: once per epoch
+    max_train_examples: int = 0    # 0: the whole English training split
+    max_val_examples: int = 0      # cap on the validation used to pick the checkpoint; 0: all
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in params.items() if k in known}
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        positive = {"max_length": self.max_length, "batch_size": self.batch_size,
+                    "epochs": self.epochs, "learning_rate": self.learning_rate}
+        for name, value in positive.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise UserError(f"finetune.{name} = {value!r}; must be a positive number")
+        for name in ("eval_every", "max_train_examples", "max_val_examples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UserError(f"finetune.{name} = {value!r}; must be an integer >= 0 (0: off)")
+        if not 0 <= self.warmup < 1:
+            raise UserError(f"finetune.warmup = {self.warmup!r}; must be a fraction in [0, 1)")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"finetune.dropout = {self.dropout!r}; must be in [0, 1)")
+        if not isinstance(self.freeze_word_embeddings, bool):
+            raise UserError(f"finetune.freeze_word_embeddings = {self.freeze_word_embeddings!r}; "
+                            "allowed: true, false")
+
+
+@dataclass
+class TrainResult:
+    curve: list[dict] = field(default_factory=list)   # rows: step, loss, val_accuracy
+    best_step: int = 0
+    best_val_accuracy: float = -1.0
+
+
+def freeze_word_embeddings(model: Classifier) -> None:
+    """The word embeddings are most of e5-small's weights; tuning them on English only
+    moves English tokens away from their translations, which hurts the other languages."""
+    model.encoder.get_input_embeddings().weight.requires_grad_(False)
+
+
+def _optimizer(model: Classifier, config: TrainConfig) -> torch.optim.Optimizer:
+    # Usual practice: no weight decay on biases and LayerNorm weights (1-d tensors).
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+class Trainer:
+    """One fine-tuning run: batches in seeded order, best-on-validation checkpoint."""
+
+    def __init__(self, model: Classifier, tokenizer, config: TrainConfig):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.device = resolve_device(config.device)
+
+    def fit(self, texts: Sequence[Text], labels: Sequence[int],
+            val_texts: Sequence[Text], val_labels: Sequence[int]) -> TrainResult:
+        config = self.config
+        if not texts:
+            raise UserError("no training examples: the English training split is empty")
+        torch.manual_seed(config.seed)
+        order_rng = torch.Generator().manual_seed(config.seed)
+        self.model.to(self.device)
+        if config.freeze_word_embeddings:
+            freeze_word_embeddings(self.model)
+        steps_per_epoch = -(-len(texts) // config.batch_size)
+        total_steps = steps_per_epoch * config.epochs
+        eval_every = config.eval_every or steps_per_epoch
+        optimizer = _optimizer(self.model, config)
+        schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * total_steps), total_steps)
+        result, best_state = TrainResult(), None
+        losses: list[float] = []
+        step = 0
+        bar = tqdm(total=len(texts) * config.epochs, unit="ex", desc="fine-tune", unit_scale=True)
+        for _ in range(config.epochs):
+            for batch in torch.randperm(len(texts), generator=order_rng).split(config.batch_size):
+                losses.append(self._step([texts[i] for i in batch], [labels[i] for i in batch],
+                                         optimizer, schedule))
+                step += 1
+                bar.update(len(batch))
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                if step % eval_every == 0 or step == total_steps:
+                    accuracy = self.accuracy(val_texts, val_labels)
+                    result.curve.append({"step": step, "loss": sum(losses) / len(losses),
+                                         "val_accuracy": accuracy})
+                    log.info("step %d: train loss %.4f, val accuracy %.4f", step,
+                             result.curve[-1]["loss"], accuracy)
+                    losses = []
+                    if accuracy > result.best_val_accuracy:
+                        result.best_step, result.best_val_accuracy = step, accuracy
+                        best_state = self._trainable_state()
+        bar.close()
+        self.model.load_state_dict(best_state, strict=False)
+        self.model.eval()
+        log.info("kept the checkpoint of step %d (val accuracy %.4f)", result.best_step,
+                 result.best_val_accuracy)
+        return result
+
+    def _step(self, texts, labels, optimizer, schedule) -> float:
+        self.model.train()
+        batch = tokenize(self.tokenizer, texts, self.model.config.input_prefix, self.config.max_length)
+        logits = self.model(**{k: v.to(self.device) for k, v in batch.items()})
+        loss = F.cross_entropy(logits, torch.tensor(labels, device=self.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return loss.item()
+
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        # Frozen weights never change, so the trainable ones are a complete checkpoint.
+        return {name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def accuracy(self, texts: Sequence[Text], labels: Sequence[int]) -> float:
+        predictions = predict(self.model, self.tokenizer, texts, self.config.batch_size * 2,
+                              self.config.max_length)
+        return float(accuracy_score(labels, predictions)) if labels else 0.0
+
+
+def predict(model: Classifier, tokenizer, texts: Sequence[Text], batch_size: int,
+            max_length: int, desc: str | None = None) -> list[int]:
+    """Predicted label indices, on whatever device the model sits. Batches hold texts of
+    similar length (less padding, a lot faster on CPU); the result is in input order."""
+    order = sorted(range(len(texts)), key=lambda i: (_text_length(texts[i]), i))
+    predictions = [0] * len(texts)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc=desc, unit="batch", disable=desc is None):
+        logits = _logits(model, tokenizer, [texts[i] for i in batch], max_length)
+        for i, label in zip(batch, logits.argmax(-1).tolist()):
+            predictions[i] = label
+    return predictions
+
+
+def _text_length(text: Text) -> int:
+    return len(text) if isinstance(text, str) else len(text[0]) + len(text[1])
+
+
+@torch.no_grad()
+def _logits(model: Classifier, tokenizer, texts: list[Text], max_length: int) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batch = tokenize(tokenizer, texts, model.config.input_prefix, max_length)
+    logits = model(**{k: v.to(device) for k, v in batch.items()}).cpu()
+    model.train(was_training)
+    return logits
+
+
+# --- the base model's report ----------------------------------------------------
+
+def majority_baseline(train_labels: Sequence[str], test_labels: Sequence[str]) -> float:
+    """Accuracy on the test labels of always answering the training split's most common label."""
+    if not train_labels or not test_labels:
+        return 0.0
+    majority = min(Counter(train_labels).most_common(), key=lambda kv: (-kv[1], kv[0]))[0]
+    return sum(label == majority for label in test_labels) / len(test_labels)
+
+
+def accuracy_by_lang(gold: Sequence[str], predicted: Sequence[str], langs: Sequence[str]) -> dict[str, float]:
+    """Accuracy per language, English first, then the others sorted."""
+    ordered = sorted(set(langs), key=lambda lang: (lang != "en", lang))
+    out = {}
+    for lang in ordered:
+        idx = [i for i, x in enumerate(langs) if x == lang]
+        out[lang] = float(accuracy_score([gold[i] for i in idx], [predicted[i] for i in idx]))
+    return out
+
+
+def per_class(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, dict]:
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=list(labels), zero_division=0)
+    return {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)}
+
+
+def split_report(gold: Sequence[str], predicted: Sequence[str], langs: Sequence[str]) -> dict:
+    by_lang = accuracy_by_lang(gold, predicted, langs)
+    return {"accuracy": by_lang.get("en", 0.0), "accuracy_by_lang": by_lang}
+
+
+def english_split(rows: Sequence[dict], split: str, labels: Sequence[str], cap: int = 0,
+                  seed: int = 0) -> tuple[list[Text], list[int]]:
+    """English originals of a split as (texts, label indices), in id order; a cap keeps
+    a seeded random subset."""
+    chosen = sorted((r for r in rows if r["split"] == split and r["lang"] == "en"
+                     and r["variant"] == "original"), key=lambda r: r["id"])
+    if cap and len(chosen) > cap:
+        keep = set(random.Random(f"{seed}-{split}").sample(range(len(chosen)), cap))
+        chosen = [r for i, r in enumerate(chosen) if i in keep]
+    return [model_input(r) for r in chosen], [label_index(r, labels) for r in chosen]
+
+
+def label_index(row: dict, labels: Sequence[str]) -> int:
+    try:
+        return labels.index(row["label"])
+    except ValueError:
+        raise UserError(f"row {row['id']!r} has label {row['label']!r}; allowed: {', '.join(labels)}") from None
+
+
+def originals(rows: Sequence[dict], split: str) -> list[dict]:
+    """Original (not rephrased) rows of a split in every language, in id order."""
+    return sorted((r for r in rows if r["split"] == split and r["variant"] == "original"),
+                  key=lambda r: r["id"])
+
+
+def base_report(task: str, model: Classifier, tokenizer, rows: Sequence[dict],
+                labels: Sequence[str], config: TrainConfig) -> dict:
+    """reports/<task>/base.json: the base model's accuracy, per language, on val and test."""
+    splits = {}
+    for split in ("val", "test"):
+        chosen = originals(rows, split)
+        predicted = predict(model, tokenizer, [model_input(r) for r in chosen], config.batch_size * 2,
+                            config.max_length, desc=f"evaluate {split}")
+        gold = [r["label"] for r in chosen]
+        names = [labels[i] for i in predicted]
+        splits[split] = split_report(gold, names, [r["lang"] for r in chosen])
+        if split == "test":
+            english = [i for i, r in enumerate(chosen) if r["lang"] == "en"]
+            splits[split]["per_class"] = per_class([gold[i] for i in english],
+                                                   [names[i] for i in english], labels)
+    train_labels = [r["label"] for r in rows if r["split"] == "train" and r["lang"] == "en"
+                    and r["variant"] == "original"]
+    test_labels = [r["label"] for r in originals(rows, "test") if r["lang"] == "en"]
+    return {"task": task, "labels": list(labels),
+            "majority_baseline": majority_baseline(train_labels, test_labels),
+            "val": splits["val"], "test": splits["test"]}
