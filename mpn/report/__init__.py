@@ -1,0 +1,6 @@
+"""Reports: the aggregate stage's summary, tables, figures, DVC plot data, and the
+offline HTML template for `dvc plots show`."""
+from mpn.report.aggregate import AggregateParams, aggregate
+from mpn.report.inputs import ReportLayout, load_reports
+
+__all__ = ["AggregateParams", "ReportLayout", "aggregate", "load_reports"]

@@ -1,0 +1,106 @@
+"""The aggregate stage as a function: every task's and method's reports in, the
+summary, tables, figures and DVC plot data out.
+
+All inputs are read and checked before the first output is written, and every output
+is written atomically, so a bad input leaves the previous outputs untouched.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mpn.errors import UserError
+from mpn.io import write_json, write_text
+from mpn.report.figures import write_figures
+from mpn.report.inputs import ReportLayout, TaskReport, load_reports
+from mpn.report.outputs import atomic_dir
+from mpn.report.paired import compare_to_baseline
+from mpn.report.plot_data import write_plot_data
+from mpn.report.summary import build_summary
+from mpn.report.tables import Comparisons, render_summary_md
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AggregateParams:
+    """params.yaml `aggregate:` section."""
+
+    n_bootstrap: int = 1000
+    seed: int = 0
+    decimals: int = 1
+    dpi: int = 120
+
+    LIMITS = {"n_bootstrap": (100, 1_000_000), "seed": (0, 2**32 - 1), "decimals": (0, 4),
+              "dpi": (50, 600)}
+
+    @classmethod
+    def from_params(cls, section: Any) -> "AggregateParams":
+        if not isinstance(section, dict):
+            raise UserError(f"params aggregate: expected a mapping, got {section!r}")
+        unknown = sorted(set(section) - set(cls.LIMITS))
+        if unknown:
+            raise UserError(f"params aggregate: unknown keys {unknown}; "
+                            f"allowed: {sorted(cls.LIMITS)}")
+        values = {key: _bounded_int(key, section[key], *cls.LIMITS[key])
+                  for key in cls.LIMITS if key in section}
+        return cls(**values)
+
+
+def _bounded_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserError(f"params aggregate.{key}: {value!r} is not allowed; "
+                        f"expected an integer from {low} to {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class AggregateOutputs:
+    root: Path = Path("reports")
+
+    @property
+    def summary_json(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def summary_md(self) -> Path:
+        return self.root / "summary.md"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+
+def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> Comparisons:
+    """Every method against the first one in params `methods`, per task."""
+    comparisons: Comparisons = {}
+    for report in reports:
+        baseline, *others = report.methods.values()
+        comparisons[report.task] = {
+            r.method: compare_to_baseline(r.edits, baseline.edits, settings.n_bootstrap,
+                                          settings.seed)
+            for r in others}
+    return comparisons
+
+
+def aggregate(params: dict[str, Any], root: Path = Path("reports")) -> AggregateOutputs:
+    settings = AggregateParams.from_params(params.get("aggregate", {}))
+    reports = load_reports(params.get("tasks"), params.get("methods"), ReportLayout(root))
+    outputs = AggregateOutputs(root)
+    comparisons = paired_comparisons(reports, settings)
+
+    # Folders first (both swapped in only if both were built), the summary files last.
+    with atomic_dir(outputs.plots) as plots_tmp, atomic_dir(outputs.figures) as figures_tmp:
+        n_csv = len(write_plot_data(reports, plots_tmp))
+        n_png = len(write_figures(reports, figures_tmp, settings.dpi))
+    write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))
+    write_json(outputs.summary_json, build_summary(reports))
+    log.info("wrote %s, %s, %d plot CSVs, %d figures", outputs.summary_json,
+             outputs.summary_md, n_csv, n_png)
+    return outputs

@@ -1,0 +1,303 @@
+"""The aggregate stage on small report files in the edit stage's formats (made here)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import yaml
+
+from mpn.errors import UserError
+from mpn.report import aggregate
+from mpn.report.aggregate import AggregateParams
+from mpn.report.inputs import METRIC_KEYS
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ["xfacts", "xnli"]
+METHODS = ["patcher", "mpn"]
+LANGS = ["de", "es", "sw"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def rate(mean, low, high):
+    return {"mean": mean, "low": low, "high": high}
+
+
+def metrics_for(task: str, method: str) -> dict:
+    """mpn beats patcher on CLG by 0.2; xnli has no rephrases (mg null), and xnli's
+    held-out language sw has no measurable CLG for patcher."""
+    gain = 0.2 if method == "mpn" else 0.0
+    clg_by_lang = {lang: rate(0.4 + gain + 0.05 * i, 0.3 + gain + 0.05 * i,
+                              0.5 + gain + 0.05 * i) for i, lang in enumerate(LANGS)}
+    if task == "xnli" and method == "patcher":
+        clg_by_lang["sw"] = None
+    return {
+        "es": rate(1.0, 0.95, 1.0),
+        "mg": None if task == "xnli" else rate(0.7 + gain, 0.6 + gain, 0.8 + gain),
+        "clg": rate(0.45 + gain, 0.4 + gain, 0.5 + gain),
+        "clg_by_lang": clg_by_lang,
+        "clg_heldout": rate(0.5 + gain, 0.4 + gain, 0.6 + gain),
+        "heldout_languages": ["sw"],
+        "locality": rate(0.987654321, 0.97, 1.0),
+        "locality_by_lang": {"en": rate(0.99, 0.98, 1.0), "de": rate(0.98, 0.96, 1.0)},
+        "er": rate(0.9 + gain / 4, 0.85, 0.95 + gain / 4),
+        "n_edits": 10,
+        "patches": 10,
+        "sec_per_edit": 0.1234 if method == "patcher" else 0.2345,
+        "peak_memory_mb": 512.0,
+    }
+
+
+def base_for(task: str) -> dict:
+    by_lang = {"en": 0.9, "de": 0.8, "es": 0.8, "sw": 0.6}
+    return {"task": task, "labels": ["SUPPORTS", "REFUTES"], "majority_baseline": 0.5,
+            "val": {"accuracy": 0.9, "accuracy_by_lang": by_lang},
+            "test": {"accuracy": 0.88, "accuracy_by_lang": by_lang,
+                     "per_class": {"SUPPORTS": {"precision": 0.9, "recall": 0.9,
+                                                "f1": 0.9, "support": 50}}}}
+
+
+def edit_rows(method: str) -> list[dict]:
+    """2 streams x 5 edits; clg right after each edit is 0.4 (patcher) or 0.6 (mpn)."""
+    clg = 0.6 if method == "mpn" else 0.4
+    return [{"stream": s, "step": step, "group": f"g{s}{step}", "es": 1, "mg": "",
+             "clg": clg, "seconds": 0.1, "patches": step}
+            for s in range(2) for step in range(1, 6)]
+
+
+def curve_rows(method: str) -> list[dict]:
+    """Stream 0 checked at 2 and 4 edits, stream 1 only at 2."""
+    drop = 0.1 if method == "patcher" else 0.0
+    return [{"stream": 0, "n_edits": 2, "locality": 1.0, "er": 1.0},
+            {"stream": 0, "n_edits": 4, "locality": 0.9 - drop, "er": 0.8},
+            {"stream": 1, "n_edits": 2, "locality": 0.8, "er": 0.9}]
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_reports(root: Path, tasks=TASKS, methods=METHODS) -> None:
+    for task in tasks:
+        (root / task).mkdir(parents=True, exist_ok=True)
+        (root / task / "base.json").write_text(json.dumps(base_for(task)))
+        for method in methods:
+            out = root / task / method
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.json").write_text(json.dumps(metrics_for(task, method)))
+            write_csv(out / "edits.csv", edit_rows(method))
+            write_csv(out / "curve.csv", curve_rows(method))
+
+
+def params(**aggregate_section) -> dict:
+    return {"tasks": list(TASKS), "methods": list(METHODS),
+            "aggregate": {"n_bootstrap": 200, "seed": 0, "decimals": 1, "dpi": 50,
+                          **aggregate_section}}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("agg") / "reports"
+    write_reports(root)
+    return aggregate(params(), root)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+# --- summary.json ---------------------------------------------------------------------
+
+def test_summary_json_has_every_task_method_and_metric_key(outputs):
+    summary = json.loads(outputs.summary_json.read_text())
+    assert list(summary) == TASKS
+    for task in TASKS:
+        assert list(summary[task]) == METHODS
+        for method in METHODS:
+            assert set(summary[task][method]) == set(METRIC_KEYS)
+
+
+def test_summary_json_values_come_from_the_metrics_files(outputs):
+    summary = json.loads(outputs.summary_json.read_text())
+    mpn = summary["xfacts"]["mpn"]
+    assert mpn["clg"] == {"mean": 0.65, "low": 0.6, "high": 0.7}
+    assert mpn["clg_by_lang"]["es"]["mean"] == 0.65
+    assert mpn["locality"]["mean"] == 0.9877  # rounded for dvc metrics show
+    assert mpn["heldout_languages"] == ["sw"]
+    assert summary["xnli"]["patcher"]["mg"] is None
+    assert summary["xnli"]["patcher"]["clg_by_lang"]["sw"] is None
+    assert summary["xfacts"]["patcher"]["sec_per_edit"] == 0.1234
+
+
+# --- summary.md -----------------------------------------------------------------------
+
+def test_summary_md_main_table_shows_intervals_and_na(outputs):
+    md = outputs.summary_md.read_text()
+    assert ("| Method | ES | MG | CLG | CLG held-out | Locality | ER | s/edit | Edits | Patches"
+            " | Peak MB |") in md
+    assert ("| mpn | 100.0 [95.0, 100.0] | 90.0 [80.0, 100.0] | 65.0 [60.0, 70.0] | "
+            "70.0 [60.0, 80.0] | 98.8 [97.0, 100.0] | 95.0 [85.0, 100.0] | 0.234 | 10 | 10 | "
+            "512 |") in md
+    xnli = md[md.index("## xnli"):]
+    assert xnli.split("\n| patcher | ")[1].startswith("100.0 [95.0, 100.0] | n/a | 45.0 ")
+
+
+def test_summary_md_has_clg_per_language_with_heldout_marked(outputs):
+    md = outputs.summary_md.read_text()
+    xfacts = md[md.index("## xfacts"):md.index("## xnli")]
+    assert "| Language | patcher | mpn |" in xfacts
+    assert "| de | 40.0 [30.0, 50.0] | 60.0 [50.0, 70.0] |" in xfacts
+    assert "| sw* | 50.0 [40.0, 60.0] | 70.0 [60.0, 80.0] |" in xfacts
+    xnli = md[md.index("## xnli"):]
+    assert "| sw* | n/a | 70.0 [60.0, 80.0] |" in xnli
+
+
+def test_summary_md_pairs_methods_on_the_same_edits(outputs):
+    md = outputs.summary_md.read_text()
+    assert "### Paired difference to patcher on the same edits" in md
+    # clg is 0.6 vs 0.4 on all 10 shared edits; mg is blank in both logs.
+    assert "| mpn | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] |" in md
+
+
+def test_summary_md_base_accuracy_per_language(outputs):
+    md = outputs.summary_md.read_text()
+    assert "Base model test accuracy 88.0% (majority baseline 50.0%)." in md
+    assert "| sw | 60.0 | 60.0 |" in md
+
+
+# --- figures and plot data ------------------------------------------------------------
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", ["clg_by_lang.png", "curves.png", "base_accuracy.png",
+                                  "clg_heatmap.png"])
+def test_figures_are_valid_pngs(outputs, task, name):
+    path = outputs.figures / task / name
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert pixels[..., :3].std() > 0.05  # something was drawn, not a blank canvas
+
+
+def test_clg_plot_data_has_a_row_per_language_and_method(outputs):
+    rows = read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv")
+    assert list(rows[0]) == ["lang", "method", "clg", "low", "high"]
+    assert [(r["lang"], r["method"]) for r in rows] == [
+        (lang, method) for lang in LANGS for method in METHODS]
+    assert rows[1] == {"lang": "de", "method": "mpn", "clg": "0.6", "low": "0.5",
+                       "high": "0.7"}
+    # An unmeasured CLG (xnli, patcher, sw) is left out rather than drawn as 0.
+    xnli = read_csv(outputs.plots / "clg_by_lang" / "xnli.csv")
+    assert ("sw", "patcher") not in {(r["lang"], r["method"]) for r in xnli}
+    assert len(xnli) == len(LANGS) * len(METHODS) - 1
+
+
+def test_curve_plot_data_averages_over_streams(outputs):
+    rows = read_csv(outputs.plots / "curves" / "xfacts-patcher.csv")
+    assert rows == [{"n_edits": "2", "locality": "0.9", "er": "0.95", "streams": "2"},
+                    {"n_edits": "4", "locality": "0.8", "er": "0.8", "streams": "1"}]
+
+
+def test_base_accuracy_plot_data(outputs):
+    rows = read_csv(outputs.plots / "base_accuracy" / "xnli.csv")
+    assert rows == [{"lang": "en", "accuracy": "0.9"}, {"lang": "de", "accuracy": "0.8"},
+                    {"lang": "es", "accuracy": "0.8"}, {"lang": "sw", "accuracy": "0.6"}]
+
+
+def test_outputs_are_deterministic_and_drop_stale_files(tmp_path, outputs):
+    root = tmp_path / "reports"
+    write_reports(root)
+    stale = root / "figures" / "old_task" / "clg_by_lang.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    again = aggregate(params(), root)
+    assert not stale.exists()
+    for path in (again.summary_json, again.summary_md,
+                 again.plots / "curves" / "xnli-mpn.csv",
+                 again.figures / "xfacts" / "clg_heatmap.png"):
+        assert path.read_bytes() == (outputs.root / path.relative_to(root)).read_bytes()
+
+
+# --- bad input ------------------------------------------------------------------------
+
+def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):
+    write_reports(tmp_path / "reports")
+    (tmp_path / "reports" / "xnli" / "mpn" / "metrics.json").unlink()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params()))
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "aggregate.py")],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: missing reports/xnli/mpn/metrics.json: it is made by stage edit@xnli-mpn "
+        "(run `dvc repro edit@xnli-mpn`)")
+    # Nothing written: the inputs are checked before the first output.
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == TASKS
+
+
+def test_missing_base_report_names_the_finetune_stage(tmp_path):
+    write_reports(tmp_path)
+    (tmp_path / "xfacts" / "base.json").unlink()
+    with pytest.raises(UserError, match=r"missing .*xfacts/base\.json: it is made by stage "
+                                        r"finetune@xfacts"):
+        aggregate(params(), tmp_path)
+
+
+def test_missing_metric_key_is_named(tmp_path):
+    write_reports(tmp_path)
+    path = tmp_path / "xfacts" / "mpn" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["clg_heldout"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(UserError, match=r"mpn/metrics\.json: missing keys \['clg_heldout'\]"):
+        aggregate(params(), tmp_path)
+
+
+def test_bad_csv_cell_names_file_and_line(tmp_path):
+    write_reports(tmp_path)
+    path = tmp_path / "xfacts" / "patcher" / "curve.csv"
+    path.write_text("stream,n_edits,locality,er\n0,2,1.0,1.0\n0,4,high,0.8\n")
+    with pytest.raises(UserError, match=r"curve\.csv:3: column locality value 'high' "
+                                        r"is not a number"):
+        aggregate(params(), tmp_path)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"dpi": "high"}, r"aggregate\.dpi: 'high' is not allowed; expected an integer "
+                      r"from 50 to 600"),
+    ({"decimals": 9}, r"aggregate\.decimals: 9 is not allowed"),
+    ({"colour": 1}, r"unknown keys \['colour'\]; allowed: \['decimals', 'dpi', "
+                    r"'n_bootstrap', 'seed'\]"),
+])
+def test_bad_aggregate_params(section, message):
+    with pytest.raises(UserError, match=message):
+        AggregateParams.from_params({**params()["aggregate"], **section})
+
+
+@pytest.mark.parametrize("tasks", ["xfacts", [], ["../etc"], ["xfacts", "xfacts"]])
+def test_bad_task_list(tmp_path, tasks):
+    with pytest.raises(UserError, match=r"params tasks: "):
+        aggregate({**params(), "tasks": tasks}, tmp_path)
+
+
+# --- the pipeline wiring --------------------------------------------------------------
+
+def test_dvc_yaml_declares_inputs_outputs_and_plots_for_every_task():
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    repo_params = yaml.safe_load((REPO / "params.yaml").read_text())
+    stage = dvc_yaml["stages"]["aggregate"]
+    for task in repo_params["tasks"]:
+        assert f"reports/{task}" in stage["deps"], f"aggregate deps lack reports/{task}"
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    assert outs == {"reports/summary.md", "reports/figures", "reports/plots"}
+    assert stage["metrics"] == [{"reports/summary.json": {"cache": False}}]
+    plot_ids = {next(iter(p)) if isinstance(p, dict) else p for p in dvc_yaml["plots"]}
+    assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
+                        "reports/plots/curves", "reports/figures"}
+    AggregateParams.from_params(repo_params["aggregate"])  # the repo's params are valid
