@@ -1,0 +1,185 @@
+"""The edit set: the base model's English mistakes, and the item sets the edit stage
+measures against (locality) or trains against (memory, validation memory).
+
+Every set is drawn by group, so no fact (with its translations and rephrasings) is in
+two sets. All draws are deterministic from the seed: inputs are sorted first and each
+set has its own random stream, so resizing one set does not reshuffle the others.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Iterable, Sequence
+
+from mpn.errors import UserError
+from mpn.train import Text, model_input
+
+log = logging.getLogger(__name__)
+
+ORIGINAL = "original"
+ENGLISH = "en"
+
+
+@dataclass(frozen=True)
+class EditSetConfig:
+    """The `sample_edits` section of params.yaml."""
+    n_streams: int = 3           # independent edit sequences, each from the base model
+    stream_length: int = 100     # edits per stream at most
+    n_locality: int = 300        # held-out test groups (all their languages)
+    n_memory: int = 1000         # English training items for the memory loss
+    n_memory_val: int = 200      # English validation items for early stopping
+    batch_size: int = 64         # inference batch when running the base model
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "EditSetConfig":
+        known = {f.name for f in fields(cls)}
+        config = cls(**{k: v for k, v in params.items() if k in known})
+        for name in known - {"seed"}:
+            value = getattr(config, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"sample_edits.{name} = {value!r}; must be a positive integer")
+        return config
+
+
+@dataclass
+class EditSet:
+    edits: list[dict]
+    locality: list[dict]
+    memory: list[dict]
+    memory_val: list[dict]
+    stats: dict
+
+
+def variant_order(variant: str) -> tuple[int, int, str]:
+    """original first, then rephrase1, rephrase2, ..., rephrase10 in numeric order."""
+    match = re.search(r"(\d+)$", variant)
+    return (variant != ORIGINAL, int(match.group(1)) if match else 0, variant)
+
+
+def item_row(row: dict) -> dict:
+    """A row of locality.jsonl / memory.jsonl / memory_val.jsonl."""
+    return {"group": row["group"], "lang": row["lang"], "input": model_input(row), "label": row["label"]}
+
+
+class GroupIndex:
+    """The rows of one split, by group."""
+
+    def __init__(self, rows: Iterable[dict]):
+        self.by_group: dict[str, list[dict]] = defaultdict(list)
+        for row in rows:
+            self.by_group[row["group"]].append(row)
+        for group_rows in self.by_group.values():
+            group_rows.sort(key=lambda r: (r["lang"], variant_order(r["variant"]), r["id"]))
+
+    def english_originals(self) -> list[dict]:
+        """One English original per group, in group order."""
+        out = []
+        for group in sorted(self.by_group):
+            rows = [r for r in self.by_group[group] if r["lang"] == ENGLISH and r["variant"] == ORIGINAL]
+            if rows:
+                out.append(rows[0])
+        return out
+
+    def originals(self, group: str) -> list[dict]:
+        """The original row of the group in each language (the first one if repeated)."""
+        seen, out = set(), []
+        for row in self.by_group.get(group, []):
+            if row["variant"] == ORIGINAL and row["lang"] not in seen:
+                seen.add(row["lang"])
+                out.append(row)
+        return out
+
+    def edit_record(self, english: dict, base_pred: str) -> dict:
+        """An edits.jsonl row (without its stream) for a mistake on `english`."""
+        rephrases, translations, translated_rephrases = [], {}, defaultdict(list)
+        for row in self.by_group[english["group"]]:
+            text = model_input(row)
+            if row["lang"] == ENGLISH:
+                if row["variant"] != ORIGINAL:
+                    rephrases.append(text)
+            elif row["variant"] == ORIGINAL:
+                translations.setdefault(row["lang"], text)
+            else:
+                translated_rephrases[row["lang"]].append(text)
+        return {"edit_id": english["id"], "group": english["group"], "input": model_input(english),
+                "target": english["label"], "base_pred": base_pred, "rephrases": rephrases,
+                "translations": translations, "translated_rephrases": dict(translated_rephrases)}
+
+
+def sample_groups(candidates: Sequence[str], n: int, taken: set[str], rng: random.Random) -> list[str]:
+    """Up to `n` groups not in `taken`, drawn without replacement; adds them to `taken`."""
+    pool = sorted(set(candidates) - taken)
+    picked = sorted(rng.sample(pool, min(n, len(pool))))
+    taken.update(picked)
+    return picked
+
+
+def assign_streams(edits: list[dict], n_streams: int, stream_length: int, seed: int) -> list[dict]:
+    """Shuffle the edits, keep at most n_streams * stream_length, split them into
+    n_streams near-equal streams; returns them ordered by stream, then position."""
+    shuffled = sorted(edits, key=lambda e: e["edit_id"])
+    random.Random(f"{seed}-streams").shuffle(shuffled)
+    kept = shuffled[:n_streams * stream_length]
+    base, extra = divmod(len(kept), n_streams)
+    out, start = [], 0
+    for stream in range(n_streams):
+        size = base + (stream < extra)
+        out.extend({"edit_id": e["edit_id"], "stream": stream,
+                    **{k: v for k, v in e.items() if k != "edit_id"}} for e in kept[start:start + size])
+        start += size
+    return out
+
+
+Predictor = Callable[[list[Text]], list[str]]  # texts -> predicted label names
+
+
+def sample_edit_set(rows: Iterable[dict], predict: Predictor, config: EditSetConfig) -> EditSet:
+    """Run the base model on the English edit split; its mistakes become edits.
+    `rows`: all normalized rows of the task (every split and language)."""
+    by_split: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_split[row["split"]].append(row)
+    for split in ("edit", "test", "train", "val"):
+        if not by_split[split]:
+            raise UserError(f"the {split!r} split has no rows; sample_edits needs edit, test, train and val")
+    splits = {name: GroupIndex(split_rows) for name, split_rows in by_split.items()}
+
+    english = splits["edit"].english_originals()
+    predicted = predict([model_input(r) for r in english])
+    mistakes = [splits["edit"].edit_record(r, p) for r, p in zip(english, predicted) if p != r["label"]]
+    accuracy = 1 - len(mistakes) / len(english) if english else 0.0
+    log.info("base model: %d mistakes on %d English edit-split items (accuracy %.4f)",
+             len(mistakes), len(english), accuracy)
+    edits = assign_streams(mistakes, config.n_streams, config.stream_length, config.seed)
+
+    taken = {e["group"] for e in mistakes}
+    test_groups = [r["group"] for r in splits["test"].english_originals()]
+    locality_groups = sample_groups(test_groups, config.n_locality, taken,
+                                    random.Random(f"{config.seed}-locality"))
+    locality = [item_row(r) for g in locality_groups for r in splits["test"].originals(g)]
+    memory = _english_items(splits["train"], config.n_memory, taken, f"{config.seed}-memory")
+    memory_val = _english_items(splits["val"], config.n_memory_val, taken, f"{config.seed}-memory-val")
+    stats = _stats(edits, config.n_streams, locality, memory, memory_val, accuracy)
+    return EditSet(edits, locality, memory, memory_val, stats)
+
+
+def _english_items(index: GroupIndex, n: int, taken: set[str], seed: str) -> list[dict]:
+    candidates = {r["group"]: r for r in index.english_originals()}
+    groups = sample_groups(list(candidates), n, taken, random.Random(seed))
+    return [item_row(candidates[g]) for g in groups]
+
+
+def _stats(edits, n_streams, locality, memory, memory_val, accuracy) -> dict:
+    per_stream = Counter(e["stream"] for e in edits)
+    by_lang = Counter(r["lang"] for r in locality)
+    found = {lang for e in edits for lang in e["translations"]} | set(by_lang) | {ENGLISH}
+    languages = sorted(found, key=lambda lang: (lang != ENGLISH, lang))
+    return {"n_edits": len(edits), "edits_per_stream": [per_stream[s] for s in range(n_streams)],
+            "languages": languages,
+            "n_locality_by_lang": {lang: by_lang[lang] for lang in languages if by_lang[lang]},
+            "n_memory": len(memory), "n_memory_val": len(memory_val),
+            "base_edit_split_accuracy_en": accuracy}
