@@ -180,6 +180,14 @@ class Classifier(PreTrainedModel):
         model.encoder.load_state_dict(encoder.state_dict())
         return model
 
+    def save_pretrained(self, *args, **kwargs):
+        from mpn.patch import find_ffn_site
+        patches = find_ffn_site(self).patches
+        if patches is not None and patches.pending is not None:
+            raise RuntimeError("commit() or discard() the pending patch before saving")
+        self.config.n_patches = patches.count if patches is not None else 0
+        return super().save_pretrained(*args, **kwargs)
+
     @property
     def labels(self) -> list[str]:
         return self.config.labels

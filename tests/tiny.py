@@ -35,7 +35,8 @@ def make_tiny_encoder(path: str | Path, corpus: list[str], hidden: int = 32, lay
     tokenizer = make_tiny_tokenizer(corpus)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=2 * hidden,
-                        max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+                        max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
+                        initializer_range=0.4)  # large init: distinct token-0 features per text
     torch.manual_seed(seed)
     BertModel(config, add_pooling_layer=False).save_pretrained(path)
     tokenizer.save_pretrained(path)

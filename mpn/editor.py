@@ -1,0 +1,135 @@
+"""One uniform entry point for editing a classifier, inside or outside the pipeline.
+
+    editor = Editor(model, tokenizer, "mpn", hparams, memory=unrelated_training_texts)
+    result = editor.edit("The currency of Japan is the euro.", "REFUTES",
+                         translations={"de": "...", "fr": "..."})
+
+Each edit adds one patch neuron to the last FFN (mpn.patch) and trains only that neuron
+(mpn.losses). `patcher` trains on the English input; `mpn` also puts translations,
+sampled from its pool languages, into every step's batch.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+
+from mpn.engines import ENGINES, Text
+from mpn.errors import UserError
+from mpn.losses import activation_loss, edit_loss, memory_loss
+from mpn.methods import MPNHParams, PatcherHParams, make_hparams
+from mpn.models import Classifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EditResult:
+    success: bool        # the English input has the target label after the edit
+    steps: int
+    seconds: float
+    loss: float
+    languages: list[str]  # translations MPN could sample (empty for patcher)
+
+
+class Editor:
+    def __init__(self, model: Classifier, tokenizer, method: str = "patcher",
+                 hparams: PatcherHParams | dict | None = None, engine: str = "cached",
+                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128):
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+        self.method = method
+        self.hparams = hparams if isinstance(hparams, PatcherHParams) else make_hparams(method, hparams)
+        if method == "patcher" and isinstance(self.hparams, MPNHParams):
+            raise UserError("patcher takes PatcherHParams, not MPNHParams")
+        self.model = model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.engine = ENGINES[engine](model, tokenizer, max_length)
+        self.labels = list(model.labels)
+        self.base_memory = self.engine.features(list(memory))     # (memory, hidden)
+        self.val_memory = self.engine.features(list(val_memory))  # (val_memory, hidden)
+        self.edit_memory = [self.base_memory[:0]]                 # FFN inputs of past edits
+        self.n_edits = 0
+
+    # --- public API -----------------------------------------------------------
+    def predict(self, texts: list[Text]) -> list[str]:
+        return [self.labels[i] for i in self.engine.predict(list(texts)).argmax(-1).tolist()]
+
+    def reset(self) -> None:
+        """Drop every patch and every past edit: back to the base model."""
+        self.engine.patches.reset()
+        self.edit_memory = [self.base_memory[:0]]
+        self.n_edits = 0
+
+    def edit(self, text: Text, target: str, translations: dict[str, Text] | None = None) -> EditResult:
+        if target not in self.labels:
+            raise UserError(f"unknown target label {target!r}; allowed: {', '.join(self.labels)}")
+        start = time.perf_counter()
+        hp = self.hparams
+        seed = hp.seed * 1_000_003 + self.n_edits
+        torch.manual_seed(seed)
+        pool = self._pool(translations or {})
+        prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
+        steps, loss = self._train(prepared, self.labels.index(target), pool, seed)
+        self._remember(text, prepared, pool)
+        self.n_edits += 1
+        success = self.predict([text])[0] == target
+        return EditResult(success, steps, time.perf_counter() - start, loss, pool)
+
+    # --- internals -------------------------------------------------------------
+    def _pool(self, translations: dict[str, Text]) -> list[str]:
+        hp = self.hparams
+        if not isinstance(hp, MPNHParams):
+            return []
+        allowed = hp.pool_languages
+        return sorted(lang for lang in translations
+                      if lang not in hp.heldout_languages and lang != "en" and (allowed is None or lang in allowed))
+
+    def _memory(self) -> torch.Tensor:
+        return torch.cat([self.base_memory, *self.edit_memory])
+
+    def _train(self, prepared, target: int, pool: list[str], seed: int) -> tuple[int, float]:
+        hp = self.hparams
+        generator = torch.Generator().manual_seed(seed)
+        key_input = self.engine.features([prepared.text])[0]
+        patch = self.engine.patches.start(key_input, hp.value_scale, generator)
+        optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.lr_factor,
+                                                               patience=hp.lr_patience)
+        sampler = random.Random(seed)
+        k = getattr(hp, "k_translations", 0)
+        memory = self._memory()
+        best_val, stale, step, loss = float("inf"), 0, 0, torch.zeros(())
+        for step in range(1, hp.max_steps + 1):
+            langs = sampler.sample(pool, min(k, len(pool)))
+            logits, edit_preact = self.engine.forward(prepared, langs)   # (batch, labels), (batch,)
+            loss = (edit_loss(logits, target)
+                    + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
+                    + hp.mem_coef * memory_loss(patch.preact(memory), edit_preact, hp.mem_topk,
+                                                hp.mem_margin, hp.mem_threshold))
+            if bool((logits.argmax(-1) == target).all()):
+                with torch.no_grad():
+                    val = memory_loss(patch.preact(self.val_memory), edit_preact, hp.mem_topk,
+                                      hp.mem_margin, hp.mem_threshold).item()
+                if val < best_val * (1 - 1e-3):
+                    best_val, stale = val, 0
+                else:
+                    stale += 1
+                if stale >= hp.patience or val == 0.0:
+                    break
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(patch.parameters(), hp.grad_clip)
+            optimizer.step()
+            scheduler.step(loss.item())
+        self.engine.patches.commit()
+        return step, float(loss.detach())
+
+    def _remember(self, text: Text, prepared, pool: list[str]) -> None:
+        """Past edits join the memory, so later patches stay silent on them."""
+        texts = [text] + [prepared.translations[lang] for lang in pool]
+        self.edit_memory.append(self.engine.features(texts))

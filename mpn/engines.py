@@ -1,0 +1,169 @@
+"""Two ways to run a patched classifier while editing (DESIGN.md section 6).
+
+Everything below the patched FFN is frozen and the classifier reads one position, so the
+FFN input at that position, `h`, depends only on the text. The **cached** engine computes
+`h` once per text and evaluates the rest in closed form:
+
+    logits = head(LN(W2 act(W1 h + b1) + b2 + sum_p act(k_p . h + b_p) v_p + h))
+
+The **full** engine is the reference: the whole model with the patch modules hooked in.
+Both give the same logits to float tolerance (tests/test_engines.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from mpn.models import Classifier, tokenize
+from mpn.patch import find_ffn_site, install_patches
+
+Text = str | tuple  # a claim, or a (premise, hypothesis) pair
+
+
+def _key(text) -> Text:
+    return tuple(text) if isinstance(text, list) else text
+
+
+class FeatureExtractor:
+    """FFN inputs at the classifier's position (token 0) of the last layer, via a hook."""
+
+    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length, self.batch_size = max_length, batch_size
+        self.site = find_ffn_site(model)
+
+    def __call__(self, texts: list[Text], dropout: bool = False, progress: bool = False) -> torch.Tensor:
+        """(n, hidden). With dropout on, each row is an independent noisy view."""
+        captured = []
+        hook = self.site.up.register_forward_hook(lambda mod, inp, out: captured.append(inp[0][:, 0].detach()))
+        was_training = self.model.training
+        self.model.train(dropout)
+        try:
+            with torch.no_grad():
+                starts = range(0, len(texts), self.batch_size)
+                for i in tqdm(starts, desc="ffn inputs", unit="batch", disable=not progress):
+                    enc = tokenize(self.tokenizer, texts[i:i + self.batch_size],
+                                   self.model.config.input_prefix, self.max_length)
+                    self.model.encoder(**enc)
+        finally:
+            hook.remove()
+            self.model.train(was_training)
+        hidden = self.model.encoder.config.hidden_size
+        return torch.cat(captured) if captured else torch.empty(0, hidden)
+
+
+@dataclass
+class PreparedEdit:
+    """What one edit trains on: the English input and the translations it may sample.
+
+    Each step's batch is: the clean English input, the sampled translations, then
+    `n_views` noisy (dropout) copies of the English input. The clean copy is always in:
+    with dropout alone, every noisy view can be right while the clean input is not.
+    """
+    text: Text
+    translations: dict[str, Text]
+    n_views: int
+    clean: torch.Tensor | None = None                      # cached engine: (1, hidden)
+    views: torch.Tensor | None = None                      # cached engine: (n_views, hidden)
+    translation_features: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class CachedEngine:
+    """Trains and evaluates patches on cached FFN inputs (the exact fast path)."""
+    name = "cached"
+
+    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+        self.model = model
+        self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
+        self.site = find_ffn_site(model)
+        self.patches = install_patches(model)
+        self._cache: dict[Text, torch.Tensor] = {}
+
+    # --- features -----------------------------------------------------------
+    def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
+        """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
+        keys = [_key(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if missing:
+            for k, h in zip(missing, self.extract(missing, progress=progress)):
+                self._cache[k] = h
+        if not keys:
+            return torch.empty(0, self.model.encoder.config.hidden_size)
+        return torch.stack([self._cache[k] for k in keys])
+
+    def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
+        views = self.extract([text] * n_views, dropout=True)
+        langs = list(translations)
+        feats = self.features([translations[lang] for lang in langs])
+        return PreparedEdit(text, translations, n_views, self.features([text]), views, dict(zip(langs, feats)))
+
+    # --- forward ------------------------------------------------------------
+    def forward(self, prepared: PreparedEdit, langs: list[str]):
+        """Logits and the pending patch's pre-activation on the step's batch."""
+        translated = [prepared.translation_features[lang] for lang in langs]
+        h = torch.cat([prepared.clean, *[t[None] for t in translated], prepared.views])  # (batch, hidden)
+        return self.logits_from_features(h), self.patches.pending.preact(h)
+
+    def logits_from_features(self, h: torch.Tensor) -> torch.Tensor:
+        """(n, hidden) -> (n, labels): the last FFN with patches, residual, LayerNorm, head."""
+        site = self.site
+        out = site.base_down(site.activation(site.base_up(h)))            # (n, hidden)
+        if self.patches.count:
+            out = out + site.activation(self.patches.preact(h)) @ self.patches.all_values()
+        return self.model.head(site.layer_norm(out + h))
+
+    def predict(self, texts: list[Text]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.logits_from_features(self.features(texts))
+
+
+class FullEngine:
+    """The reference: the whole model runs every step, patches hooked into the last FFN."""
+    name = "full"
+
+    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length, self.batch_size = max_length, batch_size
+        self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
+        self.site = find_ffn_site(model)
+        self.patches = install_patches(model)
+        self.site = find_ffn_site(model)
+
+    def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
+        return self.extract(texts, progress=progress)
+
+    def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
+        return PreparedEdit(text, translations, n_views)
+
+    def forward(self, prepared: PreparedEdit, langs: list[str]):
+        clean = [prepared.text] + [prepared.translations[lang] for lang in langs]
+        logits, preact = self._run(clean, dropout=False)
+        if prepared.n_views:
+            noisy_logits, noisy_preact = self._run([prepared.text] * prepared.n_views, dropout=True)
+            logits, preact = torch.cat([logits, noisy_logits]), torch.cat([preact, noisy_preact])
+        return logits, preact
+
+    def _run(self, texts: list[Text], dropout: bool):
+        """Logits and the pending patch's pre-activation at token 0. (batch, labels), (batch,)"""
+        self.model.train(dropout)  # dropout on: the original's noisy copies
+        try:
+            enc = tokenize(self.tokenizer, texts, self.model.config.input_prefix, self.max_length)
+            logits = self.model(**enc)
+        finally:
+            self.model.eval()
+        return logits, self.site.up.last_preact[:, 0, -1]
+
+    def predict(self, texts: list[Text]) -> torch.Tensor:
+        self.model.eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), self.batch_size):
+                enc = tokenize(self.tokenizer, texts[i:i + self.batch_size], self.model.config.input_prefix,
+                               self.max_length)
+                out.append(self.model(**enc))
+        return torch.cat(out) if out else torch.empty(0, len(self.model.labels))
+
+
+ENGINES = {"cached": CachedEngine, "full": FullEngine}

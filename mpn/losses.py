@@ -1,0 +1,37 @@
+"""The Transformer-Patcher training objective (DESIGN.md section 5).
+
+loss = edit loss + act_coef * activation loss + mem_coef * memory loss
+
+- edit loss: cross-entropy of the edit batch to the target label;
+- activation loss: the patch must fire on its own inputs: mean of the top-k of exp(-a);
+- memory loss: the patch must stay silent elsewhere: mean of the top-k of
+  exp(a_m - a_edit + margin) and of exp(a_m - threshold) over memory pre-activations a_m.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def topk_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.topk(x, min(k, x.numel())).values.mean()
+
+
+def activation_loss(edit_preact: torch.Tensor, k: int) -> torch.Tensor:
+    """edit_preact: (batch,) pre-activation of the new patch on the edit batch."""
+    return topk_mean(torch.exp(-edit_preact), k)
+
+
+def memory_loss(memory_preact: torch.Tensor, edit_preact: torch.Tensor, k: int,
+                margin: float, threshold: float) -> torch.Tensor:
+    """memory_preact: (memory,); the weakest edit activation sets the relative bar."""
+    if memory_preact.numel() == 0:
+        return edit_preact.new_zeros(())
+    relative = torch.exp(memory_preact - edit_preact.min() + margin)
+    absolute = torch.exp(memory_preact - threshold)
+    return topk_mean(relative, k) + topk_mean(absolute, k)
+
+
+def edit_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """logits: (batch, labels)"""
+    return F.cross_entropy(logits, torch.full((logits.shape[0],), target, dtype=torch.long))

@@ -1,0 +1,121 @@
+"""The exact fast path: cached and full engines agree; patches behave as designed."""
+import copy
+
+import pytest
+import torch
+
+from mpn.editor import Editor
+from mpn.engines import CachedEngine, FullEngine
+from mpn.methods import PatcherHParams
+from mpn.models import Classifier, load_encoder, predict_logits
+from mpn.patch import find_ffn_site, merge
+
+LABELS = ["SUPPORTS", "REFUTES"]
+MEMORY = ["paris is a city in france", "tokyo is a city in japan", "a man is playing a guitar",
+          "the currency of france is the euro", "nobody is playing music"]
+VAL_MEMORY = ["die währung von japan ist der yen", "la moneda de francia es el euro"]
+EDIT = "the currency of japan is the euro"
+
+
+@pytest.fixture()
+def model_and_tokenizer(tiny_encoder_dir):
+    encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
+    return Classifier.from_encoder(encoder, LABELS, dropout=0.1, seed=3).eval(), tokenizer
+
+
+def wrong_label(model, tokenizer, text):
+    pred = predict_logits(model, tokenizer, [text]).argmax(-1).item()
+    return LABELS[1 - pred]
+
+
+def test_engines_train_the_same_patch(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    hp = PatcherHParams(n_views=0, max_steps=20, patience=10**6, seed=7)
+    results, patches = {}, {}
+    for engine in ("cached", "full"):
+        editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hp, engine=engine,
+                        memory=MEMORY, val_memory=VAL_MEMORY)
+        results[engine] = editor.edit(EDIT, target)
+        p = editor.engine.patches
+        patches[engine] = (p.keys.clone(), p.biases.clone(), p.values.clone(),
+                           editor.predict([EDIT] + MEMORY))
+    assert results["cached"].steps == results["full"].steps == 20
+    for a, b in zip(patches["cached"][:3], patches["full"][:3]):
+        assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    assert patches["cached"][3] == patches["full"][3]
+
+
+def test_cached_logits_equal_full_forward_through_merged_model(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=50), memory=MEMORY,
+                    val_memory=VAL_MEMORY)
+    for text in (EDIT, "paris is a city in japan"):
+        editor.edit(text, wrong_label(model, tokenizer, text))
+    texts = [EDIT] + MEMORY + VAL_MEMORY
+    cached = editor.engine.predict(texts)
+    merged = merge(copy.deepcopy(model))
+    assert find_ffn_site(merged).patches is None
+    full = predict_logits(merged, tokenizer, texts)
+    assert torch.allclose(cached, full, atol=1e-5), (cached - full).abs().max()
+
+
+def test_single_edit_flips_prediction_and_survives_save_load(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(), memory=MEMORY, val_memory=VAL_MEMORY)
+    result = editor.edit(EDIT, target)
+    assert result.success and editor.predict([EDIT]) == [target]
+    texts = [EDIT] + MEMORY
+    before = predict_logits(model, tokenizer, texts)
+    model.save_pretrained(tmp_path / "edited")
+    loaded = Classifier.from_pretrained(tmp_path / "edited")
+    assert loaded.config.n_patches == 1
+    assert torch.allclose(predict_logits(loaded, tokenizer, texts), before, atol=1e-6)
+    merged = merge(loaded)
+    assert torch.allclose(predict_logits(merged, tokenizer, texts), before, atol=1e-5)
+
+
+def test_patch_is_silent_on_its_memory(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(), memory=MEMORY, val_memory=VAL_MEMORY)
+    editor.edit(EDIT, wrong_label(model, tokenizer, EDIT))
+    patches = editor.engine.patches
+    memory_preact = patches.preact(editor.engine.features(MEMORY))[:, -1]
+    edit_preact = patches.preact(editor.engine.features([EDIT]))[:, -1]
+    assert (memory_preact < 0).all(), memory_preact
+    assert edit_preact.item() > 0
+
+
+def test_patches_accumulate_one_per_edit(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=30), memory=MEMORY)
+    for i, text in enumerate([EDIT, "paris is a city in japan", "tokyo is a city in france"], 1):
+        editor.edit(text, "SUPPORTS")
+        assert editor.engine.patches.count == i
+    editor.reset()
+    assert editor.engine.patches.count == 0
+    assert torch.equal(editor.engine.predict([EDIT]), CachedEngine(model, tokenizer).predict([EDIT]))
+
+
+def test_mpn_trains_on_pool_translations_only(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    translations = {"de": "die währung von japan ist der euro", "es": "la moneda de japan es el euro",
+                    "fr": "the currency of japan is the euro"}
+    editor = Editor(model, tokenizer, "mpn", {"heldout_languages": ["fr"], "k_translations": 2},
+                    memory=MEMORY)
+    result = editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
+    assert result.languages == ["de", "es"]
+
+
+def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer):
+    from mpn.errors import UserError
+    model, tokenizer = model_and_tokenizer
+    with pytest.raises(UserError, match="unknown editing method 'rome'"):
+        Editor(model, tokenizer, "rome")
+    with pytest.raises(UserError, match="unknown engine 'gpu'"):
+        Editor(model, tokenizer, "patcher", engine="gpu")
+    with pytest.raises(UserError, match="unknown patcher hyperparameter"):
+        Editor(model, tokenizer, "patcher", {"learning_rate": 1})
+    with pytest.raises(UserError, match="unknown target label 'MAYBE'"):
+        Editor(model, tokenizer).edit(EDIT, "MAYBE")
