@@ -37,11 +37,16 @@ class EditSetConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "EditSetConfig":
         known = {f.name for f in fields(cls)}
-        config = cls(**{k: v for k, v in params.items() if k in known})
-        for name in known - {"seed"}:
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise UserError(f"sample_edits.{unknown[0]}: unknown key; allowed: {', '.join(sorted(known))}")
+        config = cls(**params)
+        for name in sorted(known - {"seed"}):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"sample_edits.{name} = {value!r}; must be a positive integer")
+        if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+            raise UserError(f"sample_edits.seed = {config.seed!r}; must be an integer")
         return config
 
 

@@ -66,10 +66,15 @@ class TrainConfig:
     device: str = "auto"
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        values = {k: v for k, v in params.items() if k in known}
-        config = cls(**values)
+    def from_params(cls, params: dict[str, Any], other_keys: Sequence[str] = ()) -> "TrainConfig":
+        """From the params section; `other_keys` are the section's keys the stage reads
+        itself. Any other key is an error (a typo would otherwise be silently ignored)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known - set(other_keys))
+        if unknown:
+            allowed = ", ".join(sorted(known | set(other_keys)))
+            raise UserError(f"finetune.{unknown[0]}: unknown key; allowed: {allowed}")
+        config = cls(**{k: v for k, v in params.items() if k in known})
         config.validate()
         return config
 
@@ -79,7 +84,7 @@ class TrainConfig:
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be a positive number")
-        for name in ("eval_every", "max_train_examples", "max_val_examples"):
+        for name in ("eval_every", "max_train_examples", "max_val_examples", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be an integer >= 0 (0: off)")

@@ -145,7 +145,8 @@ def test_training_cap_is_a_seeded_subset():
 @pytest.mark.parametrize("params, bad", [({"learning_rate": 0}, "learning_rate"),
                                          ({"warmup": 1.5}, "warmup"),
                                          ({"max_train_examples": -1}, "max_train_examples"),
-                                         ({"freeze_word_embeddings": "yes"}, "freeze_word_embeddings")])
+                                         ({"freeze_word_embeddings": "yes"}, "freeze_word_embeddings"),
+                                         ({"epoch": 3}, "epoch: unknown key")])
 def test_bad_params_are_one_line_errors(params, bad):
     with pytest.raises(UserError, match=bad):
         TrainConfig.from_params(params)

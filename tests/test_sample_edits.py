@@ -137,6 +137,8 @@ def test_streams_are_seeded_balanced_and_capped():
 def test_bad_config_and_missing_split_are_user_errors(tiny_model):
     with pytest.raises(UserError, match="n_streams"):
         EditSetConfig.from_params({"n_streams": 0})
+    with pytest.raises(UserError, match="n_stream: unknown key"):
+        EditSetConfig.from_params({"n_stream": 2})
     rows = [r for r in toy_rows() if r["split"] != "val"]
     with pytest.raises(UserError, match="'val'"):
         sample_edit_set(rows, predictor(tiny_model), BIG)

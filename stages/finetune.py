@@ -1,0 +1,103 @@
+"""Stage finetune@<task>: fine-tune the base classifier on the task's English training
+split, keep the best checkpoint on English validation, and report its accuracy in every
+language (zero-shot cross-lingual transfer).
+
+Usage: python stages/finetune.py <task>
+Writes models/<task>/ (classifier + tokenizer), reports/<task>/base.json and
+reports/<task>/train_curve.csv.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mpn.cli import load_params, run_stage
+from mpn.data import load_meta, load_rows
+from mpn.errors import UserError
+from mpn.io import write_json, write_text
+from mpn.models import Classifier, default_prefix, load_encoder
+from mpn.train import TrainConfig, Trainer, base_report, english_split
+
+log = logging.getLogger(__name__)
+
+
+def task_argument(params: dict) -> str:
+    tasks = params.get("tasks") or []
+    if len(sys.argv) != 2 or sys.argv[1] not in tasks:
+        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
+        raise UserError(f"task {given!r} is not in params.yaml tasks; allowed: {', '.join(tasks)}")
+    return sys.argv[1]
+
+
+def set_threads(n: int) -> None:
+    # The machine is shared; 0 leaves torch's default (all cores).
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise UserError(f"finetune.num_threads = {n!r}; must be an integer >= 0 (0: torch default)")
+    if n:
+        torch.set_num_threads(n)
+
+
+def save_model(model: Classifier, tokenizer, folder: Path) -> None:
+    """save_pretrained into a temp folder, then rename: never a half-written model."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def curve_csv(curve: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["step", "loss", "val_accuracy"], lineterminator="\n")
+    writer.writeheader()
+    for row in curve:
+        writer.writerow({"step": row["step"], "loss": f"{row['loss']:.6f}",
+                         "val_accuracy": f"{row['val_accuracy']:.6f}"})
+    return out.getvalue()
+
+
+def main() -> None:
+    params = load_params()
+    task = task_argument(params)
+    section = params.get("finetune") or {}
+    config = TrainConfig.from_params(section, other_keys=("model", "num_threads"))
+    set_threads(section.get("num_threads", 0))
+    started = time.monotonic()
+    meta, rows = load_meta(task), load_rows(task)
+    labels = list(meta["labels"])
+
+    model_name = section.get("model", "e5-small")
+    encoder, tokenizer = load_encoder(model_name)
+    model = Classifier.from_encoder(encoder, labels, dropout=config.dropout,
+                                    input_prefix=default_prefix(model_name), seed=config.seed)
+    train_texts, train_labels = english_split(rows, "train", labels, config.max_train_examples, config.seed)
+    val_texts, val_labels = english_split(rows, "val", labels, config.max_val_examples, config.seed)
+    log.info("%s: fine-tuning %s on %d English training items (%d for validation)",
+             task, model_name, len(train_texts), len(val_texts))
+    result = Trainer(model, tokenizer, config).fit(train_texts, train_labels, val_texts, val_labels)
+
+    report = base_report(task, model, tokenizer, rows, labels, config)
+    save_model(model.cpu(), tokenizer, Path("models") / task)
+    write_text(Path("reports") / task / "train_curve.csv", curve_csv(result.curve))
+    write_json(Path("reports") / task / "base.json", report)
+    log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
+             task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
+             report["majority_baseline"], (time.monotonic() - started) / 60)
+
+
+if __name__ == "__main__":
+    run_stage(main)

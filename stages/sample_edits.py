@@ -1,0 +1,62 @@
+"""Stage sample_edits@<task>: the base model's English mistakes on the edit split become
+edits (with rephrases and translations), split into streams; plus the locality, memory
+and validation-memory sets, all disjoint by group.
+
+Usage: python stages/sample_edits.py <task>
+Writes data/edits/<task>/{edits,locality,memory,memory_val}.jsonl and stats.json.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from mpn.cli import load_params, run_stage
+from mpn.data import load_rows
+from mpn.edits import EditSetConfig, sample_edit_set
+from mpn.errors import UserError
+from mpn.io import write_json, write_jsonl
+from mpn.models import Classifier
+from mpn.train import predict, resolve_device
+
+from finetune import set_threads, task_argument  # same folder: the stage scripts share these
+
+log = logging.getLogger(__name__)
+
+
+def load_base_model(folder: Path, device: str):
+    if not (folder / "config.json").exists():
+        raise UserError(f"no fine-tuned model in {folder}; run the finetune stage first")
+    model = Classifier.from_pretrained(folder).eval().to(resolve_device(device))
+    return model, AutoTokenizer.from_pretrained(folder)
+
+
+def main() -> None:
+    params = load_params()
+    task = task_argument(params)
+    finetune = params.get("finetune") or {}
+    config = EditSetConfig.from_params(params.get("sample_edits") or {})
+    set_threads(finetune.get("num_threads", 0))
+    model, tokenizer = load_base_model(Path("models") / task, finetune.get("device", "auto"))
+    max_length = finetune.get("max_length", 64)
+
+    def predict_labels(texts):
+        return [model.labels[i] for i in predict(model, tokenizer, texts, config.batch_size,
+                                                 max_length, desc="base model on edit split")]
+
+    edit_set = sample_edit_set(load_rows(task), predict_labels, config)
+    out = Path("data") / "edits" / task
+    write_jsonl(out / "edits.jsonl", edit_set.edits)
+    write_jsonl(out / "locality.jsonl", edit_set.locality)
+    write_jsonl(out / "memory.jsonl", edit_set.memory)
+    write_jsonl(out / "memory_val.jsonl", edit_set.memory_val)
+    write_json(out / "stats.json", edit_set.stats)
+    log.info("%s: %d edits in streams %s; locality %s", task, edit_set.stats["n_edits"],
+             edit_set.stats["edits_per_stream"], edit_set.stats["n_locality_by_lang"])
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    run_stage(main)
