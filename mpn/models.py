@@ -221,3 +221,11 @@ def predict_logits(model: Classifier, tokenizer, texts, batch_size: int = 64,
         out.append(model(**enc))
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, len(model.labels))
+
+
+def load_classifier(folder) -> tuple[Classifier, object]:
+    """A fine-tuned classifier and its tokenizer from `models/<task>/`."""
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise UserError(f"no fine-tuned model in {folder}; run the finetune stage first")
+    return Classifier.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
