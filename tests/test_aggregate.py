@@ -225,6 +225,24 @@ def test_outputs_are_deterministic_and_drop_stale_files(tmp_path, outputs):
         assert path.read_bytes() == (outputs.root / path.relative_to(root)).read_bytes()
 
 
+def test_task_with_nothing_measured_still_aggregates(tmp_path):
+    """No translations and no edit made (the base model was right on every edit example)."""
+    write_reports(tmp_path, tasks=["xfacts"])
+    for method in METHODS:
+        out = tmp_path / "xfacts" / method
+        metrics = json.loads((out / "metrics.json").read_text())
+        metrics.update(clg_by_lang={}, locality_by_lang={}, clg=None, clg_heldout=None)
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        (out / "edits.csv").write_text(",".join(edit_rows(method)[0]) + "\n")
+        (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
+    outputs = aggregate({**params(), "tasks": ["xfacts"]}, tmp_path)
+    md = outputs.summary_md.read_text()
+    assert "| mpn | 0 | n/a | n/a | n/a |" in md
+    assert "| patcher | 100.0 [95.0, 100.0] | 70.0 [60.0, 80.0] | n/a | n/a |" in md
+    assert (outputs.figures / "xfacts" / "clg_heatmap.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv") == []
+
+
 # --- bad input ------------------------------------------------------------------------
 
 def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):

@@ -35,8 +35,19 @@ def lang_labels(report: TaskReport, langs: list[str]) -> list[str]:
     return [lang + ("*" if lang in heldout else "") for lang in langs]
 
 
+def no_data_figure(title: str) -> plt.Figure:
+    """Said plainly, rather than an empty or failing chart (e.g. no translations)."""
+    fig, ax = plt.subplots(figsize=(6.0, 2.0))
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "nothing measured", ha="center", va="center")
+    return fig
+
+
 def clg_by_lang_figure(report: TaskReport) -> plt.Figure:
     langs = report.languages()
+    if not langs:
+        return no_data_figure(f"{report.task}: cross-lingual generalization per language")
     methods = list(report.methods)
     colors = method_colors(methods)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(langs) * len(methods) + 2), 4.5))
@@ -127,6 +138,8 @@ def base_accuracy_figure(report: TaskReport) -> plt.Figure:
 
 def clg_heatmap_figure(report: TaskReport) -> plt.Figure:
     langs = report.languages()
+    if not langs:
+        return no_data_figure(f"{report.task}: CLG (%) per language")
     methods = list(report.methods)
     grid = np.array([[_mean_percent(report.methods[m].metrics["clg_by_lang"].get(lang))
                       for m in methods] for lang in langs])
