@@ -80,6 +80,7 @@ class CachedEngine:
         self.site = find_ffn_site(model)
         self.patches = install_patches(model)
         self._cache: dict[Text, torch.Tensor] = {}
+        self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
 
     # --- features -----------------------------------------------------------
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
@@ -93,8 +94,18 @@ class CachedEngine:
             return torch.empty(0, self.model.encoder.config.hidden_size)
         return torch.stack([self._cache[k] for k in keys])
 
+    def precompute_views(self, texts: list[Text], n_views: int, progress: bool = False) -> None:
+        """Draw the dropout views of many edit inputs in one batched pass, once."""
+        missing = list(dict.fromkeys(_key(t) for t in texts if _key(t) not in self._views))
+        if not missing or not n_views:
+            return
+        views = self.extract([t for t in missing for _ in range(n_views)], dropout=True, progress=progress)
+        for key, chunk in zip(missing, views.split(n_views)):
+            self._views[key] = chunk
+
     def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
-        views = self.extract([text] * n_views, dropout=True)
+        self.precompute_views([text], n_views)
+        views = self._views[_key(text)] if n_views else self.features([text])[:0]
         langs = list(translations)
         feats = self.features([translations[lang] for lang in langs])
         return PreparedEdit(text, translations, n_views, self.features([text]), views, dict(zip(langs, feats)))

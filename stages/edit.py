@@ -77,6 +77,7 @@ def main() -> None:
             texts += [as_text(t) for t in e["translations"].values()]
             texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
         editor.engine.features(texts, progress=True)
+        editor.engine.precompute_views([as_text(e["input"]) for e in edits], hparams.n_views, progress=True)
 
     runner = SequentialEditing(editor, locality, heldout, settings.get("eval_every", 10))
     logs = runner.run(edits)
