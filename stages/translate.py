@@ -36,7 +36,8 @@ def main() -> None:
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:
         runner = TranslationRunner(cache, settings.retry_policy(), settings.batch_size,
-                                   settings.rate_limit, settings.max_failures)
+                                   settings.rate_limit, settings.max_failures,
+                                   settings.max_consecutive_failures)
         result = TaskTranslator(args.task, settings, runner, root=args.data).run()
     if runner.over_budget:
         details = " | ".join(run.describe_failures() for run in result.runs if run.failures)

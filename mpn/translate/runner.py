@@ -18,7 +18,8 @@ from mpn.translate.pacing import RateLimiter, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-NOT_ATTEMPTED = "not attempted: the failure budget (translate.max_failures) was already spent"
+NOT_ATTEMPTED = ("not attempted: the provider looked down "
+                 "(translate.max_consecutive_failures texts failed in a row)")
 
 
 @dataclass(frozen=True)
@@ -63,21 +64,25 @@ class _BatchFailed(Exception):
 
 
 class TranslationRunner:
-    """Translates through providers with one cache and one failure budget for a whole stage.
+    """Translates through providers with one cache and one failure count for a whole stage.
 
-    Once more than `max_failures` texts have failed, later texts are not attempted
-    (the stage will fail anyway; finished work stays in the cache).
+    Every text is attempted (one stubborn text must not block the others), except when
+    `max_consecutive_failures` texts fail in a row: the provider looks down, and the rest
+    of that run is marked not attempted instead of spending retries on each.
     """
 
     def __init__(self, cache: TranslationCache, retry: RetryPolicy, batch_size: int = 32,
-                 rate_limit: float | None = None, max_failures: int = 0, progress: bool = True):
+                 rate_limit: float | None = None, max_failures: int = 0,
+                 max_consecutive_failures: int = 10, progress: bool = True):
         self.cache = cache
         self.retry = retry
         self.batch_size = batch_size
         self.rate_limit = rate_limit
         self.max_failures = max_failures
+        self.max_consecutive_failures = max_consecutive_failures
         self.progress = progress
         self.failed = 0
+        self._streak = 0  # texts failed in a row in the current run
         self._limiters: dict[str, RateLimiter] = {}
 
     @property
@@ -92,6 +97,7 @@ class TranslationRunner:
         result.from_cache = len(result.translations)
         pending = [t for t in unique if t not in result.translations]
         size = min(self.batch_size, provider.max_batch or self.batch_size)
+        self._streak = 0
         with logging_redirect_tqdm(), tqdm(total=len(pending), unit="text", desc=str(provider),
                                            disable=not self.progress or not pending) as bar:
             for start in range(0, len(pending), size):
@@ -101,7 +107,7 @@ class TranslationRunner:
         return result
 
     def _run_batch(self, provider: Provider, batch: list[str], result: RunResult) -> None:
-        if self.over_budget:
+        if self._streak >= self.max_consecutive_failures:
             self._fail(result, [Failure(t, NOT_ATTEMPTED, 0) for t in batch])
             return
         try:
@@ -117,10 +123,12 @@ class TranslationRunner:
         self.cache.put_many(provider.cache_name, provider.source, provider.target, pairs)
         result.translations.update(pairs)
         result.translated += len(pairs)
+        self._streak = 0
 
     def _fail(self, result: RunResult, failures: list[Failure]) -> None:
         result.failures.extend(failures)
         self.failed += len(failures)
+        self._streak += len(failures)
 
     def _call_with_retries(self, provider: Provider, batch: list[str]) -> list[str]:
         attempts = 0

@@ -26,6 +26,7 @@ class TranslateSettings:
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
     max_failures: int = 0
+    max_consecutive_failures: int = 10
     cache_dir: str = "data/cache/translations"
     libre: dict = field(default_factory=dict)
     deepl: dict = field(default_factory=dict)
@@ -72,6 +73,8 @@ class TranslateSettings:
         _check_number("batch_size", self.batch_size, minimum=1, integer=True)
         _check_number("max_attempts", self.max_attempts, minimum=1, integer=True)
         _check_number("max_failures", self.max_failures, minimum=0, integer=True)
+        _check_number("max_consecutive_failures", self.max_consecutive_failures, minimum=1,
+                      integer=True)
         _check_number("backoff_s", self.backoff_s, minimum=0)
         _check_number("backoff_max_s", self.backoff_max_s, minimum=0)
         for name in ("rate_limit", "timeout_s"):
