@@ -231,7 +231,8 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
     for method in METHODS:
         out = tmp_path / "xfacts" / method
         metrics = json.loads((out / "metrics.json").read_text())
-        metrics.update(clg_by_lang={}, locality_by_lang={}, clg=None, clg_heldout=None)
+        metrics.update(clg_by_lang={}, locality_by_lang={}, clg=None, clg_heldout=None,
+                       sec_per_edit=None)
         (out / "metrics.json").write_text(json.dumps(metrics))
         (out / "edits.csv").write_text(",".join(edit_rows(method)[0]) + "\n")
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
@@ -239,6 +240,7 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
     md = outputs.summary_md.read_text()
     assert "| mpn | 0 | n/a | n/a | n/a |" in md
     assert "| patcher | 100.0 [95.0, 100.0] | 70.0 [60.0, 80.0] | n/a | n/a |" in md
+    assert "| 95.0 [85.0, 100.0] | n/a | 10 | 10 | 512 |" in md  # s/edit not measured
     assert (outputs.figures / "xfacts" / "clg_heatmap.png").read_bytes()[:8] == PNG_SIGNATURE
     assert read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv") == []
 

@@ -20,7 +20,8 @@ METRIC_KEYS = ("es", "mg", "clg", "clg_by_lang", "clg_heldout", "heldout_languag
                "sec_per_edit", "peak_memory_mb")
 RATE_KEYS = ("es", "mg", "clg", "clg_heldout", "locality", "er")
 RATE_BY_LANG_KEYS = ("clg_by_lang", "locality_by_lang")
-NUMBER_KEYS = ("n_edits", "patches", "sec_per_edit", "peak_memory_mb")
+COUNT_KEYS = ("n_edits", "patches")
+COST_KEYS = ("sec_per_edit", "peak_memory_mb")  # null when not measured (no edit made)
 INTERVAL_KEYS = ("mean", "low", "high")
 
 EDITS_COLUMNS = ("stream", "step", "group", "es", "mg", "clg", "seconds", "patches")
@@ -158,8 +159,11 @@ def _check_metrics(path: Path) -> dict[str, Any]:
                             f"got {metrics[key]!r}")
         for lang, rate in metrics[key].items():
             _check_rate(path, f"{key}.{lang}", rate)
-    for key in NUMBER_KEYS:
+    for key in COUNT_KEYS:
         _require_number(path, key, metrics[key])
+    for key in COST_KEYS:
+        if metrics[key] is not None:
+            _require_number(path, key, metrics[key])
     heldout = metrics["heldout_languages"]
     if not isinstance(heldout, list) or not all(isinstance(x, str) for x in heldout):
         raise UserError(f"{path}: heldout_languages must be a list of language codes, "

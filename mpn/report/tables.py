@@ -32,6 +32,10 @@ def fmt_percent(value: float | None, decimals: int) -> str:
     return NA if value is None else f"{100 * value:.{decimals}f}"
 
 
+def fmt_number(value: float | None, spec: str) -> str:
+    return NA if value is None else format(value, spec)
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -74,8 +78,8 @@ def main_table(report: TaskReport, decimals: int) -> str:
     for method, r in report.methods.items():
         m = r.metrics
         rows.append([method, *(fmt_rate(m[key], decimals) for key, _ in MAIN_COLUMNS),
-                     f"{m['sec_per_edit']:.3g}", f"{m['n_edits']:.0f}", f"{m['patches']:.0f}",
-                     f"{m['peak_memory_mb']:.0f}"])
+                     fmt_number(m["sec_per_edit"], ".3g"), f"{m['n_edits']:.0f}",
+                     f"{m['patches']:.0f}", fmt_number(m["peak_memory_mb"], ".0f")])
     return markdown_table(header, rows)
 
 
