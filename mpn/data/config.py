@@ -1,0 +1,70 @@
+"""Reading the `data` params section: shared knobs and strict per-task sections."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mpn.data.schema import SPLITS
+from mpn.errors import UserError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Knobs shared by every task."""
+    seed: int
+    mirror_dir: Path
+    download_dir: Path
+    split_ratios: dict[str, float]
+
+    @classmethod
+    def from_params(cls, data: dict[str, Any]) -> "DataConfig":
+        return cls(seed=int(data.get("seed", 0)),
+                   mirror_dir=Path(data.get("mirror_dir", "../shared/mirror")),
+                   download_dir=Path(data.get("download_dir", ".cache/downloads")),
+                   split_ratios=split_ratios(data.get("split_ratios")))
+
+
+def split_ratios(raw: Any) -> dict[str, float]:
+    if raw is None:
+        raw = {"train": 0.6, "val": 0.1, "edit": 0.15, "test": 0.15}
+    if not isinstance(raw, dict) or set(raw) != set(SPLITS):
+        raise UserError(f"data.split_ratios: {raw!r} must map exactly {', '.join(SPLITS)} "
+                        "to ratios")
+    for split, ratio in raw.items():
+        if not isinstance(ratio, (int, float)) or ratio <= 0:
+            raise UserError(f"data.split_ratios.{split}: {ratio!r} must be a number > 0")
+    return {s: float(raw[s]) for s in SPLITS}
+
+
+def task_section(data: dict[str, Any], task: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`data.<task>` merged over `defaults`; an unknown key is an error (catches typos)."""
+    given = data.get(task) or {}
+    if not isinstance(given, dict):
+        raise UserError(f"data.{task}: expected a mapping, got {given!r}")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise UserError(f"data.{task}: unknown key {unknown[0]!r}; allowed: "
+                        f"{', '.join(sorted(defaults))}")
+    return {**defaults, **given}
+
+
+def choice(value: Any, allowed: tuple[str, ...] | list[str], where: str) -> str:
+    if value not in allowed:
+        raise UserError(f"{where}: unknown value {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def languages(value: Any, allowed: tuple[str, ...] | list[str] | None, where: str) -> list[str]:
+    """A non-empty list of distinct language codes that includes English (edits are
+    made in English); with `allowed`, each must be one of them."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise UserError(f"{where}: {value!r} must be a non-empty list of language codes")
+    if len(set(value)) != len(value):
+        raise UserError(f"{where}: {value!r} lists a language twice")
+    for lang in value:
+        if allowed is not None and lang not in allowed:
+            raise UserError(f"{where}: unknown language {lang!r}; allowed: {', '.join(allowed)}")
+    if "en" not in value:
+        raise UserError(f"{where}: {value!r} must include 'en' (edits are made in English)")
+    return list(value)

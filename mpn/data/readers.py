@@ -1,0 +1,43 @@
+"""Strict line readers for upstream formats: a bad row names its file and line."""
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO, Iterator, Sequence
+
+from mpn.errors import UserError
+
+
+def iter_jsonl(lines: IO[str], name: str) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{name}:{lineno}: malformed jsonl row ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{name}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        yield lineno, row
+
+
+def iter_tsv(lines: IO[str], name: str, required: Sequence[str]) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, {column: value}) for each row of a headed tsv file.
+
+    Quotes are data, not syntax (XNLI sentences contain unbalanced quotes)."""
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if header is None:
+        raise UserError(f"{name}:1: empty file, expected a header with {', '.join(required)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise UserError(f"{name}:1: header lacks column {missing[0]!r} (has: {', '.join(header)})")
+    for fields in reader:
+        lineno = reader.line_num
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise UserError(f"{name}:{lineno}: malformed tsv row: {len(fields)} fields, "
+                            f"header has {len(header)}")
+        yield lineno, dict(zip(header, fields))

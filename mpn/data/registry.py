@@ -1,0 +1,38 @@
+"""Tasks plug in here by name; the download stage looks them up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mpn.data.config import DataConfig
+from mpn.data.schema import TaskData
+from mpn.errors import UserError
+
+# A builder validates its `data.<task>` section first and only then fetches anything,
+# so that bad params fail before any download starts.
+Prepare = Callable[[dict[str, Any], DataConfig], Callable[[], TaskData]]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    sources: tuple[str, ...]
+    prepare: Prepare
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    _TASKS[task.name] = task
+    return task
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def get_task(name: Any) -> Task:
+    if name not in _TASKS:
+        raise UserError(f"unknown task {name!r} in tasks; allowed: {', '.join(task_names())}")
+    return _TASKS[name]

@@ -1,0 +1,181 @@
+"""Claim templates: per language and relation, template 0 first (the "original"
+variant), the others are rephrasings. Slots: {subject} and {value} (see facts.KINDS),
+plus the prepared French forms {le_value} and {de_value}.
+
+Many templates name a country before a colon and then speak of "this country", so that
+no article, case or gender has to agree with the country's name.
+"""
+from __future__ import annotations
+
+from mpn.data.xfacts import grammar
+from mpn.data.xfacts.facts import KINDS
+
+TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "currency": ("The currency of {subject} is the {value}.",
+                     "{subject} uses the {value} as its official currency.",
+                     "The official currency in {subject} is the {value}."),
+        "language": ("{value} is an official language of {subject}.",
+                     "In {subject}, {value} has the status of an official language.",
+                     "{value} is recognized as an official language in {subject}."),
+        "continent": ("{subject} is a country in {value}.",
+                      "{subject} is located in {value}.",
+                      "{subject} lies on the continent of {value}."),
+        "city": ("{subject} is located in {value}.",
+                 "{subject} is a place in {value}.",
+                 "{subject} lies within the territory of {value}."),
+        "city_continent": ("{subject} lies on the continent of {value}.",
+                           "{subject} is a place in {value}.",
+                           "{subject} is situated in {value}."),
+    },
+    "de": {
+        "currency": ("{subject}: Die Landeswährung heißt {value}.",
+                     "{subject}: Die offizielle Währung dieses Landes heißt {value}."),
+        "language": ("{subject}: {value} ist eine Amtssprache dieses Landes.",
+                     "{subject}: {value} hat in diesem Land den Status einer Amtssprache."),
+        "continent": ("{subject}: Dieses Land liegt in {value}.",
+                      "{subject}: Das Land gehört zum Kontinent {value}."),
+        "city": ("{value}: {subject} liegt in diesem Land.",
+                 "{value}: Der Ort {subject} befindet sich in diesem Land."),
+        "city_continent": ("{subject} liegt in {value}.",
+                           "Der Ort {subject} befindet sich auf dem Kontinent {value}."),
+    },
+    "es": {
+        "currency": ("{subject}: la moneda oficial de este país se llama {value}.",
+                     "{subject}: la moneda que se usa en este país se llama {value}."),
+        "language": ("{subject}: el {value} es una lengua oficial de este país.",
+                     "{subject}: en este país, el {value} tiene estatus de idioma oficial."),
+        "continent": ("{subject}: este país está en {value}.",
+                      "{subject}: se trata de un país de {value}."),
+        "city": ("{value}: {subject} se encuentra en este país.",
+                 "{value}: en este país se encuentra {subject}."),
+        "city_continent": ("{subject} está en {value}.",
+                           "{subject} es un lugar situado en {value}."),
+    },
+    "fr": {
+        "currency": ("{subject} : la monnaie officielle de ce pays porte le nom {de_value}.",
+                     "{subject} : le nom de la monnaie de ce pays est « {value} »."),
+        "language": ("{subject} : {le_value} est une langue officielle de ce pays.",
+                     "{subject} : dans ce pays, {le_value} a le statut de langue officielle."),
+        "continent": ("{subject} : ce pays se trouve en {value}.",
+                      "{subject} : il s'agit d'un pays {de_value}."),
+        "city": ("{value} : {subject} se trouve dans ce pays.",
+                 "{value} : c'est dans ce pays que se trouve {subject}."),
+        "city_continent": ("{subject} se trouve en {value}.",
+                           "{subject} : ce lieu se trouve en {value}."),
+    },
+    "pt": {
+        "currency": ("{subject}: a moeda oficial deste país se chama {value}.",
+                     "{subject}: o nome da moeda deste país é {value}."),
+        "language": ("{subject}: o {value} é uma língua oficial deste país.",
+                     "{subject}: neste país, o {value} tem status de língua oficial."),
+        "continent": ("{subject}: este país fica na {value}.",
+                      "{subject}: trata-se de um país da {value}."),
+        "city": ("{value}: {subject} fica neste país.",
+                 "{value}: é neste país que fica {subject}."),
+        "city_continent": ("{subject} fica na {value}.",
+                           "{subject}: este lugar fica na {value}."),
+    },
+    "ru": {
+        "currency": ("{subject}: официальная валюта этой страны — {value}.",
+                     "{subject}: в этой стране в качестве валюты используется {value}."),
+        "language": ("{subject}: {value} имеет в этой стране статус официального языка.",
+                     "{subject}: к официальным языкам этой страны относится {value}."),
+        "continent": ("{subject}: эта страна относится к региону мира под названием {value}.",
+                      "{subject}: с точки зрения географии эта страна — часть региона «{value}»."),
+        "city": ("{value}: {subject} находится в этой стране.",
+                 "{value}: именно в этой стране находится {subject}."),
+        "city_continent": ("{subject}: это место находится в регионе мира под названием {value}.",
+                           "{subject}: с точки зрения географии это место относится к региону «{value}»."),
+    },
+    "zh": {
+        "currency": ("{subject}的货币是{value}。",
+                     "{subject}使用的官方货币是{value}。"),
+        "language": ("{value}是{subject}的官方语言。",
+                     "{subject}的官方语言包括{value}。"),
+        "continent": ("{subject}位于{value}。",
+                      "{subject}是一个{value}国家。"),
+        "city": ("{subject}位于{value}。",
+                 "{subject}在{value}境内。"),
+        "city_continent": ("{subject}位于{value}。",
+                           "{subject}是{value}的一个地方。"),
+    },
+    "ja": {
+        "currency": ("{subject}の通貨は{value}です。",
+                     "{subject}で使われている公式の通貨は{value}です。"),
+        "language": ("{value}は{subject}の公用語です。",
+                     "{subject}の公用語には{value}が含まれます。"),
+        "continent": ("{subject}は{value}にある国です。",
+                      "{subject}は{value}に位置しています。"),
+        "city": ("{subject}は{value}にあります。",
+                 "{subject}は{value}の領域内に位置しています。"),
+        "city_continent": ("{subject}は{value}にあります。",
+                           "{subject}は{value}に位置する場所です。"),
+    },
+    "ar": {
+        "currency": ("اسم العملة الرسمية في {subject} هو {value}.",
+                     "تُعرف عملة {subject} باسم {value}."),
+        "language": ("{value} لغة رسمية في {subject}.",
+                     "{subject} بلد من لغاته الرسمية {value}."),
+        "continent": ("{subject} بلد يقع في {value}.",
+                      "تقع دولة {subject} في قارة {value}."),
+        "city": ("تقع {subject} في {value}.",
+                 "تقع {subject} داخل أراضي {value}."),
+        "city_continent": ("تقع {subject} في {value}.",
+                           "تقع {subject} في قارة {value}."),
+    },
+    "hi": {
+        "currency": ("{subject} की मुद्रा {value} है।",
+                     "{subject} में इस्तेमाल होने वाली आधिकारिक मुद्रा {value} है।"),
+        "language": ("{value} {subject} की एक आधिकारिक भाषा है।",
+                     "{subject} में {value} को आधिकारिक भाषा का दर्जा प्राप्त है।"),
+        "continent": ("{subject} {value} में स्थित है।",
+                      "{subject} {value} का एक देश है।"),
+        "city": ("{subject} {value} में स्थित है।",
+                 "{subject} {value} का हिस्सा है।"),
+        "city_continent": ("{subject} {value} में स्थित है।",
+                           "{subject} {value} महाद्वीप में है।"),
+    },
+    "sw": {
+        "currency": ("Sarafu ya {subject} ni {value}.",
+                     "Nchini {subject}, sarafu rasmi ni {value}."),
+        "language": ("{value} ni lugha rasmi ya {subject}.",
+                     "Nchini {subject}, lugha ya {value} ina hadhi ya lugha rasmi."),
+        "continent": ("{subject} iko barani {value}.",
+                      "Nchi ya {subject} inapatikana katika bara la {value}."),
+        "city": ("{subject} iko nchini {value}.",
+                 "{subject} inapatikana nchini {value}."),
+        "city_continent": ("{subject} iko barani {value}.",
+                           "{subject} inapatikana katika bara la {value}."),
+    },
+}
+
+LANGUAGES = tuple(TEMPLATES)
+
+
+def _slot(kind: str, text: str, lang: str) -> str:
+    if lang == "ru":
+        text = grammar.russian_unabbreviate(text)
+    if kind == "country" and lang == "en":
+        return grammar.english_country(text)
+    if kind == "currency" and lang in ("pt", "sw"):
+        return grammar.lower_first(text)
+    return text
+
+
+def slot_forms(lang: str, relation: str, subject: str, value: str) -> dict[str, str]:
+    """The strings a template of `lang` may use, from the CLDR names."""
+    subject_kind, value_kind = KINDS[relation]
+    forms = {"subject": _slot(subject_kind, subject, lang),
+             "value": _slot(value_kind, value, lang)}
+    if lang == "fr":
+        forms |= {"le_value": grammar.french_le(forms["value"]),
+                  "de_value": grammar.french_de(forms["value"])}
+    return forms
+
+
+def render(lang: str, relation: str, subject: str, value: str) -> list[str]:
+    """All sentences of (lang, relation) for the given names, template 0 first."""
+    forms = slot_forms(lang, relation, subject, value)
+    return [grammar.capitalize_sentence(t.format(**forms), lang)
+            for t in TEMPLATES[lang][relation]]

@@ -1,0 +1,29 @@
+"""Stage `download`: write data/raw/<task>/ for every task in params `tasks`.
+
+    python stages/download.py                       # params.yaml -> data/raw
+    python stages/download.py --params p.yaml --out /tmp/raw
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from mpn.cli import load_params, run_stage
+from mpn.data.build import download_tasks
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--out", default="data/raw", help="output root (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    metas = download_tasks(params.get("tasks"), params.get("data") or {}, args.out)
+    for task, meta in metas.items():
+        log.info("wrote %s/%s: groups per split %s", args.out, task, meta["groups"])
+
+
+if __name__ == "__main__":
+    run_stage(main)
