@@ -16,6 +16,9 @@ def write_translations(out_dir: str | os.PathLike, rows: dict[str, list[dict]],
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
     try:
         for lang, lang_rows in sorted(rows.items()):
             if lang_rows:
