@@ -40,10 +40,20 @@ def stage_task(data: TaskData, out_root: Path) -> Path:
         for split in SPLITS:
             write_jsonl(tmp / f"{split}.jsonl", (r for r in data.rows if r["split"] == split))
         write_json(tmp / "meta.json", data.meta())
+        _readable(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
+
+
+def _readable(directory: Path) -> None:
+    # Temp files and dirs are created private (0600/0700); outputs are ordinary files.
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def swap_into_place(staged: Path, final: Path) -> None:
