@@ -28,7 +28,9 @@ def download_tasks(tasks: Any, data: dict[str, Any], out_root: str | Path) -> di
         raise UserError(f"data: expected a mapping, got {data!r}")
     out_root = Path(out_root)
     cfg = DataConfig.from_params(data)
-    builders = [(name, get_task(name).prepare(data, cfg)) for name in _task_names(tasks)]
+    names = _task_names(tasks)
+    chosen = [get_task(name) for name in names]   # every name checked before any work
+    builders = [(task.name, task.prepare(data, cfg)) for task in chosen]
     staged: list[tuple[str, Path, dict]] = []
     try:
         for name, build in builders:
