@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mpn.errors import UserError
-from mpn.translate import (RetryPolicy, TaskTranslator, TranslateSettings, TranslationCache,
+from mpn.translate import (TaskTranslator, TranslateSettings, TranslationCache,
                            TranslationRunner, make_provider, write_translations)
 from test_translate_libre import STAGE, LibreServer
 

@@ -20,14 +20,14 @@ class NotTranslated(Exception):
 class Provider(ABC):
     """Translates lists of texts from `source` to `target`.
 
-    `max_batch` is how many texts one call may carry: the runner commits each
-    call's results to the cache, so a provider that loops over single web
-    requests must say 1, or a kill would lose finished translations.
+    `max_batch` is how many texts one call may carry (None: the runner's batch size):
+    the runner commits each call's results to the cache, so a provider that loops over
+    single web requests must say 1, or a kill would lose finished translations.
     """
 
     name: str = ""
     online: bool = False  # online providers are rate-limited
-    max_batch: int = 1
+    max_batch: int | None = 1
 
     def __init__(self, source: str, target: str):
         self.source = source
