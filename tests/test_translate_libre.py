@@ -291,3 +291,10 @@ def test_kill_9_mid_run_loses_nothing_and_asks_nothing_twice(server, tmp_path):
     served = server.served()
     assert len(served) == len(set(served)) == len(CLAIMS)  # none requested twice
     assert [r["claim"] for r in output_rows(tmp_path)] == [f"pt:{c}" for c in CLAIMS]
+    fresh = tmp_path / "fresh"  # an uninterrupted run writes the very same files
+    fresh.mkdir()
+    make_fever_project(fresh, server.url)
+    assert run_stage(fresh).returncode == 0
+    for name in ("pt.jsonl", "summary.json"):
+        assert ((fresh / "data/translated/fever" / name).read_bytes()
+                == (tmp_path / "data/translated/fever" / name).read_bytes())

@@ -45,9 +45,9 @@ class RunResult:
         return collections.Counter(f.reason for f in self.failures)
 
     def summary(self, examples: int = 20) -> dict:
-        """Counts, failure reasons, and the first `examples` failed texts."""
+        """Failure counts, reasons and the first `examples` failed texts. Not how many came
+        from the cache: the stage's outputs must not depend on what an earlier run did."""
         return {"provider": self.provider, "source": self.source, "target": self.target,
-                "from_cache": self.from_cache, "translated": self.translated,
                 "failed": len(self.failures), "failure_reasons": dict(self.reasons()),
                 "failed_examples": [vars(f) for f in self.failures[:examples]]}
 
