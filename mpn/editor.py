@@ -10,6 +10,7 @@ sampled from its pool languages, into every step's batch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -33,6 +34,17 @@ class EditResult:
     seconds: float
     loss: float
     languages: list[str]  # translations MPN could sample (empty for patcher)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Editor:
@@ -74,7 +86,8 @@ class Editor:
         torch.manual_seed(seed)
         pool = self._pool(translations or {})
         prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
-        steps, loss = self._train(prepared, self.labels.index(target), pool, seed)
+        with _threads(self.engine.train_threads):
+            steps, loss = self._train(prepared, self.labels.index(target), pool, seed)
         self._remember(text, prepared, pool)
         self.n_edits += 1
         success = self.predict([text])[0] == target
@@ -103,7 +116,7 @@ class Editor:
         sampler = random.Random(seed)
         k = getattr(hp, "k_translations", 0)
         memory = self._memory()
-        best_val, stale, step, loss = float("inf"), 0, 0, torch.zeros(())
+        state, step, loss = {"best": float("inf"), "stale": 0}, 0, torch.zeros(())
         for step in range(1, hp.max_steps + 1):
             langs = sampler.sample(pool, min(k, len(pool)))
             logits, edit_preact = self.engine.forward(prepared, langs)   # (batch, labels), (batch,)
@@ -111,16 +124,8 @@ class Editor:
                     + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
                     + hp.mem_coef * memory_loss(patch.preact(memory), edit_preact, hp.mem_topk,
                                                 hp.mem_margin, hp.mem_threshold))
-            if bool((logits.argmax(-1) == target).all()):
-                with torch.no_grad():
-                    val = memory_loss(patch.preact(self.val_memory), edit_preact, hp.mem_topk,
-                                      hp.mem_margin, hp.mem_threshold).item()
-                if val < best_val * (1 - 1e-3):
-                    best_val, stale = val, 0
-                else:
-                    stale += 1
-                if stale >= hp.patience or val == 0.0:
-                    break
+            if bool((logits.argmax(-1) == target).all()) and self._settled(patch, edit_preact, state):
+                break
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(patch.parameters(), hp.grad_clip)
@@ -128,6 +133,23 @@ class Editor:
             scheduler.step(loss.item())
         self.engine.patches.commit()
         return step, float(loss.detach())
+
+    def _settled(self, patch, edit_preact: torch.Tensor, state: dict) -> bool:
+        """Early stop, checked once the edit is right: the patch is already silent on the
+        held-out memory (every pre-activation below `mem_threshold`), or the held-out
+        memory loss has stopped falling (not `min_delta` below its best for `patience`
+        checks)."""
+        hp = self.hparams
+        with torch.no_grad():
+            preact = patch.preact(self.val_memory)
+            if preact.numel() == 0 or preact.max().item() < hp.mem_threshold:
+                return True
+            val = memory_loss(preact, edit_preact, hp.mem_topk, hp.mem_margin, hp.mem_threshold).item()
+        if val < state["best"] * (1 - hp.min_delta):
+            state["best"], state["stale"] = val, 0
+        else:
+            state["stale"] += 1
+        return state["stale"] >= hp.patience
 
     def _remember(self, text: Text, prepared, pool: list[str]) -> None:
         """Past edits join the memory, so later patches stay silent on them."""

@@ -65,9 +65,11 @@ class PreparedEdit:
     text: Text
     translations: dict[str, Text]
     n_views: int
-    clean: torch.Tensor | None = None                      # cached engine: (1, hidden)
-    views: torch.Tensor | None = None                      # cached engine: (n_views, hidden)
-    translation_features: dict[str, torch.Tensor] = field(default_factory=dict)
+    # cached engine only: the rows a batch draws from and their frozen FFN outputs
+    rows: torch.Tensor | None = None                       # (1 + langs + n_views, hidden)
+    frozen_out: torch.Tensor | None = None                 # (1 + langs + n_views, hidden)
+    lang_row: dict[str, int] = field(default_factory=dict)
+    view_rows: list[int] = field(default_factory=list)
 
 
 class CachedEngine:
@@ -104,26 +106,50 @@ class CachedEngine:
             self._views[key] = chunk
 
     def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
+        """Stack every row the edit's batches draw from, and their frozen FFN outputs.
+
+        Rows: the clean input, the translations, then the noisy views. During the edit
+        only the pending patch changes, so everything else about a row, the base FFN and
+        the committed patches, is computed here once instead of at every step.
+        """
         self.precompute_views([text], n_views)
-        views = self._views[_key(text)] if n_views else self.features([text])[:0]
         langs = list(translations)
-        feats = self.features([translations[lang] for lang in langs])
-        return PreparedEdit(text, translations, n_views, self.features([text]), views, dict(zip(langs, feats)))
+        views = self._views[_key(text)] if n_views else self.features([text])[:0]
+        rows = torch.cat([self.features([text] + [translations[lang] for lang in langs]), views])
+        with torch.no_grad():
+            frozen = self.frozen_ffn(rows)
+        prepared = PreparedEdit(text, translations, n_views)
+        prepared.rows, prepared.frozen_out = rows, frozen                      # (rows, hidden) each
+        prepared.lang_row = {lang: 1 + i for i, lang in enumerate(langs)}
+        prepared.view_rows = list(range(1 + len(langs), rows.shape[0]))
+        return prepared
 
     # --- forward ------------------------------------------------------------
+    train_threads = 1  # each step is a few tiny matmuls: more threads only add overhead
+
     def forward(self, prepared: PreparedEdit, langs: list[str]):
         """Logits and the pending patch's pre-activation on the step's batch."""
-        translated = [prepared.translation_features[lang] for lang in langs]
-        h = torch.cat([prepared.clean, *[t[None] for t in translated], prepared.views])  # (batch, hidden)
-        return self.logits_from_features(h), self.patches.pending.preact(h)
+        index = [0] + [prepared.lang_row[lang] for lang in langs] + prepared.view_rows
+        h = prepared.rows[index]                                                # (batch, hidden)
+        pending = self.patches.pending
+        a = pending.preact(h)                                                   # (batch,)
+        out = prepared.frozen_out[index] + self.site.activation(a)[:, None] * pending.value()
+        return self.model.head(self.site.layer_norm(out + h)), a
+
+    def frozen_ffn(self, h: torch.Tensor) -> torch.Tensor:
+        """The base FFN plus the committed patches. (n, hidden) -> (n, hidden)"""
+        site, patches = self.site, self.patches
+        out = site.base_down(site.activation(site.base_up(h)))
+        if patches.keys.shape[0]:
+            out = out + site.activation(h @ patches.keys.T + patches.biases) @ patches.values
+        return out
 
     def logits_from_features(self, h: torch.Tensor) -> torch.Tensor:
         """(n, hidden) -> (n, labels): the last FFN with patches, residual, LayerNorm, head."""
-        site = self.site
-        out = site.base_down(site.activation(site.base_up(h)))            # (n, hidden)
-        if self.patches.count:
-            out = out + site.activation(self.patches.preact(h)) @ self.patches.all_values()
-        return self.model.head(site.layer_norm(out + h))
+        out = self.frozen_ffn(h)
+        if self.patches.pending is not None:
+            out = out + self.site.activation(self.patches.pending.preact(h))[:, None] * self.patches.pending.value()
+        return self.model.head(self.site.layer_norm(out + h))
 
     def predict(self, texts: list[Text]) -> torch.Tensor:
         with torch.no_grad():
@@ -133,6 +159,7 @@ class CachedEngine:
 class FullEngine:
     """The reference: the whole model runs every step, patches hooked into the last FFN."""
     name = "full"
+    train_threads = None  # full forward passes use every thread torch has
 
     def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer

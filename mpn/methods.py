@@ -25,7 +25,8 @@ class PatcherHParams:
     mem_margin: float = 3.0         # memory pre-activation stays `mem_margin` below the edit's ...
     mem_threshold: float = -3.0     # ... and below `mem_threshold` in absolute terms
     value_scale: float = 10.0       # initial value of the trainable value scale
-    patience: int = 10              # early stop: held-out memory loss not falling for this many steps
+    patience: int = 10              # early stop: held-out memory loss not falling for this many steps ...
+    min_delta: float = 0.01         # ... by at least this fraction of its best value
     lr_patience: int = 20           # reduce-on-plateau patience (steps)
     lr_factor: float = 0.5
     seed: int = 0
