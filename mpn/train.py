@@ -58,6 +58,7 @@ class TrainConfig:
     warmup: float = 0.1            # fraction of all steps with a linearly rising learning rate
     weight_decay: float = 0.01
     freeze_word_embeddings: bool = True
+    freeze_layers: int = 0         # bottom transformer layers (and all embeddings) kept frozen
     dropout: float = 0.1
     eval_every: int = 0            # steps between validation runs; 0: once per epoch
     max_train_examples: int = 0    # 0: the whole English training split
@@ -84,7 +85,7 @@ class TrainConfig:
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be a positive number")
-        for name in ("eval_every", "max_train_examples", "max_val_examples", "seed"):
+        for name in ("eval_every", "max_train_examples", "max_val_examples", "freeze_layers", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be an integer >= 0 (0: off)")
@@ -108,6 +109,18 @@ def freeze_word_embeddings(model: Classifier) -> None:
     """The word embeddings are most of e5-small's weights; tuning them on English only
     moves English tokens away from their translations, which hurts the other languages."""
     model.encoder.get_input_embeddings().weight.requires_grad_(False)
+
+
+def freeze_bottom_layers(model: Classifier, n: int) -> None:
+    """Freeze the embeddings and the bottom `n` transformer layers. Backpropagation then
+    stops at layer n (cheaper steps), and the lower layers, where the languages are
+    aligned, stay as pre-trained."""
+    layers = getattr(getattr(model.encoder, "encoder", None), "layer", None)
+    if layers is None or n >= len(layers):
+        have = "no layer list" if layers is None else f"{len(layers)} layers"
+        raise UserError(f"finetune.freeze_layers = {n}; the encoder has {have} (must be fewer)")
+    for module in [model.encoder.embeddings, *layers[:n]]:
+        module.requires_grad_(False)
 
 
 def _optimizer(model: Classifier, config: TrainConfig) -> torch.optim.Optimizer:
@@ -140,6 +153,8 @@ class Trainer:
         self.model.to(self.device)
         if config.freeze_word_embeddings:
             freeze_word_embeddings(self.model)
+        if config.freeze_layers:
+            freeze_bottom_layers(self.model, config.freeze_layers)
         steps_per_epoch = -(-len(texts) // config.batch_size)
         total_steps = steps_per_epoch * config.epochs
         eval_every = config.eval_every or steps_per_epoch

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from transformers import AutoTokenizer
 
 from mpn.cli import load_params, run_stage
@@ -58,5 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     run_stage(main)

@@ -81,6 +81,21 @@ def test_frozen_word_embeddings_do_not_move(toy_encoder):
     assert not torch.equal(model.head.weight, head)
 
 
+def test_freeze_layers_keeps_the_bottom_of_the_encoder(toy_encoder):
+    _, tokenizer = toy_encoder
+    rows = toy_rows()
+    model = fresh_model(toy_encoder)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    Trainer(model, tokenizer, config(freeze_layers=1, epochs=1)).fit(
+        *english_split(rows, "train", LABELS), *english_split(rows, "val", LABELS))
+    moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert not any(n.startswith(("encoder.embeddings.", "encoder.encoder.layer.0.")) for n in moved)
+    assert any(n.startswith("encoder.encoder.layer.1.") for n in moved)
+    with pytest.raises(UserError, match="freeze_layers = 2; the encoder has 2 layers"):
+        Trainer(fresh_model(toy_encoder), tokenizer, config(freeze_layers=2)).fit(
+            *english_split(rows, "train", LABELS), *english_split(rows, "val", LABELS))
+
+
 def test_same_seed_same_model_and_save_load_round_trip(toy_encoder, tmp_path):
     _, tokenizer = toy_encoder
     rows = toy_rows()

@@ -142,3 +142,69 @@ def test_bad_config_and_missing_split_are_user_errors(tiny_model):
     rows = [r for r in toy_rows() if r["split"] != "val"]
     with pytest.raises(UserError, match="'val'"):
         sample_edit_set(rows, predictor(tiny_model), BIG)
+
+
+# --- the two stages end to end, as DVC runs them -----------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def write_project(root, encoder_dir) -> None:
+    """A project folder: params.yaml and data/raw/toy in the contract's layout."""
+    import yaml
+    from mpn.io import write_json, write_jsonl
+    rows = toy_rows()
+    for split in ("train", "val", "edit", "test"):
+        write_jsonl(root / "data/raw/toy" / f"{split}.jsonl", [r for r in rows if r["split"] == split])
+    write_json(root / "data/raw/toy/meta.json", {"task": "toy", "labels": LABELS, "text_fields": ["claim"],
+                                                 "languages": ["en", "de", "fr"], "counts": {}})
+    params = {"tasks": ["toy"],
+              "finetune": {"model": str(encoder_dir), "max_length": 32, "batch_size": 8,
+                           "learning_rate": 1.0e-3, "epochs": 1, "num_threads": 0, "device": "cpu"},
+              "sample_edits": {"n_streams": 2, "stream_length": 5, "n_locality": 4, "n_memory": 6,
+                               "n_memory_val": 3}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def run_stage(monkeypatch, capsys, script, *args) -> tuple[int, str]:
+    """Run a stage script in this process (a subprocess would spend seconds importing
+    torch), as `python stages/<script> <args>` from the project folder: (exit code, stderr)."""
+    import runpy
+    monkeypatch.syspath_prepend(str(REPO / "stages"))
+    monkeypatch.setattr("sys.argv", [script, *args])
+    code = 0
+    try:
+        runpy.run_path(str(REPO / "stages" / script), run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+def test_stages_write_the_contract_files(tmp_path, monkeypatch, capsys):
+    corpus = [r["claim"] for r in toy_rows()]
+    encoder_dir = make_tiny_encoder(tmp_path / "encoder", corpus)
+    write_project(tmp_path, encoder_dir)
+    monkeypatch.chdir(tmp_path)
+
+    code, err = run_stage(monkeypatch, capsys, "finetune.py", "nope")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "error: task 'nope' is not in params.yaml tasks; allowed: toy"
+    assert not (tmp_path / "models").exists() and not (tmp_path / "reports").exists()
+
+    code, err = run_stage(monkeypatch, capsys, "finetune.py", "toy")
+    assert code == 0, err
+    report = json.loads((tmp_path / "reports/toy/base.json").read_text())
+    assert report["task"] == "toy" and set(report["test"]["accuracy_by_lang"]) == {"en", "de", "fr"}
+    assert (tmp_path / "reports/toy/train_curve.csv").read_text().startswith("step,loss,val_accuracy\n")
+    assert (tmp_path / "models/toy/config.json").exists()
+
+    code, err = run_stage(monkeypatch, capsys, "sample_edits.py", "toy")
+    assert code == 0, err
+    out = tmp_path / "data/edits/toy"
+    stats = json.loads((out / "stats.json").read_text())
+    edits = [json.loads(line) for line in (out / "edits.jsonl").read_text().splitlines()]
+    assert stats["n_edits"] == len(edits) == sum(stats["edits_per_stream"]) <= 10
+    assert (stats["n_memory"], stats["n_memory_val"]) == (6, 3)
+    for name in ("locality", "memory", "memory_val"):
+        rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        assert rows and all(list(r) == ["group", "lang", "input", "label"] for r in rows)
