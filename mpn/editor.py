@@ -110,6 +110,7 @@ class Editor:
         generator = torch.Generator().manual_seed(seed)
         key_input = self.engine.features([prepared.text])[0]
         patch = self.engine.patches.start(key_input, hp.value_scale, generator)
+        self._orient_value(patch, prepared, target)
         optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.lr_factor,
                                                                patience=hp.lr_patience)
@@ -124,7 +125,7 @@ class Editor:
                     + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
                     + hp.mem_coef * memory_loss(patch.preact(memory), edit_preact, hp.mem_topk,
                                                 hp.mem_margin, hp.mem_threshold))
-            if bool((logits.argmax(-1) == target).all()) and self._settled(patch, edit_preact, state):
+            if self._right(logits, target, len(langs)) and self._settled(patch, edit_preact, state):
                 break
             optimizer.zero_grad()
             loss.backward()
@@ -133,6 +134,32 @@ class Editor:
             scheduler.step(loss.item())
         self.engine.patches.commit()
         return step, float(loss.detach())
+
+    def _orient_value(self, patch, prepared, target: int) -> None:
+        """Pick the sign of the random value that moves the clean input toward the target.
+
+        With the wrong sign, the edit loss first drives the key's pre-activation below
+        zero, and the patch then "fires" through the negative dip of GELU: it flips the
+        English input, but a translation with a positive pre-activation is pushed the
+        other way. Starting on the right side keeps the patch firing positively.
+        """
+        with torch.no_grad():
+            margins = []
+            for sign in (1.0, -1.0):
+                patch.value_direction.mul_(sign)
+                logits = self.engine.forward(prepared, [])[0][0]
+                margins.append((logits[target] - logits.max()).item())
+                patch.value_direction.mul_(sign)
+            if margins[1] > margins[0]:
+                patch.value_direction.neg_()
+
+    def _right(self, logits: torch.Tensor, target: int, n_translations: int) -> bool:
+        """Is the edit right? Rows are [clean English, translations..., English views...];
+        `stop_on` says whether the translations must be right too."""
+        right = logits.argmax(-1) == target
+        if self.hparams.stop_on == "english":
+            right = torch.cat([right[:1], right[1 + n_translations:]])
+        return bool(right.all())
 
     def _settled(self, patch, edit_preact: torch.Tensor, state: dict) -> bool:
         """Early stop, checked once the edit is right: the patch is already silent on the
@@ -144,7 +171,8 @@ class Editor:
             preact = patch.preact(self.val_memory)
             if preact.numel() == 0 or preact.max().item() < hp.mem_threshold:
                 return True
-            val = memory_loss(preact, edit_preact, hp.mem_topk, hp.mem_margin, hp.mem_threshold).item()
+            # against the clean English row only: sampled translations would make it jitter
+            val = memory_loss(preact, edit_preact[:1], hp.mem_topk, hp.mem_margin, hp.mem_threshold).item()
         if val < state["best"] * (1 - hp.min_delta):
             state["best"], state["stale"] = val, 0
         else:

@@ -29,7 +29,12 @@ class PatcherHParams:
     min_delta: float = 0.01         # ... by at least this fraction of its best value
     lr_patience: int = 20           # reduce-on-plateau patience (steps)
     lr_factor: float = 0.5
+    stop_on: str = "batch"          # the edit is right when: "batch" (every row of the step's batch) or "english"
     seed: int = 0
+
+    def __post_init__(self):
+        if self.stop_on not in ("batch", "english"):
+            raise UserError(f"stop_on {self.stop_on!r}; allowed: batch, english")
 
 
 @dataclass
