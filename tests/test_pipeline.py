@@ -1,0 +1,214 @@
+"""The whole DVC pipeline, end to end, on a shrunken configuration.
+
+The project's tracked files are copied into a fresh git repository under tmp_path; its
+params.yaml is shrunk (120 xfacts claims in 4 languages, a tiny encoder instead of
+e5-small, a handful of edits and steps) and `dvc repro` runs every stage for real. Then:
+a second `dvc repro` must run nothing, and a changed param must show in `dvc params
+diff` and mark exactly the stages that read it as changed.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mpn.io import read_json, read_jsonl
+from tiny import make_tiny_encoder
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent          # the venv's python and dvc
+# Stage outputs and local state: never copied from the working tree.
+NOT_COPIED = ("data/", "models/", "reports/", "dvc_plots/", ".venv", "dvc.lock")
+LANGUAGES = ["en", "de", "es", "fr"]
+HELDOUT = ["fr"]
+METHODS = ["patcher", "mpn"]
+STAGES = {"download", "translate@xfacts", "finetune@xfacts", "sample_edits@xfacts",
+          "edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}
+RATE_KEYS = {"mean", "low", "high"}
+METRIC_KEYS = {"es", "mg", "clg", "clg_by_lang", "clg_heldout", "locality", "locality_by_lang",
+               "er", "n_edits", "patches", "sec_per_edit"}
+FIGURES = {"clg_by_lang.png", "curves.png", "base_accuracy.png", "clg_heatmap.png"}
+
+
+def shrink(params: dict, tiny_model: Path) -> dict:
+    """params.yaml cut down to seconds per stage; every other knob keeps its default."""
+    params["tasks"], params["methods"] = ["xfacts"], METHODS
+    params["data"]["xfacts"].update(languages=LANGUAGES, max_facts=120)
+    # Only languages the raw data carries: nothing goes to a translation provider.
+    params["translate"]["languages"] = [lang for lang in LANGUAGES if lang != "en"]
+    params["finetune"].update(model=str(tiny_model), epochs=1, batch_size=16, num_threads=1,
+                              device="cpu")
+    params["sample_edits"].update(n_streams=2, stream_length=4, n_locality=20, n_memory=30,
+                                  n_memory_val=10)
+    params["edit"].update(max_edits=6, n_bootstrap=50, eval_every=2, num_threads=1)
+    params["patcher"]["max_steps"] = 50
+    params["mpn"]["heldout_languages"] = HELDOUT
+    params["aggregate"]["n_bootstrap"] = 100  # the smallest the aggregate stage accepts
+    return params
+
+
+# --- helpers ----------------------------------------------------------------------
+
+def project_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    return [f for f in listed if f and not f.startswith(NOT_COPIED) and (REPO / f).is_file()]
+
+
+def copy_project(dest: Path) -> None:
+    for name in project_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+               PYTHONPATH=str(tmp / "repo"),   # the copy's mpn, not the editable install's
+               MPN_CACHE=str(tmp / "mpn-cache"), HOME=str(tmp / "home"),
+               DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
+    return env
+
+
+def run(cmd: list[str], repo: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(cmd)} exited {result.returncode}:\n{output[-4000:]}"
+    return output
+
+
+def dvc(*args: str, repo: Path, env: dict[str, str]) -> str:
+    return run([str(BIN / "dvc"), *args], repo, env)
+
+
+def git_commit(message: str, repo: Path, env: dict[str, str]) -> None:
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-q", "-m", message], repo, env)
+
+
+def claims(repo: Path) -> list[str]:
+    return [row["claim"] for split in sorted((repo / "data/raw/xfacts").glob("*.jsonl"))
+            for row in read_jsonl(split)]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
+    """A copy of the project after one full `dvc repro`: (repo, env, repro output)."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    repo, env = tmp / "repo", environment(tmp)
+    (tmp / "home").mkdir()
+    copy_project(repo)
+    run(["git", "init", "-q"], repo, env)
+    git_commit("project", repo, env)
+
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params_file.write_text(yaml.safe_dump(shrink(params, tmp / "tiny-encoder"), sort_keys=False))
+    # The tiny encoder's word-level vocabulary comes from the generated claims themselves.
+    dvc("repro", "download", repo=repo, env=env)
+    make_tiny_encoder(tmp / "tiny-encoder", claims(repo))
+    output = dvc("repro", repo=repo, env=env)
+    git_commit("shrunk pipeline run", repo, env)
+    return repo, env, output
+
+
+# --- tests ------------------------------------------------------------------------
+
+def test_every_stage_writes_its_outputs(pipeline):
+    repo, _, _ = pipeline
+    meta = read_json(repo / "data/raw/xfacts/meta.json")
+    assert meta["task"] == "xfacts" and meta["languages"] == LANGUAGES
+    assert set(meta["counts"]) == {"train", "val", "edit", "test"}
+    assert (repo / "data/translated/xfacts").is_dir()
+    assert (repo / "models/xfacts/config.json").exists()
+
+    base = read_json(repo / "reports/xfacts/base.json")
+    assert set(base) >= {"task", "labels", "majority_baseline", "val", "test"}
+    assert set(base["test"]["accuracy_by_lang"]) == set(LANGUAGES)
+
+    edits = read_jsonl(repo / "data/edits/xfacts/edits.jsonl")
+    assert len(edits) >= 2, "the tiny base model should make mistakes to edit"
+    for edit in edits:
+        assert set(edit) >= {"edit_id", "group", "stream", "input", "target", "rephrases",
+                             "translations", "translated_rephrases"}
+        assert set(edit["translations"]) <= set(LANGUAGES) - {"en"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_edit_stage_metrics(pipeline, method):
+    repo, _, _ = pipeline
+    metrics = read_json(repo / f"reports/xfacts/{method}/metrics.json")
+    assert set(metrics) >= METRIC_KEYS
+    assert 1 <= metrics["n_edits"] <= 6 and metrics["patches"] == metrics["n_edits"]
+    assert set(metrics["es"]) >= RATE_KEYS and 0 <= metrics["es"]["mean"] <= 1
+    assert set(metrics["clg_by_lang"]) <= set(LANGUAGES) - {"en"}
+    assert set(metrics["locality_by_lang"]) == set(LANGUAGES)
+    assert metrics["heldout_languages"] == HELDOUT
+    assert metrics["sec_per_edit"] > 0
+    for name in ("edits.csv", "curve.csv"):
+        assert (repo / f"reports/xfacts/{method}/{name}").read_text().count("\n") >= 2
+
+
+def test_aggregate_outputs(pipeline):
+    repo, env, _ = pipeline
+    summary = read_json(repo / "reports/summary.json")
+    assert list(summary) == ["xfacts"] and list(summary["xfacts"]) == METHODS
+    assert set(summary["xfacts"]["mpn"]) >= METRIC_KEYS
+    markdown = (repo / "reports/summary.md").read_text()
+    assert "## xfacts" in markdown and "| mpn |" in markdown and "| patcher |" in markdown
+    figures = repo / "reports/figures/xfacts"
+    assert {p.name for p in figures.iterdir()} >= FIGURES
+    for name in FIGURES:
+        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_data = {p.relative_to(repo / "reports/plots").as_posix() for p in (repo / "reports/plots").rglob("*.csv")}
+    assert plot_data >= {"clg_by_lang/xfacts.csv", "base_accuracy/xfacts.csv",
+                         "curves/xfacts-patcher.csv", "curves/xfacts-mpn.csv"}
+    shown = json.loads(dvc("metrics", "show", "--json", repo=repo, env=env))
+    files = shown[""]["data"]
+    assert files["reports/summary.json"]["data"]["xfacts"]["mpn"]["n_edits"] >= 1
+    assert "accuracy" in files["reports/xfacts/base.json"]["data"]["test"]
+
+
+def test_first_run_ran_every_stage(pipeline):
+    _, _, output = pipeline
+    for stage in STAGES - {"download"}:  # download ran on its own, before the tiny encoder
+        assert f"Running stage '{stage}'" in output
+
+
+def test_second_repro_runs_nothing(pipeline):
+    repo, env, _ = pipeline
+    metrics = repo / "reports/xfacts/mpn/metrics.json"
+    before = metrics.stat().st_mtime_ns
+    output = dvc("repro", repo=repo, env=env)
+    assert "Running stage" not in output
+    assert "Data and pipelines are up to date" in output
+    assert metrics.stat().st_mtime_ns == before
+    assert json.loads(dvc("status", "--json", repo=repo, env=env)) == {}
+
+
+def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
+    repo, env, _ = pipeline
+    try:
+        output = dvc("exp", "run", "-S", "patcher.max_steps=20", repo=repo, env=env)
+        ran = {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+        assert ran == {"edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}  # both read `patcher`
+        diff = json.loads(dvc("params", "diff", "--json", repo=repo, env=env))
+        assert diff == {"params.yaml": {"patcher.max_steps": {"old": 50, "new": 20, "diff": -30}}}
+        for method in METHODS:  # the new value reached the editor
+            steps = [int(row["steps"]) for row in csv.DictReader(
+                (repo / f"reports/xfacts/{method}/edits.csv").open())]
+            assert steps and max(steps) <= 20
+        assert "reports/summary.json" in dvc("metrics", "diff", repo=repo, env=env)
+    finally:  # back to the committed run for the other tests
+        run(["git", "checkout", "--", "."], repo, env)
+    assert json.loads(dvc("status", "--json", repo=repo, env=env)) == {}
