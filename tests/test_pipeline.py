@@ -3,8 +3,10 @@
 The project's tracked files are copied into a fresh git repository under tmp_path; its
 params.yaml is shrunk (120 xfacts claims in 4 languages, a tiny encoder instead of
 e5-small, a handful of edits and steps) and `dvc repro` runs every stage for real. Then:
-a second `dvc repro` must run nothing, and a changed param must show in `dvc params
-diff` and mark exactly the stages that read it as changed.
+every stage's outputs carry the keys the next stage and the user rely on; a second
+`dvc repro` runs nothing; `dvc exp run -S patcher.max_steps=...` reruns exactly the
+stages that read the param, shows in `dvc params diff`, and the new value reaches the
+editor.
 """
 from __future__ import annotations
 
