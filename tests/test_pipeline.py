@@ -52,7 +52,7 @@ def shrink(params: dict, tiny_model: Path) -> dict:
     params["sample_edits"].update(n_streams=2, stream_length=4, n_locality=20, n_memory=30,
                                   n_memory_val=10)
     params["edit"].update(max_edits=6, n_bootstrap=50, eval_every=2, num_threads=1)
-    params["patcher"]["max_steps"] = 50
+    params["patcher"]["max_steps"] = 300  # enough for some edits to succeed on the tiny model
     params["mpn"]["heldout_languages"] = HELDOUT
     params["aggregate"]["n_bootstrap"] = 100  # the smallest the aggregate stage accepts
     return params
@@ -152,7 +152,8 @@ def test_edit_stage_metrics(pipeline, method):
     metrics = read_json(repo / f"reports/xfacts/{method}/metrics.json")
     assert set(metrics) >= METRIC_KEYS
     assert 1 <= metrics["n_edits"] <= 6 and metrics["patches"] == metrics["n_edits"]
-    assert set(metrics["es"]) >= RATE_KEYS and 0 <= metrics["es"]["mean"] <= 1
+    assert set(metrics["es"]) >= RATE_KEYS
+    assert 0 < metrics["es"]["mean"] <= 1, "no edit succeeded: the editor does nothing"
     assert set(metrics["clg_by_lang"]) <= set(LANGUAGES) - {"en"}
     assert set(metrics["locality_by_lang"]) == set(LANGUAGES)
     assert metrics["heldout_languages"] == HELDOUT
@@ -205,7 +206,7 @@ def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
         ran = {stage for stage in STAGES if f"Running stage '{stage}'" in output}
         assert ran == {"edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}  # both read `patcher`
         diff = json.loads(dvc("params", "diff", "--json", repo=repo, env=env))
-        assert diff == {"params.yaml": {"patcher.max_steps": {"old": 50, "new": 20, "diff": -30}}}
+        assert diff == {"params.yaml": {"patcher.max_steps": {"old": 300, "new": 20, "diff": -280}}}
         for method in METHODS:  # the new value reached the editor
             steps = [int(row["steps"]) for row in csv.DictReader(
                 (repo / f"reports/xfacts/{method}/edits.csv").open())]
