@@ -147,6 +147,9 @@ class ClassifierConfig(PretrainedConfig):
         self.n_patches = n_patches         # patch neurons in the last FFN (mpn.patch)
 
 
+AutoConfig.register(ClassifierConfig.model_type, ClassifierConfig)  # AutoTokenizer reads our config.json
+
+
 class Classifier(PreTrainedModel):
     """encoder -> first-token hidden state -> dropout -> linear."""
     config_class = ClassifierConfig
