@@ -98,9 +98,7 @@ class Editor:
         hp = self.hparams
         if not isinstance(hp, MPNHParams):
             return []
-        allowed = hp.pool_languages
-        return sorted(lang for lang in translations
-                      if lang not in hp.heldout_languages and lang != "en" and (allowed is None or lang in allowed))
+        return sorted(lang for lang in translations if hp.samples(lang))
 
     def _memory(self) -> torch.Tensor:
         return torch.cat([self.base_memory, *self.edit_memory])

@@ -29,8 +29,8 @@ class EditSetConfig:
     n_streams: int = 3           # independent edit sequences, each from the base model
     stream_length: int = 100     # edits per stream at most
     n_locality: int = 300        # held-out test groups (all their languages)
-    n_memory: int = 1000         # English training items for the memory loss
-    n_memory_val: int = 200      # English validation items for early stopping
+    n_memory: int = 1000         # training groups for the memory loss (every language's original)
+    n_memory_val: int = 200      # validation groups for early stopping (every language's original)
     batch_size: int = 64         # inference batch when running the base model
     seed: int = 0
 
@@ -166,16 +166,19 @@ def sample_edit_set(rows: Iterable[dict], predict: Predictor, config: EditSetCon
     locality_groups = sample_groups(test_groups, config.n_locality, taken,
                                     random.Random(f"{config.seed}-locality"))
     locality = [item_row(r) for g in locality_groups for r in splits["test"].originals(g)]
-    memory = _english_items(splits["train"], config.n_memory, taken, f"{config.seed}-memory")
-    memory_val = _english_items(splits["val"], config.n_memory_val, taken, f"{config.seed}-memory-val")
+    memory = _memory_items(splits["train"], config.n_memory, taken, f"{config.seed}-memory")
+    memory_val = _memory_items(splits["val"], config.n_memory_val, taken, f"{config.seed}-memory-val")
     stats = _stats(edits, config.n_streams, locality, memory, memory_val, accuracy)
     return EditSet(edits, locality, memory, memory_val, stats)
 
 
-def _english_items(index: GroupIndex, n: int, taken: set[str], seed: str) -> list[dict]:
-    candidates = {r["group"]: r for r in index.english_originals()}
-    groups = sample_groups(list(candidates), n, taken, random.Random(seed))
-    return [item_row(candidates[g]) for g in groups]
+def _memory_items(index: GroupIndex, n: int, taken: set[str], seed: str) -> list[dict]:
+    """`n` groups with an English original, each in every language it has: Transformer-
+    Patcher trains against the English rows; MPN, whose patches fire across languages,
+    also against the rows of the languages it samples."""
+    candidates = [r["group"] for r in index.english_originals()]
+    groups = sample_groups(candidates, n, taken, random.Random(seed))
+    return [item_row(r) for g in groups for r in index.originals(g)]
 
 
 def _stats(edits, n_streams, locality, memory, memory_val, accuracy) -> dict:
@@ -186,5 +189,6 @@ def _stats(edits, n_streams, locality, memory, memory_val, accuracy) -> dict:
     return {"n_edits": len(edits), "edits_per_stream": [per_stream[s] for s in range(n_streams)],
             "languages": languages,
             "n_locality_by_lang": {lang: by_lang[lang] for lang in languages if by_lang[lang]},
-            "n_memory": len(memory), "n_memory_val": len(memory_val),
+            "n_memory": sum(r["lang"] == ENGLISH for r in memory),
+            "n_memory_val": sum(r["lang"] == ENGLISH for r in memory_val),
             "base_edit_split_accuracy_en": accuracy}

@@ -18,7 +18,7 @@ class PatcherHParams:
     grad_clip: float = 5.0
     max_steps: int = 2000
     n_views: int = 8                # noisy (dropout) copies of the edit input per step; 0 = clean input only
-    act_coef: float = 1.0           # weight of the activation loss
+    act_coef: float = 5.0           # weight of the activation loss (the original: 1.0; see params.yaml)
     act_topk: int = 5               # activation loss: mean of the top-k of exp(-a) over the edit batch
     mem_coef: float = 5.0           # weight of the memory loss (5 for FEVER in the original)
     mem_topk: int = 1000            # memory loss: mean of the top-k over memory items
@@ -43,6 +43,12 @@ class MPNHParams(PatcherHParams):
     k_translations: int = 4         # translations sampled into each step's batch
     pool_languages: list[str] | None = None     # languages MPN may sample; None = all available
     heldout_languages: list[str] = field(default_factory=list)  # never sampled: the honest transfer test
+    memory_per_language: int = 200  # memory items in each pool language, beside the English memory
+
+    def samples(self, lang: str) -> bool:
+        """May MPN train on (and keep its patches silent in) this language?"""
+        return (lang != "en" and lang not in self.heldout_languages
+                and (self.pool_languages is None or lang in self.pool_languages))
 
 
 METHODS: dict[str, type[PatcherHParams]] = {"patcher": PatcherHParams, "mpn": MPNHParams}

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import logging
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from mpn.cli import load_params, run_stage
 from mpn.editor import Editor
 from mpn.errors import UserError
 from mpn.io import read_jsonl, write_json, write_text
-from mpn.methods import METHODS, make_hparams
+from mpn.methods import METHODS, MPNHParams, make_hparams
 from mpn.models import load_classifier
 from mpn.sequential import SequentialEditing, as_text, summarize
 
@@ -35,6 +36,19 @@ def method_hparams(params: dict, method: str):
     if method == "mpn":
         overrides.update(params.get("mpn") or {})
     return make_hparams(method, overrides)
+
+
+def memory_inputs(rows: list[dict], hparams) -> list:
+    """The English memory; for MPN also up to `memory_per_language` items in each
+    language it samples, so its patches stay silent there too."""
+    inputs = [as_text(r["input"]) for r in rows if r["lang"] == "en"]
+    if isinstance(hparams, MPNHParams):
+        taken = Counter()
+        for r in rows:
+            if hparams.samples(r["lang"]) and taken[r["lang"]] < hparams.memory_per_language:
+                taken[r["lang"]] += 1
+                inputs.append(as_text(r["input"]))
+    return inputs
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
@@ -65,8 +79,8 @@ def main() -> None:
     if not edits:
         raise UserError(f"{folder / 'edits.jsonl'} has no edits: the base model made no mistakes to fix")
     locality = read_jsonl(folder / "locality.jsonl")
-    memory = [as_text(r["input"]) for r in read_jsonl(folder / "memory.jsonl")]
-    val_memory = [as_text(r["input"]) for r in read_jsonl(folder / "memory_val.jsonl")]
+    memory = memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams)
+    val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
 
     editor = Editor(model, tokenizer, args.method, hparams, engine=settings.get("engine", "cached"),
                     memory=memory, val_memory=val_memory, max_length=settings.get("max_length", 128))
