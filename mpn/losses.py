@@ -24,12 +24,17 @@ def activation_loss(edit_preact: torch.Tensor, k: int) -> torch.Tensor:
 
 def memory_loss(memory_preact: torch.Tensor, edit_preact: torch.Tensor, k: int,
                 margin: float, threshold: float) -> torch.Tensor:
-    """memory_preact: (memory,); the weakest edit activation sets the relative bar."""
+    """memory_preact: (memory,); the weakest edit activation sets the relative bar.
+
+    Both terms grow with a_m, so their top-k items are the k largest pre-activations:
+    one topk serves both.
+    """
     if memory_preact.numel() == 0:
         return edit_preact.new_zeros(())
-    relative = torch.exp(memory_preact - edit_preact.min() + margin)
-    absolute = torch.exp(memory_preact - threshold)
-    return topk_mean(relative, k) + topk_mean(absolute, k)
+    top = torch.topk(memory_preact, min(k, memory_preact.numel())).values    # (k,)
+    relative = torch.exp(top - edit_preact.min() + margin).mean()
+    absolute = torch.exp(top - threshold).mean()
+    return relative + absolute
 
 
 def edit_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
