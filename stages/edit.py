@@ -1,7 +1,7 @@
 """Stage edit@<task>-<method>: sequential Transformer-Patcher or MPN editing.
 
 Usage: python stages/edit.py <task> <method>
-Reads models/<task>/ and data/edits/<task>/; writes reports/<task>/<method>/
+Reads models/<task>/ and data/edits/<task>/; writes reports/tasks/<task>/<method>/
 metrics.json (every rate with a bootstrap 95% interval), edits.csv (one row per edit)
 and curve.csv (locality and edit retention every `edit.eval_every` edits).
 """
@@ -98,7 +98,7 @@ def main() -> None:
     metrics = summarize(logs, heldout, settings.get("n_bootstrap", 1000), settings.get("seed", 0))
     metrics["method"], metrics["task"], metrics["engine"] = args.method, args.task, editor.engine.name
 
-    out = Path("reports") / args.task / args.method
+    out = Path("reports") / "tasks" / args.task / args.method
     rows = [row for lg in logs for row in lg.edits]
     write_text(out / "edits.csv", csv_text(rows, ["stream", "step", "group", "es", "mg", "clg", "clg_heldout",
                                                   "steps", "seconds", "patches"]))

@@ -3,8 +3,8 @@ split, keep the best checkpoint on English validation, and report its accuracy i
 language (zero-shot cross-lingual transfer).
 
 Usage: python stages/finetune.py <task>
-Writes models/<task>/ (classifier + tokenizer), reports/<task>/base.json and
-reports/<task>/train_curve.csv.
+Writes models/<task>/ (classifier + tokenizer), reports/tasks/<task>/base.json and
+reports/tasks/<task>/train_curve.csv.
 """
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def main() -> None:
 
     report = base_report(task, model, tokenizer, rows, labels, config)
     save_model(model.cpu(), tokenizer, Path("models") / task)
-    write_text(Path("reports") / task / "train_curve.csv", curve_csv(result.curve))
-    write_json(Path("reports") / task / "base.json", report)
+    write_text(Path("reports") / "tasks" / task / "train_curve.csv", curve_csv(result.curve))
+    write_json(Path("reports") / "tasks" / task / "base.json", report)
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
              task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
              report["majority_baseline"], (time.monotonic() - started) / 60)

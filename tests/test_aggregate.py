@@ -13,8 +13,8 @@ import yaml
 
 from mpn.errors import UserError
 from mpn.report import aggregate
-from mpn.report.aggregate import AggregateParams
-from mpn.report.inputs import METRIC_KEYS
+from mpn.report.aggregate import AggregateOutputs, AggregateParams
+from mpn.report.inputs import METRIC_KEYS, ReportLayout
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["xfacts", "xnli"]
@@ -85,6 +85,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def write_reports(root: Path, tasks=TASKS, methods=METHODS) -> None:
+    """Every task's finetune and edit reports under `root` (the pipeline's reports/tasks)."""
     for task in tasks:
         (root / task).mkdir(parents=True, exist_ok=True)
         (root / task / "base.json").write_text(json.dumps(base_for(task)))
@@ -102,11 +103,16 @@ def params(**aggregate_section) -> dict:
                           **aggregate_section}}
 
 
+def aggregate_in(params: dict, reports: Path):
+    """The stage's layout: inputs in reports/tasks, outputs beside it in reports."""
+    return aggregate(params, reports / "tasks", reports)
+
+
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("agg") / "reports"
-    write_reports(root)
-    return aggregate(params(), root)
+    write_reports(root / "tasks")
+    return aggregate_in(params(), root)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -213,11 +219,11 @@ def test_base_accuracy_plot_data(outputs):
 
 def test_outputs_are_deterministic_and_drop_stale_files(tmp_path, outputs):
     root = tmp_path / "reports"
-    write_reports(root)
+    write_reports(root / "tasks")
     stale = root / "figures" / "old_task" / "clg_by_lang.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    again = aggregate(params(), root)
+    again = aggregate_in(params(), root)
     assert not stale.exists()
     for path in (again.summary_json, again.summary_md,
                  again.plots / "curves" / "xnli-mpn.csv",
@@ -227,16 +233,16 @@ def test_outputs_are_deterministic_and_drop_stale_files(tmp_path, outputs):
 
 def test_task_with_nothing_measured_still_aggregates(tmp_path):
     """No translations and no edit made (the base model was right on every edit example)."""
-    write_reports(tmp_path, tasks=["xfacts"])
+    write_reports(tmp_path / "tasks", tasks=["xfacts"])
     for method in METHODS:
-        out = tmp_path / "xfacts" / method
+        out = tmp_path / "tasks" / "xfacts" / method
         metrics = json.loads((out / "metrics.json").read_text())
         metrics.update(clg_by_lang={}, locality_by_lang={}, clg=None, clg_heldout=None,
                        sec_per_edit=None)
         (out / "metrics.json").write_text(json.dumps(metrics))
         (out / "edits.csv").write_text(",".join(edit_rows(method)[0]) + "\n")
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
-    outputs = aggregate({**params(), "tasks": ["xfacts"]}, tmp_path)
+    outputs = aggregate_in({**params(), "tasks": ["xfacts"]}, tmp_path)
     md = outputs.summary_md.read_text()
     assert "| mpn | 0 | n/a | n/a | n/a |" in md
     assert "| patcher | 100.0 [95.0, 100.0] | 70.0 [60.0, 80.0] | n/a | n/a |" in md
@@ -248,44 +254,45 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
 # --- bad input ------------------------------------------------------------------------
 
 def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):
-    write_reports(tmp_path / "reports")
-    (tmp_path / "reports" / "xnli" / "mpn" / "metrics.json").unlink()
+    write_reports(tmp_path / "reports" / "tasks")
+    (tmp_path / "reports" / "tasks" / "xnli" / "mpn" / "metrics.json").unlink()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params()))
     result = subprocess.run([sys.executable, str(REPO / "stages" / "aggregate.py")],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: missing reports/xnli/mpn/metrics.json: it is made by stage edit@xnli-mpn "
-        "(run `dvc repro edit@xnli-mpn`)")
+        "error: missing reports/tasks/xnli/mpn/metrics.json: it is made by stage "
+        "edit@xnli-mpn (run `dvc repro edit@xnli-mpn`)")
     # Nothing written: the inputs are checked before the first output.
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == TASKS
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["tasks"]
+    assert sorted(p.name for p in (tmp_path / "reports" / "tasks").iterdir()) == TASKS
 
 
 def test_missing_base_report_names_the_finetune_stage(tmp_path):
-    write_reports(tmp_path)
-    (tmp_path / "xfacts" / "base.json").unlink()
-    with pytest.raises(UserError, match=r"missing .*xfacts/base\.json: it is made by stage "
-                                        r"finetune@xfacts"):
-        aggregate(params(), tmp_path)
+    write_reports(tmp_path / "tasks")
+    (tmp_path / "tasks" / "xfacts" / "base.json").unlink()
+    with pytest.raises(UserError, match=r"missing .*/tasks/xfacts/base\.json: it is made by "
+                                        r"stage finetune@xfacts"):
+        aggregate_in(params(), tmp_path)
 
 
 def test_missing_metric_key_is_named(tmp_path):
-    write_reports(tmp_path)
-    path = tmp_path / "xfacts" / "mpn" / "metrics.json"
+    write_reports(tmp_path / "tasks")
+    path = tmp_path / "tasks" / "xfacts" / "mpn" / "metrics.json"
     metrics = json.loads(path.read_text())
     del metrics["clg_heldout"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(UserError, match=r"mpn/metrics\.json: missing keys \['clg_heldout'\]"):
-        aggregate(params(), tmp_path)
+        aggregate_in(params(), tmp_path)
 
 
 def test_bad_csv_cell_names_file_and_line(tmp_path):
-    write_reports(tmp_path)
-    path = tmp_path / "xfacts" / "patcher" / "curve.csv"
+    write_reports(tmp_path / "tasks")
+    path = tmp_path / "tasks" / "xfacts" / "patcher" / "curve.csv"
     path.write_text("stream,n_edits,locality,er\n0,2,1.0,1.0\n0,4,high,0.8\n")
     with pytest.raises(UserError, match=r"curve\.csv:3: column locality value 'high' "
                                         r"is not a number"):
-        aggregate(params(), tmp_path)
+        aggregate_in(params(), tmp_path)
 
 
 @pytest.mark.parametrize("section, message", [
@@ -303,21 +310,41 @@ def test_bad_aggregate_params(section, message):
 @pytest.mark.parametrize("tasks", ["xfacts", [], ["../etc"], ["xfacts", "xfacts"]])
 def test_bad_task_list(tmp_path, tasks):
     with pytest.raises(UserError, match=r"params tasks: "):
-        aggregate({**params(), "tasks": tasks}, tmp_path)
+        aggregate_in({**params(), "tasks": tasks}, tmp_path)
 
 
 # --- the pipeline wiring --------------------------------------------------------------
 
-def test_dvc_yaml_declares_inputs_outputs_and_plots_for_every_task():
+def out_paths(entries: list) -> set[str]:
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries}
+
+
+def test_every_per_task_report_is_under_the_aggregate_dep_folder():
+    """aggregate depends on reports/tasks, whatever params `tasks` holds: every report
+    of finetune@<task> and edit@<task>-<method> must lie in it, and nothing aggregate
+    writes may."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert "reports/tasks" in stages["aggregate"]["deps"]
+    assert ReportLayout().root.as_posix() == "reports/tasks"
+    assert AggregateOutputs().root.as_posix() == "reports"
+    for name in ("finetune", "edit"):
+        reports = set().union(*(out_paths(stages[name].get(k, []))
+                                for k in ("outs", "metrics", "plots")))
+        reports = {p for p in reports if p.startswith("reports")}
+        assert reports, f"{name} declares no reports"
+        assert all(p.startswith("reports/tasks/${item.task}/") for p in reports), reports
+    aggregate_outs = out_paths(stages["aggregate"]["outs"] + stages["aggregate"]["metrics"])
+    assert not [p for p in aggregate_outs if p.startswith("reports/tasks")]
+
+
+def test_dvc_yaml_declares_outputs_and_plots_of_aggregate():
     dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
     repo_params = yaml.safe_load((REPO / "params.yaml").read_text())
     stage = dvc_yaml["stages"]["aggregate"]
-    for task in repo_params["tasks"]:
-        assert f"reports/{task}" in stage["deps"], f"aggregate deps lack reports/{task}"
-    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    outs = out_paths(stage["outs"])
     assert outs == {"reports/summary.md", "reports/figures", "reports/plots"}
     assert stage["metrics"] == [{"reports/summary.json": {"cache": False}}]
-    plot_ids = {next(iter(p)) if isinstance(p, dict) else p for p in dvc_yaml["plots"]}
+    plot_ids = out_paths(dvc_yaml["plots"])
     assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
                         "reports/plots/curves", "reports/figures"}
     AggregateParams.from_params(repo_params["aggregate"])  # the repo's params are valid

@@ -135,7 +135,7 @@ def test_every_stage_writes_its_outputs(pipeline):
     assert (repo / "data/translated/xfacts").is_dir()
     assert (repo / "models/xfacts/config.json").exists()
 
-    base = read_json(repo / "reports/xfacts/base.json")
+    base = read_json(repo / "reports/tasks/xfacts/base.json")
     assert set(base) >= {"task", "labels", "majority_baseline", "val", "test"}
     assert set(base["test"]["accuracy_by_lang"]) == set(LANGUAGES)
 
@@ -150,7 +150,7 @@ def test_every_stage_writes_its_outputs(pipeline):
 @pytest.mark.parametrize("method", METHODS)
 def test_edit_stage_metrics(pipeline, method):
     repo, _, _ = pipeline
-    metrics = read_json(repo / f"reports/xfacts/{method}/metrics.json")
+    metrics = read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json")
     assert set(metrics) >= METRIC_KEYS
     assert 1 <= metrics["n_edits"] <= MAX_EDITS and metrics["patches"] == metrics["n_edits"]
     assert set(metrics["es"]) >= RATE_KEYS and 0 <= metrics["es"]["mean"] <= 1
@@ -159,14 +159,14 @@ def test_edit_stage_metrics(pipeline, method):
     assert metrics["heldout_languages"] == HELDOUT
     assert metrics["sec_per_edit"] > 0
     for name in ("edits.csv", "curve.csv"):
-        assert (repo / f"reports/xfacts/{method}/{name}").read_text().count("\n") >= 2
+        assert (repo / f"reports/tasks/xfacts/{method}/{name}").read_text().count("\n") >= 2
 
 
 def test_some_edits_succeed(pipeline):
     # The tiny random model is hard to edit; one success in either method shows the
     # patches train and reach the model that is measured.
     repo, _, _ = pipeline
-    successes = [read_json(repo / f"reports/xfacts/{method}/metrics.json")["es"]["mean"]
+    successes = [read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json")["es"]["mean"]
                  for method in METHODS]
     assert max(successes) > 0, f"no edit succeeded (es {successes})"
 
@@ -188,7 +188,7 @@ def test_aggregate_outputs(pipeline):
     shown = json.loads(dvc("metrics", "show", "--json", repo=repo, env=env))
     files = shown[""]["data"]
     assert files["reports/summary.json"]["data"]["xfacts"]["mpn"]["n_edits"] >= 1
-    assert "accuracy" in files["reports/xfacts/base.json"]["data"]["test"]
+    assert "accuracy" in files["reports/tasks/xfacts/base.json"]["data"]["test"]
 
 
 def test_first_run_ran_every_stage(pipeline):
@@ -199,7 +199,7 @@ def test_first_run_ran_every_stage(pipeline):
 
 def test_second_repro_runs_nothing(pipeline):
     repo, env, _ = pipeline
-    metrics = repo / "reports/xfacts/mpn/metrics.json"
+    metrics = repo / "reports/tasks/xfacts/mpn/metrics.json"
     before = metrics.stat().st_mtime_ns
     output = dvc("repro", repo=repo, env=env)
     assert "Running stage" not in output
@@ -218,7 +218,7 @@ def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
         assert diff == {"params.yaml": {"patcher.max_steps": {"old": 300, "new": 20, "diff": -280}}}
         for method in METHODS:  # the new value reached the editor
             steps = [int(row["steps"]) for row in csv.DictReader(
-                (repo / f"reports/xfacts/{method}/edits.csv").open())]
+                (repo / f"reports/tasks/xfacts/{method}/edits.csv").open())]
             assert steps and max(steps) <= 20
         assert "reports/summary.json" in dvc("metrics", "diff", repo=repo, env=env)
     finally:  # back to the committed run for the other tests

@@ -193,9 +193,9 @@ def test_stages_write_the_contract_files(tmp_path, monkeypatch, capsys):
 
     code, err = run_stage(monkeypatch, capsys, "finetune.py", "toy")
     assert code == 0, err
-    report = json.loads((tmp_path / "reports/toy/base.json").read_text())
+    report = json.loads((tmp_path / "reports/tasks/toy/base.json").read_text())
     assert report["task"] == "toy" and set(report["test"]["accuracy_by_lang"]) == {"en", "de", "fr"}
-    assert (tmp_path / "reports/toy/train_curve.csv").read_text().startswith("step,loss,val_accuracy\n")
+    assert (tmp_path / "reports/tasks/toy/train_curve.csv").read_text().startswith("step,loss,val_accuracy\n")
     assert (tmp_path / "models/toy/config.json").exists()
 
     code, err = run_stage(monkeypatch, capsys, "sample_edits.py", "toy")

@@ -89,10 +89,13 @@ def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> 
     return comparisons
 
 
-def aggregate(params: dict[str, Any], root: Path = Path("reports")) -> AggregateOutputs:
+def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
+              outputs_dir: Path = AggregateOutputs.root) -> AggregateOutputs:
+    """Per-task reports from `inputs_dir` (reports/tasks) -> summary, tables, figures
+    and plot data in `outputs_dir` (reports)."""
     settings = AggregateParams.from_params(params.get("aggregate", {}))
-    reports = load_reports(params.get("tasks"), params.get("methods"), ReportLayout(root))
-    outputs = AggregateOutputs(root)
+    reports = load_reports(params.get("tasks"), params.get("methods"), ReportLayout(inputs_dir))
+    outputs = AggregateOutputs(outputs_dir)
     comparisons = paired_comparisons(reports, settings)
 
     # Folders first (both swapped in only if both were built), the summary files last.

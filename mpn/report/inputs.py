@@ -48,9 +48,10 @@ class ExpectedFile:
 
 @dataclass(frozen=True)
 class ReportLayout:
-    """Where the finetune and edit stages put their per-task reports."""
+    """Where the finetune and edit stages put their per-task reports: all under one
+    folder (the aggregate stage's single dep in dvc.yaml, whatever params `tasks` is)."""
 
-    root: Path = Path("reports")
+    root: Path = Path("reports/tasks")
 
     def base(self, task: str) -> ExpectedFile:
         return ExpectedFile(self.root / task / "base.json", f"finetune@{task}")
