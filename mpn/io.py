@@ -68,19 +68,10 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a jsonl file; a malformed row raises UserError naming file and line."""
+    from mpn.data.readers import iter_jsonl
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"missing file {path}")
-    rows = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{lineno}: malformed jsonl row ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+        return [row for _, row in iter_jsonl(f, str(path))]
