@@ -145,24 +145,19 @@ class Trainer:
 
     def fit(self, texts: Sequence[Text], labels: Sequence[int],
             val_texts: Sequence[Text], val_labels: Sequence[int]) -> TrainResult:
+        """Train; leaves the model at its best English-val checkpoint, in eval mode."""
         config = self.config
         if not texts:
             raise UserError("no training examples: the English training split is empty")
         torch.manual_seed(config.seed)
         order_rng = torch.Generator().manual_seed(config.seed)
-        self.model.to(self.device)
-        if config.freeze_word_embeddings:
-            freeze_word_embeddings(self.model)
-        if config.freeze_layers:
-            freeze_bottom_layers(self.model, config.freeze_layers)
+        self._prepare_model()
         steps_per_epoch = -(-len(texts) // config.batch_size)
         total_steps = steps_per_epoch * config.epochs
         eval_every = config.eval_every or steps_per_epoch
         optimizer = _optimizer(self.model, config)
         schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup * total_steps), total_steps)
-        result, best_state = TrainResult(), None
-        losses: list[float] = []
-        step = 0
+        result, best_state, losses, step = TrainResult(), None, [], 0
         bar = tqdm(total=len(texts) * config.epochs, unit="ex", desc="fine-tune", unit_scale=True)
         for _ in range(config.epochs):
             for batch in torch.randperm(len(texts), generator=order_rng).split(config.batch_size):
@@ -172,21 +167,32 @@ class Trainer:
                 bar.update(len(batch))
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
                 if step % eval_every == 0 or step == total_steps:
-                    accuracy = self.accuracy(val_texts, val_labels)
-                    result.curve.append({"step": step, "loss": sum(losses) / len(losses),
-                                         "val_accuracy": accuracy})
-                    log.info("step %d: train loss %.4f, val accuracy %.4f", step,
-                             result.curve[-1]["loss"], accuracy)
-                    losses = []
-                    if accuracy > result.best_val_accuracy:
-                        result.best_step, result.best_val_accuracy = step, accuracy
+                    if self._check(step, losses, val_texts, val_labels, result):
                         best_state = self._trainable_state()
+                    losses = []
         bar.close()
         self.model.load_state_dict(best_state, strict=False)
         self.model.eval()
         log.info("kept the checkpoint of step %d (val accuracy %.4f)", result.best_step,
                  result.best_val_accuracy)
         return result
+
+    def _prepare_model(self) -> None:
+        self.model.to(self.device)
+        if self.config.freeze_word_embeddings:
+            freeze_word_embeddings(self.model)
+        if self.config.freeze_layers:
+            freeze_bottom_layers(self.model, self.config.freeze_layers)
+
+    def _check(self, step: int, losses: list[float], val_texts, val_labels, result: TrainResult) -> bool:
+        """Validate, add a curve row; True when this is the best checkpoint so far."""
+        accuracy = self.accuracy(val_texts, val_labels)
+        result.curve.append({"step": step, "loss": sum(losses) / len(losses), "val_accuracy": accuracy})
+        log.info("step %d: train loss %.4f, val accuracy %.4f", step, result.curve[-1]["loss"], accuracy)
+        if accuracy <= result.best_val_accuracy:
+            return False
+        result.best_step, result.best_val_accuracy = step, accuracy
+        return True
 
     def _step(self, texts, labels, optimizer, schedule) -> float:
         self.model.train()
