@@ -32,7 +32,8 @@ def toy_rows() -> list[dict]:
                  row(group, "fr", "edit", n=i), row(group, "de", "edit", "rephrase1", n=i)]
     for i in range(12):
         rows += [row(f"test-{i}", lang, "test", n=i) for lang in ("en", "de", "fr")]
-        rows += [row(f"train-{i}", "en", "train", n=i), row(f"val-{i}", "en", "val", n=i)]
+        rows += [row(f"train-{i}", "en", "train", n=i), row(f"train-{i}", "de", "train", n=i),
+                 row(f"val-{i}", "en", "val", n=i)]
     for i in range(10):
         rows += [row(f"shared-{i}", "en", split, n=i) for split in ("edit", "test", "train", "val")]
         rows += [row(f"shared-{i}", "de", "test", n=i)]
@@ -109,8 +110,15 @@ def test_locality_holds_every_language_of_its_groups(tiny_model):
     assert sorted((r["group"], r["lang"]) for r in edit_set.locality) == expected
     assert set(edit_set.stats["n_locality_by_lang"]) <= {"en", "de", "fr"}
     assert sum(edit_set.stats["n_locality_by_lang"].values()) == len(edit_set.locality)
-    assert (len(edit_set.memory), len(edit_set.memory_val)) == (4, 3)
-    assert all(r["lang"] == "en" for r in edit_set.memory + edit_set.memory_val)
+    # memory sets: n groups, each with its original in every language it has
+    assert (edit_set.stats["n_memory"], edit_set.stats["n_memory_val"]) == (4, 3)
+    memory_groups = {r["group"] for r in edit_set.memory}
+    assert len(memory_groups) == 4
+    expected = sorted((r["group"], r["lang"]) for r in toy_rows()
+                      if r["split"] == "train" and r["group"] in memory_groups)
+    assert sorted((r["group"], r["lang"]) for r in edit_set.memory) == expected
+    assert {r["lang"] for r in edit_set.memory if r["group"].startswith("train-")} == {"en", "de"}
+    assert len({r["group"] for r in edit_set.memory_val}) == 3
     assert edit_set.stats["languages"] == ["en", "de", "fr"]
 
 
