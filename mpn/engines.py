@@ -167,7 +167,6 @@ class FullEngine:
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
         self.patches = install_patches(model)
-        self.site = find_ffn_site(model)
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         return self.extract(texts, progress=progress)

@@ -10,26 +10,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
 from mpn.cli import load_params, run_stage
 from mpn.data import load_rows
 from mpn.edits import EditSetConfig, sample_edit_set
-from mpn.errors import UserError
 from mpn.io import write_json, write_jsonl
-from mpn.models import Classifier
+from mpn.models import load_classifier
 from mpn.train import predict, resolve_device
 
 from finetune import set_threads, task_argument  # same folder: the stage scripts share these
 
 log = logging.getLogger(__name__)
-
-
-def load_base_model(folder: Path, device: str):
-    if not (folder / "config.json").exists():
-        raise UserError(f"no fine-tuned model in {folder}; run the finetune stage first")
-    model = Classifier.from_pretrained(folder).eval().to(resolve_device(device))
-    return model, AutoTokenizer.from_pretrained(folder)
 
 
 def main() -> None:
@@ -38,7 +28,8 @@ def main() -> None:
     finetune = params.get("finetune") or {}
     config = EditSetConfig.from_params(params.get("sample_edits") or {})
     set_threads(finetune.get("num_threads", 0))
-    model, tokenizer = load_base_model(Path("models") / task, finetune.get("device", "auto"))
+    model, tokenizer = load_classifier(Path("models") / task)
+    model.to(resolve_device(finetune.get("device", "auto")))
     max_length = finetune.get("max_length", 64)
 
     def predict_labels(texts):
