@@ -13,8 +13,13 @@ import torch
 import torch.nn.functional as F
 
 
+def top(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The k largest entries (all of x when k >= its size: no sort needed for a mean)."""
+    return x if k >= x.numel() else torch.topk(x, k).values
+
+
 def topk_mean(x: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.topk(x, min(k, x.numel())).values.mean()
+    return top(x, k).mean()
 
 
 def activation_loss(edit_preact: torch.Tensor, k: int) -> torch.Tensor:
@@ -31,9 +36,9 @@ def memory_loss(memory_preact: torch.Tensor, edit_preact: torch.Tensor, k: int,
     """
     if memory_preact.numel() == 0:
         return edit_preact.new_zeros(())
-    top = torch.topk(memory_preact, min(k, memory_preact.numel())).values    # (k,)
-    relative = torch.exp(top - edit_preact.min() + margin).mean()
-    absolute = torch.exp(top - threshold).mean()
+    largest = top(memory_preact, k)                                            # (k,)
+    relative = torch.exp(largest - edit_preact.min() + margin).mean()
+    absolute = torch.exp(largest - threshold).mean()
     return relative + absolute
 
 
