@@ -1,21 +1,54 @@
-"""What the editing benchmarks share: the pipeline's model, edits and memory for a task."""
+"""What the editing benchmarks share: a task's model, edits and sets from a pipeline run,
+loaded the way the edit stage loads them."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from mpn.cli import load_params
 from mpn.io import read_jsonl
-from mpn.models import load_classifier
-from mpn.sequential import as_text
+from mpn.methods import PatcherHParams, method_hparams
+from mpn.models import Classifier, load_classifier
+from mpn.sequential import memory_inputs
 
 
-def load_task(task: str):
-    """(model, tokenizer, edits, memory, val_memory, locality, params) from a `dvc repro` run."""
+@dataclass
+class TaskRun:
+    model: Classifier
+    tokenizer: object
+    hparams: PatcherHParams
+    edits: list[dict]
+    locality: list[dict]
+    memory: list            # the method's memory texts (English, plus MPN's pool languages)
+    val_memory: list
+    params: dict
+    method: str
+
+    @property
+    def max_length(self) -> int:
+        return (self.params.get("edit") or {}).get("max_length", 64)
+
+    @property
+    def heldout(self) -> list[str]:
+        return list((self.params.get("mpn") or {}).get("heldout_languages") or [])
+
+
+def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
+    """Needs `dvc repro` (models/<task>, data/edits/<task>) and the current params.yaml;
+    `overrides`: "key=value" items on top of the method's hyperparameters."""
     params = load_params()
+    hparams = method_hparams(params, method)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        hparams = dataclasses.replace(hparams, **{key: yaml.safe_load(value)})
     model, tokenizer = load_classifier(Path("models") / task)
     folder = Path("data") / "edits" / task
-    edits = read_jsonl(folder / "edits.jsonl")
-    memory = [as_text(r["input"]) for r in read_jsonl(folder / "memory.jsonl")]
-    val_memory = [as_text(r["input"]) for r in read_jsonl(folder / "memory_val.jsonl")]
-    locality = read_jsonl(folder / "locality.jsonl")
-    return model, tokenizer, edits, memory, val_memory, locality, params
+    return TaskRun(model, tokenizer, hparams,
+                   edits=read_jsonl(folder / "edits.jsonl"),
+                   locality=read_jsonl(folder / "locality.jsonl"),
+                   memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
+                   val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
+                   params=params, method=method)

@@ -1,55 +1,87 @@
 """One long stream of sequential edits: time, peak memory, locality at the end.
 
-    python bench/edit_scale.py [--task xfacts] [--n 1000] [--method patcher]
+    python bench/edit_scale.py [--task xfacts] [--method patcher] [--n 1000]
 
-Takes the first n edits of data/edits/<task>/edits.jsonl (all streams, in order) as ONE
-stream (only mistakes of the current model are edited, as in the edit stage) and prints
-one JSON line: edits made, total and per-edit seconds, peak RSS, locality and edit
-retention at the end, and the running curve.
+A task has far fewer base-model mistakes than 1,000 (xfacts: 56), so the stream is the
+pipeline's edits (the base model's mistakes, gold targets) followed by counterfactual
+edits, as in CounterFact: English originals of groups that no set of sample_edits uses
+(not an edit, locality, memory or validation-memory group), in a seeded order, each with
+a target the base model does not predict (gold where it errs, else another label). Only
+items the *current* model gets wrong are edited; the stream stops after n edits made.
+Prints one JSON line: edits made, seconds, peak RSS, es, locality and edit retention at
+the end, and the running curve every --eval-every edits.
 """
 import argparse
 import json
+import random
 import resource
 import time
 
 import torch
 
 from common import load_task
+from mpn.data import load_rows
 from mpn.editor import Editor
-from mpn.sequential import SequentialEditing, as_text, summarize
-from stages_edit import method_hparams
+from mpn.edits import GroupIndex
+from mpn.io import read_jsonl
+from mpn.sequential import SequentialEditing, summarize
+
+
+def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups: set[str], seed: int) -> list[dict]:
+    """Edit records for every unused group's English original, in a seeded order."""
+    by_split = {}
+    for row in load_rows(task_name):
+        by_split.setdefault(row["split"], []).append(row)
+    records = []
+    for split in sorted(by_split):
+        index = GroupIndex(by_split[split])
+        originals = [r for r in index.english_originals() if r["group"] not in used_groups]
+        predicted = predict([index.edit_record(r, "")["input"] for r in originals])
+        for row, pred in zip(originals, predicted):
+            record = index.edit_record(row, pred)
+            if pred == row["label"]:  # the model is right: ask for another label
+                others = [label for label in labels if label != row["label"]]
+                record["target"] = random.Random(f"{seed}-{row['group']}").choice(others)
+            records.append(record)
+    records.sort(key=lambda r: r["edit_id"])
+    random.Random(seed).shuffle(records)
+    return records
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="one long edit stream")
     parser.add_argument("--task", default="xfacts")
     parser.add_argument("--method", default="patcher")
-    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--n", type=int, default=1000, help="edits to make")
     parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override the method's hyperparameters, e.g. --set patience=5")
     args = parser.parse_args()
-    model, tokenizer, edits, memory, val_memory, locality, params = load_task(args.task)
-    edits = [dict(e, stream=0) for e in edits[:args.n]]
-    hparams = method_hparams(params, args.method)
-    heldout = list((params.get("mpn") or {}).get("heldout_languages") or [])
-    torch.manual_seed(0)
+    task = load_task(args.task, args.method, args.set)
+    torch.manual_seed(args.seed)
     start = time.perf_counter()
-    editor = Editor(model, tokenizer, args.method, hparams, memory=memory, val_memory=val_memory,
-                    max_length=(params.get("edit") or {}).get("max_length", 64))
-    texts = [as_text(r["input"]) for r in locality]
-    for e in edits:
-        texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]] + \
-                 [as_text(t) for t in e["translations"].values()]
-    editor.engine.features(texts, progress=True)
-    editor.engine.precompute_views([as_text(e["input"]) for e in edits], hparams.n_views, progress=True)
+    editor = Editor(task.model, task.tokenizer, args.method, task.hparams, memory=task.memory,
+                    val_memory=task.val_memory, max_length=task.max_length)
+    folder = f"data/edits/{args.task}"
+    used = {r["group"] for name in ("edits", "locality", "memory", "memory_val")
+            for r in read_jsonl(f"{folder}/{name}.jsonl")}
+    extra = counterfactual_edits(args.task, editor.labels, editor.predict, used, args.seed)
+    stream = [dict(e, stream=0) for e in task.edits + extra]
+    runner = SequentialEditing(editor, task.locality, task.heldout, args.eval_every)
+    runner.precompute(stream)
     setup = time.perf_counter() - start
-    logs = SequentialEditing(editor, locality, heldout, args.eval_every).run(edits)
+    logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
-    metrics = summarize(logs, heldout, 200, 0)
+    metrics = summarize(logs, task.heldout, 200, args.seed)
+    made = logs[0].edits
     print(json.dumps({
-        "task": args.task, "method": args.method, "stream_length": len(edits),
-        "edits_made": metrics["n_edits"], "setup_sec": round(setup, 1), "total_sec": round(total, 1),
-        "sec_per_edit": metrics["sec_per_edit"], "es": metrics["es"]["mean"],
-        "locality": metrics["locality"]["mean"], "er": metrics["er"]["mean"],
+        "task": args.task, "method": args.method, "set": args.set, "candidates": len(stream),
+        "edits_made": metrics["n_edits"], "counterfactual_made": sum(r["group"] not in used for r in made),
+        "setup_sec": round(setup, 1), "edit_sec": round(total - setup, 1), "total_sec": round(total, 1),
+        "sec_per_edit": metrics["sec_per_edit"], "steps_per_edit": metrics["steps_per_edit"],
+        "es": metrics["es"]["mean"], "locality": metrics["locality"], "er": metrics["er"]["mean"],
+        "locality_by_lang": {lang: r["mean"] for lang, r in metrics["locality_by_lang"].items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "curve": [{k: c[k] for k in ("n_edits", "locality", "er")} for c in logs[0].curve],
     }))

@@ -21,6 +21,24 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         return yaml.safe_load(f) or {}
 
 
+def task_argument(params: dict[str, Any]) -> str:
+    """The one command-line argument of a per-task stage: a task listed in params.yaml."""
+    tasks = params.get("tasks") or []
+    if len(sys.argv) != 2 or sys.argv[1] not in tasks:
+        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
+        raise UserError(f"task {given!r} is not in params.yaml tasks; allowed: {', '.join(tasks)}")
+    return sys.argv[1]
+
+
+def set_threads(n: Any, where: str) -> None:
+    """torch CPU threads from params (`where` names the key); 0 leaves torch's default."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise UserError(f"{where} = {n!r}; must be an integer >= 0 (0: torch default)")
+    if n:
+        import torch  # the data stages never need it
+        torch.set_num_threads(n)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")

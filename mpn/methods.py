@@ -65,3 +65,14 @@ def make_hparams(method: str, overrides: dict | None = None) -> PatcherHParams:
     if unknown:
         raise UserError(f"unknown {method} hyperparameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
     return cls(**overrides)
+
+
+def method_hparams(params: dict, method: str) -> PatcherHParams:
+    """From params.yaml. patcher: the `patcher` section. mpn: the `patcher` section,
+    then `mpn` on top, so a change to a shared knob reaches both methods."""
+    if method not in METHODS:
+        raise UserError(f"unknown editing method {method!r}; allowed: {', '.join(METHODS)}")
+    overrides = dict(params.get("patcher") or {})
+    if method == "mpn":
+        overrides.update(params.get("mpn") or {})
+    return make_hparams(method, overrides)

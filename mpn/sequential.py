@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import resource
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
 from mpn.editor import Editor
 from mpn.engines import Text
+from mpn.methods import MPNHParams, PatcherHParams
 from mpn.metrics import rate, ratio
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,19 @@ log = logging.getLogger(__name__)
 def as_text(value) -> Text:
     """jsonl stores pairs as lists; the engines key texts by tuples."""
     return tuple(value) if isinstance(value, list) else value
+
+
+def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
+    """The English memory; for MPN also up to `memory_per_language` items in each
+    language it samples, so its patches stay silent there too."""
+    inputs = [as_text(r["input"]) for r in rows if r["lang"] == "en"]
+    if isinstance(hparams, MPNHParams):
+        taken = Counter()
+        for r in rows:
+            if hparams.samples(r["lang"]) and taken[r["lang"]] < hparams.memory_per_language:
+                taken[r["lang"]] += 1
+                inputs.append(as_text(r["input"]))
+    return inputs
 
 
 @dataclass
@@ -47,7 +61,24 @@ class SequentialEditing:
         self.eval_every = eval_every
         self.base_locality = editor.predict(self.locality_inputs)
 
-    def run(self, edits: list[dict]) -> list[StreamLog]:
+    def precompute(self, edits: list[dict]) -> None:
+        """Cached engine: every text's FFN input and every edit's dropout views, once, up
+        front, in large batches (the full engine has nothing to precompute)."""
+        engine = self.editor.engine
+        if engine.name != "cached":
+            return
+        texts = list(self.locality_inputs)
+        for e in edits:
+            texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
+            texts += [as_text(t) for t in e["translations"].values()]
+            texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
+        engine.features(texts, progress=True)
+        engine.precompute_views([as_text(e["input"]) for e in edits], self.editor.hparams.n_views, progress=True)
+
+    def run(self, edits: list[dict], max_per_stream: int | None = None) -> list[StreamLog]:
+        """Edit each stream from the base model; a stream ends after `max_per_stream`
+        edits made (None: after its last item)."""
+        self.max_per_stream = max_per_stream
         streams = defaultdict(list)
         for e in edits:
             streams[e["stream"]].append(e)
@@ -62,6 +93,8 @@ class SequentialEditing:
         out, made = StreamLog(), []
         for e in edits:
             bar.update(1)
+            if self.max_per_stream is not None and len(made) >= self.max_per_stream:
+                continue
             text, target = as_text(e["input"]), e["target"]
             if self.editor.predict([text])[0] == target:
                 continue  # an earlier patch already fixed it: nothing to edit

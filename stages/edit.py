@@ -11,7 +11,6 @@ import argparse
 import csv
 import io
 import logging
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -20,35 +19,11 @@ from mpn.cli import load_params, run_stage
 from mpn.editor import Editor
 from mpn.errors import UserError
 from mpn.io import read_jsonl, write_json, write_text
-from mpn.methods import METHODS, MPNHParams, make_hparams
+from mpn.methods import method_hparams
 from mpn.models import load_classifier
-from mpn.sequential import SequentialEditing, as_text, summarize
+from mpn.sequential import SequentialEditing, memory_inputs, summarize
 
 log = logging.getLogger(__name__)
-
-
-def method_hparams(params: dict, method: str):
-    """patcher: the `patcher` section. mpn: the `patcher` section, then `mpn` on top,
-    so a change to a shared knob reaches both methods."""
-    if method not in METHODS:
-        raise UserError(f"unknown editing method {method!r}; allowed: {', '.join(METHODS)}")
-    overrides = dict(params.get("patcher") or {})
-    if method == "mpn":
-        overrides.update(params.get("mpn") or {})
-    return make_hparams(method, overrides)
-
-
-def memory_inputs(rows: list[dict], hparams) -> list:
-    """The English memory; for MPN also up to `memory_per_language` items in each
-    language it samples, so its patches stay silent there too."""
-    inputs = [as_text(r["input"]) for r in rows if r["lang"] == "en"]
-    if isinstance(hparams, MPNHParams):
-        taken = Counter()
-        for r in rows:
-            if hparams.samples(r["lang"]) and taken[r["lang"]] < hparams.memory_per_language:
-                taken[r["lang"]] += 1
-                inputs.append(as_text(r["input"]))
-    return inputs
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
@@ -84,16 +59,8 @@ def main() -> None:
 
     editor = Editor(model, tokenizer, args.method, hparams, engine=settings.get("engine", "cached"),
                     memory=memory, val_memory=val_memory, max_length=settings.get("max_length", 128))
-    if editor.engine.name == "cached":  # every text's FFN input, once, up front
-        texts = [as_text(r["input"]) for r in locality]
-        for e in edits:
-            texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
-            texts += [as_text(t) for t in e["translations"].values()]
-            texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
-        editor.engine.features(texts, progress=True)
-        editor.engine.precompute_views([as_text(e["input"]) for e in edits], hparams.n_views, progress=True)
-
     runner = SequentialEditing(editor, locality, heldout, settings.get("eval_every", 10))
+    runner.precompute(edits)
     logs = runner.run(edits)
     metrics = summarize(logs, heldout, settings.get("n_bootstrap", 1000), settings.get("seed", 0))
     metrics["method"], metrics["task"], metrics["engine"] = args.method, args.task, editor.engine.name

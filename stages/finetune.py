@@ -13,37 +13,17 @@ import io
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from mpn.cli import load_params, run_stage
+from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_meta, load_rows
-from mpn.errors import UserError
 from mpn.io import write_json, write_text
 from mpn.models import Classifier, default_prefix, load_encoder
 from mpn.train import TrainConfig, Trainer, base_report, english_split
 
 log = logging.getLogger(__name__)
-
-
-def task_argument(params: dict) -> str:
-    tasks = params.get("tasks") or []
-    if len(sys.argv) != 2 or sys.argv[1] not in tasks:
-        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
-        raise UserError(f"task {given!r} is not in params.yaml tasks; allowed: {', '.join(tasks)}")
-    return sys.argv[1]
-
-
-def set_threads(n: int) -> None:
-    # The machine is shared; 0 leaves torch's default (all cores).
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise UserError(f"finetune.num_threads = {n!r}; must be an integer >= 0 (0: torch default)")
-    if n:
-        torch.set_num_threads(n)
 
 
 def save_model(model: Classifier, tokenizer, folder: Path) -> None:
@@ -75,7 +55,7 @@ def main() -> None:
     task = task_argument(params)
     section = params.get("finetune") or {}
     config = TrainConfig.from_params(section, other_keys=("model", "num_threads"))
-    set_threads(section.get("num_threads", 0))
+    set_threads(section.get("num_threads", 0), "finetune.num_threads")
     started = time.monotonic()
     meta, rows = load_meta(task), load_rows(task)
     labels = list(meta["labels"])

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mpn.cli import load_params, run_stage
+from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_rows
 from mpn.edits import EditSetConfig, sample_edit_set
 from mpn.io import write_json, write_jsonl
 from mpn.models import load_classifier
 from mpn.train import predict, resolve_device
-
-from finetune import set_threads, task_argument  # same folder: the stage scripts share these
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +25,7 @@ def main() -> None:
     task = task_argument(params)
     finetune = params.get("finetune") or {}
     config = EditSetConfig.from_params(params.get("sample_edits") or {})
-    set_threads(finetune.get("num_threads", 0))
+    set_threads(finetune.get("num_threads", 0), "finetune.num_threads")
     model, tokenizer = load_classifier(Path("models") / task)
     model.to(resolve_device(finetune.get("device", "auto")))
     max_length = finetune.get("max_length", 64)

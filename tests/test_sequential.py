@@ -4,7 +4,8 @@ import pytest
 from mpn.editor import Editor
 from mpn.metrics import rate, ratio
 from mpn.models import Classifier, load_encoder
-from mpn.sequential import SequentialEditing, summarize
+from mpn.methods import make_hparams
+from mpn.sequential import SequentialEditing, memory_inputs, summarize
 
 LABELS = ["SUPPORTS", "REFUTES"]
 
@@ -59,3 +60,19 @@ def test_an_edit_the_current_model_already_gets_right_is_skipped(editor):
     edits = [dict(edits[0], stream=0), dict(edits[0], stream=0, edit_id="dup")]  # same fact twice
     logs = SequentialEditing(editor, [], [], eval_every=5).run(edits)
     assert len(logs[0].edits) == 1
+
+
+def test_max_per_stream_ends_each_stream_after_that_many_edits_made(editor):
+    edits = make_edits(editor)
+    logs = SequentialEditing(editor, [], [], eval_every=5).run(edits, max_per_stream=1)
+    assert [len(lg.edits) for lg in logs] == [1, 1]
+    assert [lg.curve[-1]["n_edits"] for lg in logs] == [1, 1]
+
+
+def test_memory_is_english_for_patcher_and_adds_mpn_pool_languages():
+    rows = [{"lang": lang, "input": f"{lang} {i}"} for lang in ("en", "de", "es", "ja") for i in range(3)]
+    assert memory_inputs(rows, make_hparams("patcher")) == ["en 0", "en 1", "en 2"]
+    mpn = make_hparams("mpn", {"heldout_languages": ["ja"], "memory_per_language": 2})
+    assert memory_inputs(rows, mpn) == ["en 0", "en 1", "en 2", "de 0", "de 1", "es 0", "es 1"]
+    pooled = make_hparams("mpn", {"pool_languages": ["es"], "memory_per_language": 5})
+    assert memory_inputs(rows, pooled) == ["en 0", "en 1", "en 2", "es 0", "es 1", "es 2"]
