@@ -67,7 +67,9 @@ def main() -> None:
     used = {r["group"] for name in ("edits", "locality", "memory", "memory_val")
             for r in read_jsonl(f"{folder}/{name}.jsonl")}
     extra = counterfactual_edits(args.task, editor.labels, editor.predict, used, args.seed)
-    stream = [dict(e, stream=0) for e in task.edits + extra]
+    # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
+    # and keeps the one-off feature pass small on a large task.
+    stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * args.n]]
     runner = SequentialEditing(editor, task.locality, task.heldout, args.eval_every)
     runner.precompute(stream)
     setup = time.perf_counter() - start

@@ -61,14 +61,23 @@ def clg_by_lang_figure(report: TaskReport) -> plt.Figure:
                color=colors[method], ecolor="black")
         for offset in offsets[np.isnan(means)]:
             ax.text(offset, 1, "n/a", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, lang_labels(report, langs))
-    ax.set_ylim(0, 105)
-    ax.set_xlabel(f"Language ({HELDOUT_NOTE})" if report.heldout_languages else "Language")
-    ax.set_ylabel("CLG (%)")
-    ax.set_title(f"{report.task}: cross-lingual generalization per language (95% CI)")
-    legend_below(ax, "Method")
-    ax.grid(axis="y", alpha=0.3)
+    finish_percent_bars(ax, x, lang_labels(report, langs),
+                        f"Language ({HELDOUT_NOTE})" if report.heldout_languages else "Language",
+                        "CLG (%)", f"{report.task}: cross-lingual generalization per language (95% CI)",
+                        "Method")
     return fig
+
+
+def finish_percent_bars(ax: plt.Axes, x: np.ndarray, ticks: list[str], xlabel: str, ylabel: str,
+                        title: str, legend_title: str) -> None:
+    """What every per-language bar chart shares: 0-100% axis, labels, legend, grid."""
+    ax.set_xticks(x, ticks)
+    ax.set_ylim(0, 105)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    legend_below(ax, legend_title)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def legend_below(ax: plt.Axes, title: str) -> None:
@@ -126,13 +135,8 @@ def base_accuracy_figure(report: TaskReport) -> plt.Figure:
         ax.bar(x + (i - 0.5) * 0.4, acc, 0.4, label=split)
     ax.axhline(100 * base["majority_baseline"], color="black", linestyle="--",
                label="majority baseline")
-    ax.set_xticks(x, langs)
-    ax.set_ylim(0, 105)
-    ax.set_xlabel("Language")
-    ax.set_ylabel("Accuracy (%)")
-    ax.set_title(f"{report.task}: base model accuracy per language")
-    legend_below(ax, "Split")
-    ax.grid(axis="y", alpha=0.3)
+    finish_percent_bars(ax, x, langs, "Language", "Accuracy (%)",
+                        f"{report.task}: base model accuracy per language", "Split")
     return fig
 
 
