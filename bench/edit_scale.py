@@ -25,6 +25,7 @@ from mpn.editor import Editor
 from mpn.edits import GroupIndex
 from mpn.io import read_jsonl
 from mpn.sequential import SequentialEditing, summarize
+from mpn.train import model_input
 
 
 def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups: set[str], seed: int) -> list[dict]:
@@ -36,7 +37,7 @@ def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups
     for split in sorted(by_split):
         index = GroupIndex(by_split[split])
         originals = [r for r in index.english_originals() if r["group"] not in used_groups]
-        predicted = predict([index.edit_record(r, "")["input"] for r in originals])
+        predicted = predict([model_input(r) for r in originals])
         for row, pred in zip(originals, predicted):
             record = index.edit_record(row, pred)
             if pred == row["label"]:  # the model is right: ask for another label
