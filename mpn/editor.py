@@ -124,13 +124,19 @@ class Editor:
                     + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
                     + hp.mem_coef * memory_loss(patch.preact(memory), edit_preact, hp.mem_topk,
                                                 hp.mem_margin, hp.mem_threshold))
-            if self._right(logits, target, len(langs)) and self._settled(patch, edit_preact, state):
+            right = self._right(logits, target, len(langs))
+            if right and self._settled(patch, edit_preact, state):
                 break
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(patch.parameters(), hp.grad_clip)
             optimizer.step()
-            scheduler.step(loss.item())
+            if right:
+                # Reduce-on-plateau only once the edit is right, to settle the memory
+                # terms. Before that a plateau means the patch is still searching:
+                # shrinking the step there froze an MPN edit for 2,000 steps (its lr
+                # fell below 1e-6 by step 800; with a constant lr it was right at 406).
+                scheduler.step(loss.item())
         self.engine.patches.commit()
         return step, float(loss.detach())
 
