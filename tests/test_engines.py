@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mpn.editor import Editor
-from mpn.engines import CachedEngine, FullEngine
+from mpn.engines import CachedEngine
 from mpn.methods import PatcherHParams
 from mpn.models import Classifier, load_encoder, predict_logits
 from mpn.patch import find_ffn_site, merge

@@ -1,6 +1,4 @@
 """Encoder loading and the classifier, on the tiny model."""
-import subprocess
-import sys
 
 import pytest
 import torch

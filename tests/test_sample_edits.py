@@ -8,7 +8,7 @@ import pytest
 from mpn.edits import EditSetConfig, assign_streams, sample_edit_set
 from mpn.errors import UserError
 from mpn.models import Classifier, load_encoder, predict_logits
-from mpn.train import model_input, predict
+from mpn.train import predict
 from tiny import make_tiny_encoder
 
 LABELS = ["SUPPORTS", "REFUTES"]
