@@ -64,9 +64,9 @@ def main() -> None:
     start = time.perf_counter()
     editor = Editor(task.model, task.tokenizer, args.method, task.hparams, memory=task.memory,
                     val_memory=task.val_memory, max_length=task.max_length)
-    folder = f"data/edits/{args.task}"
-    used = {r["group"] for name in ("edits", "locality", "memory", "memory_val")
-            for r in read_jsonl(f"{folder}/{name}.jsonl")}
+    used = {r["group"] for r in task.edits + task.locality}
+    used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
+             for r in read_jsonl(f"data/edits/{args.task}/{name}.jsonl")}
     extra = counterfactual_edits(args.task, editor.labels, editor.predict, used, args.seed)
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.

@@ -19,7 +19,7 @@ import torch
 
 from common import TaskRun, load_task
 from mpn.editor import Editor
-from mpn.sequential import as_text
+from mpn.sequential import as_text, precompute
 
 
 def run(engine: str, task: TaskRun, edits: list[dict]):
@@ -27,10 +27,7 @@ def run(engine: str, task: TaskRun, edits: list[dict]):
     start = time.perf_counter()
     editor = Editor(copy.deepcopy(task.model), task.tokenizer, task.method, task.hparams, engine=engine,
                     memory=task.memory, val_memory=task.val_memory, max_length=task.max_length)
-    if engine == "cached":
-        texts = [as_text(e["input"]) for e in edits]
-        editor.engine.features(texts + [as_text(t) for e in edits for t in e["translations"].values()])
-        editor.engine.precompute_views(texts, task.hparams.n_views)
+    precompute(editor, edits)
     setup = time.perf_counter() - start
     results = [editor.edit(as_text(e["input"]), e["target"],
                            {k: as_text(v) for k, v in e["translations"].items()}) for e in edits]

@@ -40,6 +40,22 @@ def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
     return inputs
 
 
+def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
+    """Cached engine: the FFN input of every edit text (input, rephrases, translations,
+    translated rephrases) and of `other_texts`, and every edit's dropout views, once, up
+    front, in large batches. The full engine has nothing to precompute."""
+    engine = editor.engine
+    if engine.name != "cached":
+        return
+    texts = list(other_texts)
+    for e in edits:
+        texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
+        texts += [as_text(t) for t in e["translations"].values()]
+        texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
+    engine.features(texts, progress=True)
+    engine.precompute_views([as_text(e["input"]) for e in edits], editor.hparams.n_views, progress=True)
+
+
 @dataclass
 class StreamLog:
     edits: list[dict] = field(default_factory=list)     # one row per edit made
@@ -62,38 +78,27 @@ class SequentialEditing:
         self.base_locality = editor.predict(self.locality_inputs)
 
     def precompute(self, edits: list[dict]) -> None:
-        """Cached engine: every text's FFN input and every edit's dropout views, once, up
-        front, in large batches (the full engine has nothing to precompute)."""
-        engine = self.editor.engine
-        if engine.name != "cached":
-            return
-        texts = list(self.locality_inputs)
-        for e in edits:
-            texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
-            texts += [as_text(t) for t in e["translations"].values()]
-            texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
-        engine.features(texts, progress=True)
-        engine.precompute_views([as_text(e["input"]) for e in edits], self.editor.hparams.n_views, progress=True)
+        """Every text the streams will read (locality and edits), once, up front."""
+        precompute(self.editor, edits, self.locality_inputs)
 
     def run(self, edits: list[dict], max_per_stream: int | None = None) -> list[StreamLog]:
         """Edit each stream from the base model; a stream ends after `max_per_stream`
         edits made (None: after its last item)."""
-        self.max_per_stream = max_per_stream
         streams = defaultdict(list)
         for e in edits:
             streams[e["stream"]].append(e)
         logs = []
         with tqdm(total=len(edits), desc=f"edit ({self.editor.method})", unit="edit") as bar:
             for stream in sorted(streams):
-                logs.append(self._stream(stream, streams[stream], bar))
+                logs.append(self._stream(stream, streams[stream], bar, max_per_stream))
         return logs
 
-    def _stream(self, stream: int, edits: list[dict], bar) -> StreamLog:
+    def _stream(self, stream: int, edits: list[dict], bar, max_made: int | None) -> StreamLog:
         self.editor.reset()
         out, made = StreamLog(), []
         for e in edits:
             bar.update(1)
-            if self.max_per_stream is not None and len(made) >= self.max_per_stream:
+            if max_made is not None and len(made) >= max_made:
                 continue
             text, target = as_text(e["input"]), e["target"]
             if self.editor.predict([text])[0] == target:
