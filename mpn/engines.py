@@ -8,6 +8,11 @@ FFN input at that position, `h`, depends only on the text. The **cached** engine
 
 The **full** engine is the reference: the whole model with the patch modules hooked in.
 Both give the same logits to float tolerance (tests/test_engines.py).
+
+A training step (`step`) computes the loss and leaves its gradient in the pending patch.
+The full engine, and any model whose last FFN is not erf-GELU + LayerNorm + linear head,
+goes through autograd; the cached engine otherwise uses mpn.closed_form, the same
+gradient written out, which makes a step about twice as fast.
 """
 from __future__ import annotations
 
@@ -16,8 +21,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from mpn import closed_form
+from mpn.closed_form import StepOutput
+from mpn.losses import Objective
 from mpn.models import Classifier, tokenize
-from mpn.patch import find_ffn_site, install_patches
+from mpn.patch import PendingPatch, find_ffn_site, install_patches
 
 Text = str | tuple  # a claim, or a (premise, hypothesis) pair
 
@@ -65,9 +73,10 @@ class PreparedEdit:
     text: Text
     translations: dict[str, Text]
     n_views: int
-    # cached engine only: the rows a batch draws from and their frozen FFN outputs
+    # cached engine only: the rows a batch draws from, and each row's LayerNorm input
+    # without the pending patch (frozen FFN output + residual)
     rows: torch.Tensor | None = None                       # (1 + langs + n_views, hidden)
-    frozen_out: torch.Tensor | None = None                 # (1 + langs + n_views, hidden)
+    residual: torch.Tensor | None = None                   # (1 + langs + n_views, hidden)
     lang_row: dict[str, int] = field(default_factory=dict)
     view_rows: list[int] = field(default_factory=list)
 
@@ -81,6 +90,7 @@ class CachedEngine:
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
         self.patches = install_patches(model)
+        self.closed_form = closed_form.supported(self.site.activation, self.site.layer_norm, model.head)
         self._cache: dict[Text, torch.Tensor] = {}
         self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
 
@@ -109,17 +119,18 @@ class CachedEngine:
         """Stack every row the edit's batches draw from, and their frozen FFN outputs.
 
         Rows: the clean input, the translations, then the noisy views. During the edit
-        only the pending patch changes, so everything else about a row, the base FFN and
-        the committed patches, is computed here once instead of at every step.
+        only the pending patch changes, so everything else about a row, the base FFN,
+        the committed patches and the residual, is computed here once instead of at
+        every step.
         """
         self.precompute_views([text], n_views)
         langs = list(translations)
         views = self._views[_key(text)] if n_views else self.features([text])[:0]
         rows = torch.cat([self.features([text] + [translations[lang] for lang in langs]), views])
         with torch.no_grad():
-            frozen = self.frozen_ffn(rows)
+            residual = self.frozen_ffn(rows) + rows
         prepared = PreparedEdit(text, translations, n_views)
-        prepared.rows, prepared.frozen_out = rows, frozen                      # (rows, hidden) each
+        prepared.rows, prepared.residual = rows, residual                      # (rows, hidden) each
         prepared.lang_row = {lang: 1 + i for i, lang in enumerate(langs)}
         prepared.view_rows = list(range(1 + len(langs), rows.shape[0]))
         return prepared
@@ -129,12 +140,28 @@ class CachedEngine:
 
     def forward(self, prepared: PreparedEdit, langs: list[str]):
         """Logits and the pending patch's pre-activation on the step's batch."""
-        index = [0] + [prepared.lang_row[lang] for lang in langs] + prepared.view_rows
-        h = prepared.rows[index]                                                # (batch, hidden)
+        rows, residual = self._batch(prepared, langs)                           # (batch, hidden) each
         pending = self.patches.pending
-        a = pending.preact(h)                                                   # (batch,)
-        out = prepared.frozen_out[index] + self.site.activation(a)[:, None] * pending.value()
-        return self.model.head(self.site.layer_norm(out + h)), a
+        a = pending.preact(rows)                                                # (batch,)
+        x = residual + self.site.activation(a)[:, None] * pending.value()
+        return self.model.head(self.site.layer_norm(x)), a
+
+    def step(self, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
+             objective: Objective) -> StepOutput:
+        """One training step's loss; leaves the gradient in the pending patch."""
+        if not self.closed_form:
+            return autograd_step(self, prepared, langs, memory, n_train, objective)
+        rows, residual = self._batch(prepared, langs)
+        return closed_form.step(self.patches.pending.flat, rows, residual, memory, n_train,
+                                self.site.layer_norm, self.model.head, objective)
+
+    @staticmethod
+    def _batch(prepared: PreparedEdit, langs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of the step's batch: clean English, the sampled translations, the views."""
+        if len(langs) == len(prepared.lang_row) == 0:   # patcher: every row, every step
+            return prepared.rows, prepared.residual
+        index = [0] + [prepared.lang_row[lang] for lang in langs] + prepared.view_rows
+        return prepared.rows[index], prepared.residual[index]
 
     def frozen_ffn(self, h: torch.Tensor) -> torch.Tensor:
         """The base FFN plus the committed patches. (n, hidden) -> (n, hidden)"""
@@ -182,6 +209,10 @@ class FullEngine:
             logits, preact = torch.cat([logits, noisy_logits]), torch.cat([preact, noisy_preact])
         return logits, preact
 
+    def step(self, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
+             objective: Objective) -> StepOutput:
+        return autograd_step(self, prepared, langs, memory, n_train, objective)
+
     def _run(self, texts: list[Text], dropout: bool):
         """Logits and the pending patch's pre-activation at token 0. (batch, labels), (batch,)"""
         self.model.train(dropout)  # dropout on: the original's noisy copies
@@ -201,6 +232,19 @@ class FullEngine:
                                self.max_length)
                 out.append(self.model(**enc))
         return torch.cat(out) if out else torch.empty(0, len(self.model.labels))
+
+
+def autograd_step(engine, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
+                  objective: Objective) -> StepOutput:
+    """A training step through autograd: the reference, and what models the closed form
+    does not cover use. memory: (n_train + held-out, hidden); only the first n_train
+    rows enter the loss."""
+    patch: PendingPatch = engine.patches.pending
+    logits, edit_preact = engine.forward(prepared, langs)                   # (batch, labels), (batch,)
+    memory_preact = patch.preact(memory)                                    # (memory,)
+    loss = objective(logits, edit_preact, memory_preact[:n_train])
+    patch.flat.grad, = torch.autograd.grad(loss, [patch.flat])
+    return StepOutput(loss.item(), logits.detach(), edit_preact.detach(), memory_preact.detach())
 
 
 ENGINES = {"cached": CachedEngine, "full": FullEngine}

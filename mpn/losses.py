@@ -10,6 +10,7 @@ loss = edit loss + act_coef * activation loss + mem_coef * memory loss
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -48,3 +49,27 @@ def memory_loss(memory_preact: torch.Tensor, edit_preact: torch.Tensor, k: int,
 def edit_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
     """logits: (batch, labels)"""
     return F.cross_entropy(logits, torch.full((logits.shape[0],), target, dtype=torch.long))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One edit's loss with its hyperparameters bound (the methods' dataclass fields)."""
+    target: int
+    act_coef: float
+    act_topk: int
+    mem_coef: float
+    mem_topk: int
+    mem_margin: float
+    mem_threshold: float
+
+    @classmethod
+    def for_edit(cls, hparams, target: int) -> "Objective":
+        return cls(target, hparams.act_coef, hparams.act_topk, hparams.mem_coef, hparams.mem_topk,
+                   hparams.mem_margin, hparams.mem_threshold)
+
+    def __call__(self, logits: torch.Tensor, edit_preact: torch.Tensor, memory_preact: torch.Tensor) -> torch.Tensor:
+        """logits: (batch, labels); edit_preact: (batch,); memory_preact: (memory,)"""
+        return (edit_loss(logits, self.target)
+                + self.act_coef * activation_loss(edit_preact, self.act_topk)
+                + self.mem_coef * memory_loss(memory_preact, edit_preact, self.mem_topk,
+                                              self.mem_margin, self.mem_threshold))

@@ -1,0 +1,64 @@
+"""The cached engine's closed-form step is the autograd step, written out."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mpn import closed_form
+from mpn.losses import Objective
+
+HIDDEN, BATCH = 16, 5
+
+
+def autograd_reference(flat, rows, residual, memory, n_train, norm, head, objective):
+    """The same forward as CachedEngine.forward, differentiated by autograd."""
+    flat = flat.clone().requires_grad_(True)
+    key, bias, direction, scale = flat.split([HIDDEN, 1, HIDDEN, 1])
+    a = rows @ key + bias
+    logits = head(norm(residual + F.gelu(a)[:, None] * (direction * scale)))
+    memory_preact = memory @ key + bias
+    loss = objective(logits, a, memory_preact[:n_train])
+    loss.backward()
+    return loss.item(), logits.detach(), a.detach(), memory_preact.detach(), flat.grad
+
+
+@pytest.mark.parametrize("n_train, mem_topk", [
+    (0, 4),     # no memory yet: only the held-out rows are scored
+    (6, 10),    # k covers the memory: every row counts
+    (6, 4),     # k covers most of it: the smallest rows are dropped
+    (6, 2),     # k is a small part: the largest rows are picked
+])
+def test_closed_form_step_matches_autograd(n_train, mem_topk):
+    generator = torch.Generator().manual_seed(n_train * 10 + mem_topk)
+    rand = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    rows, residual, memory = rand(BATCH, HIDDEN), rand(BATCH, HIDDEN), rand(n_train + 3, HIDDEN)
+    norm, head = nn.LayerNorm(HIDDEN).double(), nn.Linear(HIDDEN, 3).double()
+    with torch.no_grad():
+        norm.weight.copy_(rand(HIDDEN))
+        norm.bias.copy_(rand(HIDDEN))
+    norm.requires_grad_(False)
+    head.requires_grad_(False)
+    flat = torch.cat([rand(HIDDEN) * 0.3, rand(1), rand(HIDDEN) / 4, torch.tensor([10.0], dtype=torch.float64)])
+    objective = Objective(target=1, act_coef=5.0, act_topk=3, mem_coef=5.0, mem_topk=mem_topk,
+                          mem_margin=3.0, mem_threshold=-3.0)
+
+    loss, logits, a, memory_preact, grad = autograd_reference(flat, rows, residual, memory, n_train,
+                                                              norm, head, objective)
+    param = nn.Parameter(flat.clone())
+    out = closed_form.step(param, rows, residual, memory, n_train, norm, head, objective)
+
+    assert out.loss == pytest.approx(loss, rel=1e-10)
+    for mine, reference in ((out.logits, logits), (out.edit_preact, a), (out.memory_preact, memory_preact)):
+        assert torch.allclose(mine, reference, rtol=1e-10, atol=1e-12)
+    assert grad.abs().max() > 1e-3  # the memory and activation terms really contribute
+    assert torch.allclose(param.grad, grad, rtol=1e-8, atol=1e-10), (param.grad - grad).abs().max()
+
+
+@pytest.mark.parametrize("activation, expected", [
+    (nn.GELU(), True),
+    (nn.GELU(approximate="tanh"), False),
+    (nn.ReLU(), False),
+])
+def test_closed_form_only_where_it_is_exact(activation, expected):
+    assert closed_form.supported(activation, nn.LayerNorm(8), nn.Linear(8, 2)) is expected
+    assert closed_form.supported(activation, nn.LayerNorm(8), nn.Sequential(nn.Linear(8, 2))) is False
