@@ -35,6 +35,7 @@ class EditResult:
     seconds: float
     loss: float
     languages: list[str]  # translations MPN could sample (empty for patcher)
+    final_lr: float       # where reduce-on-plateau left the learning rate
 
 
 @torch.no_grad()
@@ -97,11 +98,11 @@ class Editor:
         pool = self._pool(translations or {})
         prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
         with _threads(self.engine.train_threads):
-            steps, loss = self._train(prepared, self.labels.index(target), pool, seed)
+            steps, loss, final_lr = self._train(prepared, self.labels.index(target), pool, seed)
         self._remember(text, prepared, pool)
         self.n_edits += 1
         success = self.predict([text])[0] == target
-        return EditResult(success, steps, time.perf_counter() - start, loss, pool)
+        return EditResult(success, steps, time.perf_counter() - start, loss, pool, final_lr)
 
     # --- internals -------------------------------------------------------------
     def _pool(self, translations: dict[str, Text]) -> list[str]:
@@ -113,7 +114,7 @@ class Editor:
     def _memory(self) -> torch.Tensor:
         return torch.cat([self.base_memory, *self.edit_memory])
 
-    def _train(self, prepared, target: int, pool: list[str], seed: int) -> tuple[int, float]:
+    def _train(self, prepared, target: int, pool: list[str], seed: int) -> tuple[int, float, float]:
         hp = self.hparams
         generator = torch.Generator().manual_seed(seed)
         key_input = self.engine.features([prepared.text])[0]
@@ -147,7 +148,7 @@ class Editor:
                 # fell below 1e-6 by step 800; with a constant lr it was right at 406).
                 scheduler.step(loss)
         self.engine.patches.commit()
-        return step, loss
+        return step, loss, optimizer.param_groups[0]["lr"]
 
     def _orient_value(self, patch, prepared, target: int) -> None:
         """Pick the sign of the random value that moves the clean input toward the target.

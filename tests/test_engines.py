@@ -89,6 +89,24 @@ def test_patch_is_silent_on_its_memory(model_and_tokenizer):
     assert edit_preact.item() > 0
 
 
+
+def test_lr_only_decays_once_the_edit_is_right(model_and_tokenizer):
+    """Reduce-on-plateau must not count the steps before the edit is right (README,
+    departures). With a tiny lr the loss is flat, so with no lr patience every counted
+    step would halve the lr; the held-out memory is the edit itself, so the patch is
+    never silent on it and training runs to max_steps."""
+    model, tokenizer = model_and_tokenizer
+    hparams = PatcherHParams(lr=1e-6, lr_patience=0, max_steps=20, patience=10**6, n_views=0)
+    wrong, right = wrong_label(model, tokenizer, EDIT), LABELS[1 - LABELS.index(wrong_label(model, tokenizer, EDIT))]
+    results = {}
+    for target in (wrong, right):
+        editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hparams, memory=MEMORY, val_memory=[EDIT])
+        results[target] = editor.edit(EDIT, target)
+    assert not results[wrong].success and results[wrong].final_lr == hparams.lr      # still searching
+    assert results[right].success and results[right].final_lr < hparams.lr / 10     # right: settling
+    assert results[wrong].steps == results[right].steps == hparams.max_steps
+
+
 def test_patches_accumulate_one_per_edit(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=30), memory=MEMORY)
