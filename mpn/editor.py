@@ -182,7 +182,8 @@ class Editor:
         held-out memory loss has stopped falling (not `min_delta` below its best for
         `patience` checks)."""
         hp = self.hparams
-        if val_preact.numel() == 0 or val_preact.max().item() < hp.mem_threshold:
+        top = val_preact.max().item() if val_preact.numel() else float("-inf")
+        if top < hp.mem_threshold:
             return True
         # memory_loss in Python floats (it runs every step), against the clean English
         # row only: sampled translations would make it jitter
@@ -192,7 +193,8 @@ class Editor:
             state["best"], state["stale"] = val, 0
         else:
             state["stale"] += 1
-        return state["stale"] >= hp.patience
+        firing = hp.stop_silent_below is not None and top >= hp.stop_silent_below
+        return state["stale"] >= hp.patience and not firing
 
     def _remember(self, text: Text, prepared, pool: list[str]) -> None:
         """Past edits join the memory, so later patches stay silent on them."""

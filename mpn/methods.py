@@ -27,6 +27,7 @@ class PatcherHParams:
     value_scale: float = 10.0       # initial value of the trainable value scale
     patience: int = 10              # early stop: held-out memory loss not falling for this many steps ...
     min_delta: float = 0.01         # ... by at least this fraction of its best value
+    stop_silent_below: float | None = None  # ... and every held-out pre-activation is below this (None: no such condition)
     lr_patience: int = 20           # reduce-on-plateau patience (steps once the edit is right)
     lr_factor: float = 0.5
     stop_on: str = "batch"          # the edit is right when: "batch" (every row of the step's batch) or "english"

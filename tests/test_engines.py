@@ -107,6 +107,22 @@ def test_lr_only_decays_once_the_edit_is_right(model_and_tokenizer):
     assert results[wrong].steps == results[right].steps == hparams.max_steps
 
 
+
+def test_stop_silent_below_keeps_training_a_patch_that_fires_on_held_out_memory(model_and_tokenizer):
+    """With the edit itself as held-out memory the patch always fires on it: the stall
+    rule alone stops early, with `stop_silent_below` training runs to max_steps."""
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    steps = {}
+    for silent_below in (None, 0.0):
+        hparams = PatcherHParams(max_steps=150, stop_silent_below=silent_below, n_views=0)
+        editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hparams, memory=MEMORY, val_memory=[EDIT])
+        result = editor.edit(EDIT, target)
+        assert result.success
+        steps[silent_below] = result.steps
+    assert steps[None] < 150 and steps[0.0] == 150
+
+
 def test_patches_accumulate_one_per_edit(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=30), memory=MEMORY)
