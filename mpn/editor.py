@@ -180,7 +180,8 @@ class Editor:
         """Early stop, checked once the edit is right: the patch is already silent on the
         held-out memory (every pre-activation `val_preact` below `mem_threshold`), or the
         held-out memory loss has stopped falling (not `min_delta` below its best for
-        `patience` checks)."""
+        `patience` checks) and, if `stop_silent_below` is set, no held-out pre-activation
+        is at or above it."""
         hp = self.hparams
         top = val_preact.max().item() if val_preact.numel() else float("-inf")
         if top < hp.mem_threshold:
