@@ -49,6 +49,24 @@ def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups
     return records
 
 
+def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int):
+    """The editor, the runner and one stream: the pipeline's edits, then counterfactual
+    ones, with every text's features computed. Returns (editor, runner, stream, groups
+    that sample_edits uses)."""
+    editor = Editor(task.model, task.tokenizer, method, task.hparams, memory=task.memory,
+                    val_memory=task.val_memory, max_length=task.max_length)
+    used = {r["group"] for r in task.edits + task.locality}
+    used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
+             for r in read_jsonl(f"data/edits/{task_name}/{name}.jsonl")}
+    extra = counterfactual_edits(task_name, editor.labels, editor.predict, used, seed)
+    # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
+    # and keeps the one-off feature pass small on a large task.
+    stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * n]]
+    runner = SequentialEditing(editor, task.locality, task.heldout, eval_every)
+    runner.precompute(stream)
+    return editor, runner, stream, used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="one long edit stream")
     parser.add_argument("--task", default="xfacts")
@@ -62,17 +80,7 @@ def main() -> None:
     task = load_task(args.task, args.method, args.set)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    editor = Editor(task.model, task.tokenizer, args.method, task.hparams, memory=task.memory,
-                    val_memory=task.val_memory, max_length=task.max_length)
-    used = {r["group"] for r in task.edits + task.locality}
-    used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
-             for r in read_jsonl(f"data/edits/{args.task}/{name}.jsonl")}
-    extra = counterfactual_edits(args.task, editor.labels, editor.predict, used, args.seed)
-    # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
-    # and keeps the one-off feature pass small on a large task.
-    stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * args.n]]
-    runner = SequentialEditing(editor, task.locality, task.heldout, args.eval_every)
-    runner.precompute(stream)
+    _, runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every, args.seed)
     setup = time.perf_counter() - start
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
