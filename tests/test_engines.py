@@ -123,6 +123,19 @@ def test_stop_silent_below_keeps_training_a_patch_that_fires_on_held_out_memory(
     assert steps[None] < 150 and steps[0.0] == 150
 
 
+
+def test_value_norm_max_bounds_the_trained_value(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    norms = {}
+    for bound in (None, 10.0):
+        editor = Editor(copy.deepcopy(model), tokenizer, "patcher", PatcherHParams(value_norm_max=bound),
+                        memory=MEMORY, val_memory=VAL_MEMORY)
+        assert editor.edit(EDIT, target).success
+        norms[bound] = editor.engine.patches.values[0].norm().item()
+    assert norms[10.0] <= 10.0 + 1e-4 < norms[None]
+
+
 def test_patches_accumulate_one_per_edit(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=30), memory=MEMORY)
