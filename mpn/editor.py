@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch
 
 from mpn.engines import ENGINES, Text
 from mpn.errors import UserError
-from mpn.losses import Objective, topk_mean
+from mpn.losses import Objective, memory_loss
 from mpn.methods import MPNHParams, PatcherHParams, make_hparams
 from mpn.models import Classifier
 
@@ -198,10 +197,8 @@ class Editor:
         top = val_preact.max().item() if val_preact.numel() else float("-inf")
         if top < hp.mem_threshold:
             return True
-        # memory_loss in Python floats (it runs every step), against the clean English
-        # row only: sampled translations would make it jitter
-        mean_exp = topk_mean(val_preact.exp(), hp.mem_topk).item()
-        val = mean_exp * (math.exp(hp.mem_margin - edit_preact[0].item()) + math.exp(-hp.mem_threshold))
+        # against the clean English row only: sampled translations would make it jitter
+        val = memory_loss(val_preact, edit_preact[:1], hp.mem_topk, hp.mem_margin, hp.mem_threshold).item()
         if val < state["best"] * (1 - hp.min_delta):
             state["best"], state["stale"] = val, 0
         else:
