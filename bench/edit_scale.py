@@ -1,13 +1,17 @@
 """One long stream of sequential edits: time, peak memory, locality at the end.
 
     python bench/edit_scale.py [--task xfacts] [--method patcher] [--n 1000]
+                               [--edits mistakes|counterfactual]
 
-A task has far fewer base-model mistakes than 1,000 (xfacts: 56), so the stream is the
-pipeline's edits (the base model's mistakes, gold targets) followed by counterfactual
-edits, as in CounterFact: English originals of groups that no set of sample_edits uses
-(not an edit, locality, memory or validation-memory group), in a seeded order, each with
-a target the base model does not predict (gold where it errs, else another label). Only
-items the *current* model gets wrong are edited; the stream stops after n edits made.
+The edit split holds far fewer base-model mistakes than 1,000 (xfacts: 56, FEVER: 282),
+so the stream is the pipeline's edits followed by English originals of groups that no
+set of sample_edits uses (not an edit, locality, memory or validation-memory group), in
+a seeded order:
+- `mistakes` (default): only those the base model gets wrong, with the gold label as
+  target, as the pipeline edits (FEVER has ~1,500 such; xfacts too few for 1,000).
+- `counterfactual`: all of them, as in CounterFact, each with a target the base model
+  does not predict: gold where it errs, else another label, i.e. mostly a false fact.
+Only items the *current* model gets wrong are edited; the stream stops after n edits made.
 Prints one JSON line: edits made, seconds, peak RSS, es, locality and edit retention at
 the end, and the running curve every --eval-every edits.
 """
@@ -28,8 +32,12 @@ from mpn.sequential import SequentialEditing, summarize
 from mpn.train import model_input
 
 
-def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups: set[str], seed: int) -> list[dict]:
-    """Edit records for every unused group's English original, in a seeded order."""
+EDIT_KINDS = ("mistakes", "counterfactual")
+
+
+def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str], seed: int,
+                kind: str = "mistakes") -> list[dict]:
+    """Edit records for unused groups' English originals (see the module doc), in a seeded order."""
     by_split = {}
     for row in load_rows(task_name):
         by_split.setdefault(row["split"], []).append(row)
@@ -40,17 +48,21 @@ def counterfactual_edits(task_name: str, labels: list[str], predict, used_groups
         predicted = predict([model_input(r) for r in originals])
         for row, pred in zip(originals, predicted):
             record = index.edit_record(row, pred)
+            if pred == row["label"] and kind == "mistakes":
+                continue
             if pred == row["label"]:  # the model is right: ask for another label
                 others = [label for label in labels if label != row["label"]]
                 record["target"] = random.Random(f"{seed}-{row['group']}").choice(others)
+                record["counterfactual"] = True
             records.append(record)
     records.sort(key=lambda r: r["edit_id"])
     random.Random(seed).shuffle(records)
     return records
 
 
-def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int):
-    """The editor, the runner and one stream: the pipeline's edits, then counterfactual
+def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int,
+                kind: str = "mistakes"):
+    """The editor, the runner and one stream: the pipeline's edits, then `kind` extra
     ones, with every text's features computed. Returns (editor, runner, stream, groups
     that sample_edits uses)."""
     editor = Editor(task.model, task.tokenizer, method, task.hparams, memory=task.memory,
@@ -58,7 +70,7 @@ def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed
     used = {r["group"] for r in task.edits + task.locality}
     used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
              for r in read_jsonl(f"data/edits/{task_name}/{name}.jsonl")}
-    extra = counterfactual_edits(task_name, editor.labels, editor.predict, used, seed)
+    extra = extra_edits(task_name, editor.labels, editor.predict, used, seed, kind)
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.
     stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * n]]
@@ -74,21 +86,27 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="edits to make")
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--edits", choices=EDIT_KINDS, default="mistakes",
+                        help="what follows the pipeline's edits (see the module doc)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override the method's hyperparameters, e.g. --set patience=5")
     args = parser.parse_args()
     task = load_task(args.task, args.method, args.set)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    _, runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every, args.seed)
+    _, runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
+                                          args.seed, args.edits)
     setup = time.perf_counter() - start
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
     metrics = summarize(logs, task.heldout, 200, args.seed)
     made = logs[0].edits
+    by_group = {e["group"]: e for e in stream}
     print(json.dumps({
         "task": args.task, "method": args.method, "set": args.set, "candidates": len(stream),
-        "edits_made": metrics["n_edits"], "counterfactual_made": sum(r["group"] not in used for r in made),
+        "edits": args.edits, "edits_made": metrics["n_edits"],
+        "extra_made": sum(r["group"] not in used for r in made),
+        "counterfactual_made": sum(1 for r in made if by_group[r["group"]].get("counterfactual")),
         "setup_sec": round(setup, 1), "edit_sec": round(total - setup, 1), "total_sec": round(total, 1),
         "sec_per_edit": metrics["sec_per_edit"], "steps_per_edit": metrics["steps_per_edit"],
         "es": metrics["es"]["mean"], "locality": metrics["locality"], "er": metrics["er"]["mean"],

@@ -16,7 +16,7 @@ import re
 import torch
 
 from common import load_task
-from edit_scale import long_stream
+from edit_scale import EDIT_KINDS, long_stream
 from mpn.sequential import as_text
 
 
@@ -33,11 +33,12 @@ def main() -> None:
     parser.add_argument("--task", default="xfacts")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--edits", choices=EDIT_KINDS, default="mistakes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     task = load_task(args.task, "patcher", args.set)
     torch.manual_seed(args.seed)
-    editor, runner, stream, _ = long_stream(task, args.task, "patcher", args.n, 100, args.seed)
+    editor, runner, stream, _ = long_stream(task, args.task, "patcher", args.n, 100, args.seed, args.edits)
     log = runner.run(stream, max_per_stream=args.n)[0]
     by_group = {e["group"]: e for e in stream}
     made = [by_group[r["group"]] for r in log.edits]               # patch i is edit made i
