@@ -25,7 +25,7 @@ class PatcherHParams:
     mem_margin: float = 3.0         # memory pre-activation stays `mem_margin` below the edit's ...
     mem_threshold: float = -3.0     # ... and below `mem_threshold` in absolute terms
     value_scale: float = 10.0       # initial value of the trainable value scale
-    value_norm_max: float | None = 5.0   # project the value back to this norm after each step (None: unbounded, the original)
+    value_norm_max: float | None = None  # project the value back to this norm after each step (None: unbounded)
     patience: int = 10              # early stop: held-out memory loss not falling for this many steps ...
     min_delta: float = 0.01         # ... by at least this fraction of its best value
     stop_silent_below: float | None = None  # ... and every held-out pre-activation is below this (None: no such condition)
