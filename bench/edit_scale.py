@@ -48,9 +48,9 @@ def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str
         predicted = predict([model_input(r) for r in originals])
         for row, pred in zip(originals, predicted):
             record = index.edit_record(row, pred)
-            if pred == row["label"] and kind == "mistakes":
-                continue
-            if pred == row["label"]:  # the model is right: ask for another label
+            if pred == row["label"]:  # the model is right: skip it, or ask for another label
+                if kind == "mistakes":
+                    continue
                 others = [label for label in labels if label != row["label"]]
                 record["target"] = random.Random(f"{seed}-{row['group']}").choice(others)
                 record["counterfactual"] = True
