@@ -8,7 +8,7 @@ so the stream is the pipeline's edits followed by English originals of groups th
 set of sample_edits uses (not an edit, locality, memory or validation-memory group), in
 a seeded order:
 - `mistakes` (default): only those the base model gets wrong, with the gold label as
-  target, as the pipeline edits (FEVER has ~1,500 such; xfacts too few for 1,000).
+  target, as the pipeline edits (FEVER has over 1,700; xfacts too few for 1,000).
 - `counterfactual`: all of them, as in CounterFact, each with a target the base model
   does not predict: gold where it errs, else another label, i.e. mostly a false fact.
 Only items the *current* model gets wrong are edited; the stream stops after n edits made.
