@@ -62,9 +62,9 @@ def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str
 
 def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int,
                 kind: str = "mistakes"):
-    """The editor, the runner and one stream: the pipeline's edits, then `kind` extra
-    ones, with every text's features computed. Returns (editor, runner, stream, groups
-    that sample_edits uses)."""
+    """The runner (its editor included) and one stream: the pipeline's edits, then `kind`
+    extra ones, with every text's features computed. Returns (runner, stream, groups that
+    sample_edits uses)."""
     editor = Editor(task.model, task.tokenizer, method, task.hparams, memory=task.memory,
                     val_memory=task.val_memory, max_length=task.max_length)
     used = {r["group"] for r in task.edits + task.locality}
@@ -76,7 +76,7 @@ def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed
     stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * n]]
     runner = SequentialEditing(editor, task.locality, task.heldout, eval_every)
     runner.precompute(stream)
-    return editor, runner, stream, used
+    return runner, stream, used
 
 
 def main() -> None:
@@ -94,8 +94,8 @@ def main() -> None:
     task = load_task(args.task, args.method, args.set)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    _, runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
-                                          args.seed, args.edits)
+    runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
+                                       args.seed, args.edits)
     setup = time.perf_counter() - start
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start

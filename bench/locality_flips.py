@@ -38,7 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     task = load_task(args.task, "patcher", args.set)
     torch.manual_seed(args.seed)
-    editor, runner, stream, _ = long_stream(task, args.task, "patcher", args.n, 100, args.seed, args.edits)
+    runner, stream, _ = long_stream(task, args.task, "patcher", args.n, 100, args.seed, args.edits)
+    editor = runner.editor
     log = runner.run(stream, max_per_stream=args.n)[0]
     by_group = {e["group"]: e for e in stream}
     made = [by_group[r["group"]] for r in log.edits]               # patch i is edit made i

@@ -107,7 +107,6 @@ def test_lr_only_decays_once_the_edit_is_right(model_and_tokenizer):
     assert results[wrong].steps == results[right].steps == hparams.max_steps
 
 
-
 def test_stop_silent_below_keeps_training_a_patch_that_fires_on_held_out_memory(model_and_tokenizer):
     """With the edit itself as held-out memory the patch always fires on it: the stall
     rule alone stops early, with `stop_silent_below` training runs to max_steps."""
@@ -121,7 +120,6 @@ def test_stop_silent_below_keeps_training_a_patch_that_fires_on_held_out_memory(
         assert result.success
         steps[silent_below] = result.steps
     assert steps[None] < 150 and steps[0.0] == 150
-
 
 
 def test_value_norm_max_bounds_the_trained_value(model_and_tokenizer):
