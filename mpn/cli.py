@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import yaml
 
+from mpn import secrets
 from mpn.errors import UserError
 
 log = logging.getLogger("mpn")
@@ -42,13 +43,18 @@ def set_threads(n: Any, where: str) -> None:
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    secrets.install_log_scrubbing()
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); bad input becomes one line on stderr and exit code 2."""
+    """Run a stage's main(); bad input becomes one line on stderr and exit code 2. Both
+    that line and the traceback of any other failure are scrubbed of credentials."""
     setup_logging()
     try:
         main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {secrets.scrub(err)}", file=sys.stderr)
         sys.exit(2)
+    except Exception:  # noqa: BLE001 - logged (scrubbed) with its traceback, then exit 1
+        log.exception("stage failed")
+        sys.exit(1)

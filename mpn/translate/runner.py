@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from mpn import secrets
 from mpn.errors import UserError
 from mpn.translate.base import ErrorKind, NotTranslated, Provider, one_line
 from mpn.translate.cache import TranslationCache
@@ -140,7 +141,7 @@ class TranslationRunner:
                 return _checked(batch, provider.translate(batch))
             except Exception as exc:  # noqa: BLE001 - the provider decides what it means
                 kind = provider.classify(exc)
-                reason = provider.describe(exc)
+                reason = secrets.scrub(provider.describe(exc))  # a provider may forget
             if kind is ErrorKind.FATAL:
                 raise UserError(f"{provider}: {reason}")
             if kind is ErrorKind.ITEM or attempts >= self.retry.max_attempts:

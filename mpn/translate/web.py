@@ -17,6 +17,7 @@ from deep_translator import (DeeplTranslator, GoogleTranslator, LibreTranslator,
 from deep_translator import constants
 from deep_translator import exceptions as dt
 
+from mpn import secrets
 from mpn.errors import UserError
 from mpn.translate import http_timeout
 from mpn.translate.base import ErrorKind, Provider, one_line
@@ -82,12 +83,13 @@ class WebProvider(Provider):
         return ErrorKind.ITEM
 
     def describe(self, exc: Exception) -> str:
+        """Scrubbed: deep-translator's texts can carry the key (its 403 error names it)."""
         if isinstance(exc, WebFailure):
             if isinstance(exc.cause, requests.Timeout):
                 return f"timeout: no answer within {self.timeout_s}s"
             if exc.status is not None and exc.status != 200:
-                return f"HTTP {exc.status} ({exc})"
-        return super().describe(exc)
+                return secrets.scrub(f"HTTP {exc.status} ({exc})")
+        return secrets.scrub(super().describe(exc))
 
 
 def service_code(service: str, lang: str, known: Iterable[str]) -> str:
@@ -105,6 +107,7 @@ def service_code(service: str, lang: str, known: Iterable[str]) -> str:
 def _api_key(service: str, options: dict, default_env: str, required: bool) -> str | None:
     env = options.get("api_key_env") or default_env
     key = os.environ.get(env)
+    secrets.register(key)
     if required and not key:
         raise UserError(f"{service} needs an API key in the environment variable {env} "
                         f"(translate.{service}.api_key_env names the variable)")
@@ -132,6 +135,11 @@ def make_deepl(source: str, target: str, options: dict, timeout_s: float | None)
                                  target=service_code("deepl", target, codes),
                                  api_key=_api_key("deepl", options, "DEEPL_API_KEY", True),
                                  use_free_api=bool(options.get("free_api", True)))
+    url = options.get("url")  # a proxy or a test server instead of DeepL's own host
+    if url:
+        if not str(url).startswith(("http://", "https://")):
+            raise UserError(f"translate.deepl.url must be an http(s) URL, got {url!r}")
+        translator._base_url = url if url.endswith("/") else url + "/"
     return WebProvider("deepl", translator, source, target, timeout_s)
 
 
