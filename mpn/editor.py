@@ -98,6 +98,11 @@ class Editor:
         self.n_edits = 0
 
     def edit(self, text: Text, target: str, translations: dict[str, Text] | None = None) -> EditResult:
+        """Add one trained patch neuron that gives `text` the label `target`.
+
+        Transactional: if anything raises inside (a bad input, Ctrl-C mid-training), the
+        pending patch is discarded and the model and editor are exactly as before the
+        call, so the next edit works."""
         if target not in self.labels:
             raise UserError(f"unknown target label {target!r}; allowed: {', '.join(self.labels)}")
         start = time.perf_counter()
@@ -105,10 +110,16 @@ class Editor:
         seed = hp.seed * 1_000_003 + self.n_edits
         torch.manual_seed(seed)
         pool = self._pool(translations or {})
-        prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
-        with _threads(self.engine.train_threads):
-            steps, loss, final_lr = self._train(prepared, self.labels.index(target), pool, seed)
-        self._remember(text, prepared, pool)
+        try:
+            prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
+            with _threads(self.engine.train_threads):
+                steps, loss, final_lr = self._train(prepared, self.labels.index(target), pool, seed)
+            remembered = self._edit_features(text, prepared, pool)
+        except BaseException:
+            self.engine.patches.discard()
+            raise
+        self.engine.patches.commit()
+        self.edit_memory.append(remembered)  # past edits join the memory: later patches stay silent on them
         self.n_edits += 1
         success = self.predict([text])[0] == target
         return EditResult(success, steps, time.perf_counter() - start, loss, pool, final_lr)
@@ -158,7 +169,6 @@ class Editor:
                 # shrinking the step there froze an MPN edit for 2,000 steps (its lr
                 # fell below 1e-6 by step 800; with a constant lr it was right at 406).
                 scheduler.step(loss)
-        self.engine.patches.commit()
         return step, loss, optimizer.param_groups[0]["lr"]
 
     def _orient_value(self, patch, prepared, target: int) -> None:
@@ -206,7 +216,7 @@ class Editor:
         firing = hp.stop_silent_below is not None and top >= hp.stop_silent_below
         return state["stale"] >= hp.patience and not firing
 
-    def _remember(self, text: Text, prepared, pool: list[str]) -> None:
-        """Past edits join the memory, so later patches stay silent on them."""
+    def _edit_features(self, text: Text, prepared, pool: list[str]) -> torch.Tensor:
+        """(1 + pool, hidden): the edit's English input and pool translations, as memory."""
         texts = [text] + [prepared.translations[lang] for lang in pool]
-        self.edit_memory.append(self.engine.features(texts))
+        return self.engine.features(texts)

@@ -166,3 +166,47 @@ def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer
         Editor(model, tokenizer, "patcher", {"learning_rate": 1})
     with pytest.raises(UserError, match="unknown target label 'MAYBE'"):
         Editor(model, tokenizer).edit(EDIT, "MAYBE")
+
+
+class Interrupted(Exception):
+    """Stands for Ctrl-C or any failure that lands inside an edit."""
+
+
+@pytest.mark.parametrize("engine", ["cached", "full"])
+def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_tokenizer, engine):
+    import signal
+    model, tokenizer = model_and_tokenizer
+    twin = copy.deepcopy(model)  # the same history without the interrupted edit
+    # never settles (the patch fires on its own input, here in the held-out memory, and
+    # the stall rule waits forever): trains until the alarm interrupts it
+    endless = PatcherHParams(max_steps=10**9, patience=10**9)
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(max_steps=50), engine=engine,
+                    memory=MEMORY, val_memory=VAL_MEMORY + [EDIT])
+    editor.edit("paris is a city in japan", "SUPPORTS")  # a committed edit that must survive
+    probe = [EDIT, "paris is a city in japan"] + MEMORY
+    before = predict_logits(model, tokenizer, probe)
+    target = wrong_label(model, tokenizer, EDIT)
+
+    def interrupt(signum, frame):
+        raise Interrupted()
+
+    editor.hparams = endless
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(Interrupted):
+            editor.edit(EDIT, target)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert editor.engine.patches.pending is None and editor.engine.patches.count == 1
+    assert editor.n_edits == 1 and len(editor.edit_memory) == 2
+    assert torch.equal(predict_logits(model, tokenizer, probe), before)
+    # the next edit works, and exactly as if the interrupted one had never been tried
+    editor.hparams = PatcherHParams(max_steps=50)
+    result = editor.edit(EDIT, target)
+    reference = Editor(twin, tokenizer, "patcher", PatcherHParams(max_steps=50), engine=engine,
+                       memory=MEMORY, val_memory=VAL_MEMORY + [EDIT])
+    reference.edit("paris is a city in japan", "SUPPORTS")
+    assert result.steps == reference.edit(EDIT, target).steps and editor.engine.patches.count == 2
+    assert torch.allclose(predict_logits(model, tokenizer, probe), predict_logits(twin, tokenizer, probe))
