@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
 
@@ -97,8 +98,12 @@ class Editor:
         self.edit_memory = [self.base_memory[:0]]
         self.n_edits = 0
 
-    def edit(self, text: Text, target: str, translations: dict[str, Text] | None = None) -> EditResult:
+    def edit(self, text: Text, target: str, translations: dict[str, Text] | None = None,
+             heldout: Iterable[str] = ()) -> EditResult:
         """Add one trained patch neuron that gives `text` the label `target`.
+
+        MPN trains on the `translations` of its pool languages, never on those in
+        `hparams.heldout_languages` or in `heldout` (this edit's own held-out languages).
 
         Transactional: if anything raises inside (a bad input, Ctrl-C mid-training), the
         pending patch is discarded and the model and editor are exactly as before the
@@ -109,7 +114,7 @@ class Editor:
         hp = self.hparams
         seed = hp.seed * 1_000_003 + self.n_edits
         torch.manual_seed(seed)
-        pool = self._pool(translations or {})
+        pool = self._pool(translations or {}, set(heldout))
         try:
             prepared = self.engine.prepare(text, {lang: translations[lang] for lang in pool}, hp.n_views)
             with _threads(self.engine.train_threads):
@@ -125,11 +130,11 @@ class Editor:
         return EditResult(success, steps, time.perf_counter() - start, loss, pool, final_lr)
 
     # --- internals -------------------------------------------------------------
-    def _pool(self, translations: dict[str, Text]) -> list[str]:
+    def _pool(self, translations: dict[str, Text], heldout: set[str]) -> list[str]:
         hp = self.hparams
         if not isinstance(hp, MPNHParams):
             return []
-        return sorted(lang for lang in translations if hp.samples(lang))
+        return sorted(lang for lang in translations if hp.samples(lang) and lang not in heldout)
 
     def _memory(self) -> torch.Tensor:
         return torch.cat([self.base_memory, *self.edit_memory])

@@ -139,6 +139,13 @@ def assign_streams(edits: list[dict], n_streams: int, stream_length: int, seed: 
     return out
 
 
+def reshuffle_streams(edits: list[dict], seed: int) -> list[dict]:
+    """The same edits in as many streams as they came in, drawn anew for `seed` (the
+    edit stage's seeds; with sample_edits' own seed it gives back its assignment)."""
+    n_streams = len({e["stream"] for e in edits})
+    return assign_streams(edits, n_streams, len(edits), seed)
+
+
 Predictor = Callable[[list[Text]], list[str]]  # texts -> predicted label names
 
 

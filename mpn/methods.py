@@ -45,6 +45,9 @@ class MPNHParams(PatcherHParams):
     k_translations: int = 4         # translations sampled into each step's batch
     pool_languages: list[str] | None = None     # languages MPN may sample; None = all available
     heldout_languages: list[str] = field(default_factory=list)  # never sampled: the honest transfer test
+    # Language rotation (drawn by mpn.sequential, the same draw for every method): per
+    # edit, this share of the edit's other languages is held out too, seeded by the edit.
+    heldout_fraction: float = 0.0
     memory_per_language: int = 200  # memory items in each pool language, beside the English memory
 
     def samples(self, lang: str) -> bool:

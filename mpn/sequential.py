@@ -1,13 +1,19 @@
-"""Sequential editing over streams, and what is measured along the way (DESIGN.md 5, 7).
+"""Sequential editing over streams, and what is measured along the way (DESIGN.md 5, 7, 7b).
 
 Each stream starts from the base model. Only edits the *current* model gets wrong are
-made; patches accumulate, one per edit. Right after each edit: es, mg, clg per language.
-Every `eval_every` edits and at the end of the stream: locality and edit retention.
+made; patches accumulate, one per edit. Right before and right after each edit every
+evaluation text of the edit (English rephrases, translations, translated rephrases) is
+predicted: `pre` is the control, `post` the result, `lift` = post - pre. A text the
+method trained on during the edit is `seen` (recall, reported apart), never counted as
+generalization. A language MPN may not train on for this edit is `heldout`; both
+methods are measured on the same draw, so their comparison stays paired. Every
+`eval_every` edits and at the end of the stream: locality and edit retention.
 """
 from __future__ import annotations
 
 import logging
-import resource
+import math
+import random
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +27,8 @@ from mpn.metrics import rate, ratio
 
 log = logging.getLogger(__name__)
 
+ENGLISH = "en"  # in per-language rows, "en" holds the English rephrases (MG)
+
 
 def as_text(value) -> Text:
     """jsonl stores pairs as lists; the engines key texts by tuples."""
@@ -30,7 +38,7 @@ def as_text(value) -> Text:
 def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
     """The English memory; for MPN also up to `memory_per_language` items in each
     language it samples, so its patches stay silent there too."""
-    inputs = [as_text(r["input"]) for r in rows if r["lang"] == "en"]
+    inputs = [as_text(r["input"]) for r in rows if r["lang"] == ENGLISH]
     if isinstance(hparams, MPNHParams):
         taken = Counter()
         for r in rows:
@@ -38,6 +46,15 @@ def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
                 taken[r["lang"]] += 1
                 inputs.append(as_text(r["input"]))
     return inputs
+
+
+def eval_texts(e: dict) -> dict[str, list[Text]]:
+    """An edit's evaluation texts by language: "en" the English rephrases; each other
+    language its translation, then its translated rephrases."""
+    texts = {ENGLISH: [as_text(t) for t in e["rephrases"]]} if e["rephrases"] else {}
+    for lang, translation in e["translations"].items():
+        texts[lang] = [as_text(translation)] + [as_text(t) for t in e["translated_rephrases"].get(lang, [])]
+    return texts
 
 
 def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
@@ -49,15 +66,65 @@ def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) 
         return
     texts = list(other_texts)
     for e in edits:
-        texts += [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
-        texts += [as_text(t) for t in e["translations"].values()]
-        texts += [as_text(t) for ts in e["translated_rephrases"].values() for t in ts]
+        texts += [as_text(e["input"])] + [t for ts in eval_texts(e).values() for t in ts]
     engine.features(texts, progress=True)
     engine.precompute_views([as_text(e["input"]) for e in edits], editor.hparams.n_views, progress=True)
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """Which of an edit's languages MPN may not train on: the `fixed` ones, plus
+    (language rotation) a share `fraction` of the others, drawn per edit and seed."""
+    fixed: frozenset[str] = frozenset()
+    fraction: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_hparams(cls, hparams: MPNHParams, seed: int) -> "HeldOut":
+        return cls(frozenset(hparams.heldout_languages), hparams.heldout_fraction, seed)
+
+    def draw(self, edit_id: str, languages) -> frozenset[str]:
+        rest = sorted(set(languages) - self.fixed)
+        n = math.floor(self.fraction * len(rest) + 0.5)
+        drawn = random.Random(f"{self.seed}-heldout-{edit_id}").sample(rest, n)
+        return (self.fixed & set(languages)) | frozenset(drawn)
+
+
+def language_rows(texts: dict[str, list[Text]], pre: list[bool], post: list[bool],
+                  trained: set[Text], heldout: frozenset[str]) -> dict[str, dict]:
+    """Per language: pre and post over the texts not trained on (unseen), and over the
+    ones trained on (seen); None where there are none."""
+    rows, i = {}, 0
+    for lang, ts in texts.items():
+        seen = [t in trained for t in ts]
+        pairs = list(zip(pre[i:i + len(ts)], post[i:i + len(ts)], seen))
+        i += len(ts)
+        rows[lang] = {"heldout": int(lang in heldout),
+                      "pre": _mean([p for p, _, s in pairs if not s]),
+                      "post": _mean([q for _, q, s in pairs if not s]),
+                      "seen_pre": _mean([p for p, _, s in pairs if s]),
+                      "seen_post": _mean([q for _, q, s in pairs if s])}
+    return rows
+
+
+def edit_rates(langs: dict[str, dict]) -> dict:
+    """One edit's MG, CLG (unseen texts, mean over languages), CLG held-out and CLG seen,
+    each post with its pre beside it."""
+    en = langs.get(ENGLISH) or {}
+    unseen = [r for lang, r in langs.items() if lang != ENGLISH and r["post"] is not None]
+    heldout = [r for r in unseen if r["heldout"]]
+    seen = [r for lang, r in langs.items() if lang != ENGLISH and r["seen_post"] is not None]
+    return {"mg_pre": en.get("pre"), "mg": en.get("post"),
+            "clg_pre": _mean([r["pre"] for r in unseen]), "clg": _mean([r["post"] for r in unseen]),
+            "clg_heldout_pre": _mean([r["pre"] for r in heldout]),
+            "clg_heldout": _mean([r["post"] for r in heldout]),
+            "clg_seen_pre": _mean([r["seen_pre"] for r in seen]),
+            "clg_seen": _mean([r["seen_post"] for r in seen])}
+
+
 @dataclass
 class StreamLog:
+    seed: int = 0
     edits: list[dict] = field(default_factory=list)     # one row per edit made
     curve: list[dict] = field(default_factory=list)     # locality and er every eval_every edits
     locality_after: list[int] = field(default_factory=list)   # per locality item, end of stream
@@ -68,12 +135,12 @@ class StreamLog:
 
 
 class SequentialEditing:
-    def __init__(self, editor: Editor, locality: list[dict], heldout_languages: list[str],
+    def __init__(self, editor: Editor, locality: list[dict], heldout: HeldOut = HeldOut(),
                  eval_every: int = 10):
         self.editor = editor
         self.locality = locality
         self.locality_inputs = [as_text(r["input"]) for r in locality]
-        self.heldout = set(heldout_languages)
+        self.heldout = heldout
         self.eval_every = eval_every
         self.base_locality = editor.predict(self.locality_inputs)
 
@@ -88,14 +155,15 @@ class SequentialEditing:
         for e in edits:
             streams[e["stream"]].append(e)
         logs = []
-        with tqdm(total=len(edits), desc=f"edit ({self.editor.method})", unit="edit") as bar:
+        desc = f"edit ({self.editor.method}, seed {self.heldout.seed})"
+        with tqdm(total=len(edits), desc=desc, unit="edit") as bar:
             for stream in sorted(streams):
                 logs.append(self._stream(stream, streams[stream], bar, max_per_stream))
         return logs
 
     def _stream(self, stream: int, edits: list[dict], bar, max_made: int | None) -> StreamLog:
         self.editor.reset()
-        out, made = StreamLog(), []
+        out, made = StreamLog(seed=self.heldout.seed), []
         for e in edits:
             bar.update(1)
             if max_made is not None and len(made) >= max_made:
@@ -103,11 +171,8 @@ class SequentialEditing:
             text, target = as_text(e["input"]), e["target"]
             if self.editor.predict([text])[0] == target:
                 continue  # an earlier patch already fixed it: nothing to edit
-            result = self.editor.edit(text, target, {k: as_text(v) for k, v in e["translations"].items()})
+            out.edits.append(self._edit(e, stream, len(made) + 1))
             made.append(e)
-            out.edits.append({"stream": stream, "step": len(made), "group": e["group"],
-                              **self._right_after(e), "steps": result.steps,
-                              "seconds": round(result.seconds, 4), "patches": self.editor.engine.patches.count})
             if len(made) % self.eval_every == 0:
                 out.curve.append(self._running(stream, made))
             bar.set_postfix(es=f"{sum(r['es'] for r in out.edits) / len(out.edits):.2f}")
@@ -121,31 +186,30 @@ class SequentialEditing:
         out.retained = self._retained(made)
         return out
 
-    def _right_after(self, e: dict) -> dict:
-        """es, mg and clg per language, measured right after the edit."""
-        target = e["target"]
-        texts = [as_text(e["input"])] + [as_text(t) for t in e["rephrases"]]
-        per_lang = {lang: [as_text(e["translations"][lang])] + [as_text(t) for t in e["translated_rephrases"].get(lang, [])]
-                    for lang in e["translations"]}
-        flat = texts + [t for ts in per_lang.values() for t in ts]
-        right = [p == target for p in self.editor.predict(flat)]
-        row = {"es": int(right[0]),
-               "mg": _mean(right[1:len(texts)])}
-        i = len(texts)
-        clg_by_lang = {}
-        for lang, ts in per_lang.items():
-            clg_by_lang[lang] = _mean(right[i:i + len(ts)])
-            i += len(ts)
-        row["clg"] = _mean(list(clg_by_lang.values()))
-        row["clg_heldout"] = _mean([v for lang, v in clg_by_lang.items() if lang in self.heldout])
-        row["clg_by_lang"] = clg_by_lang
-        return row
+    def _edit(self, e: dict, stream: int, step: int) -> dict:
+        """Make one edit; every evaluation text predicted right before and right after."""
+        text, target = as_text(e["input"]), e["target"]
+        translations = {k: as_text(v) for k, v in e["translations"].items()}
+        heldout = self.heldout.draw(e["edit_id"], translations)
+        texts = eval_texts(e)
+        flat = [t for ts in texts.values() for t in ts]
+        pre = [p == target for p in self.editor.predict(flat)]
+        result = self.editor.edit(text, target, translations, heldout=heldout)
+        post_all = self.editor.predict([text] + flat)
+        post = [p == target for p in post_all[1:]]
+        trained = {text} | {translations[lang] for lang in result.languages}
+        langs = language_rows(texts, pre, post, trained, heldout)
+        return {"seed": self.heldout.seed, "stream": stream, "step": step, "group": e["group"],
+                "es": int(post_all[0] == target), **edit_rates(langs), "steps": result.steps,
+                "seconds": round(result.seconds, 4), "patches": self.editor.engine.patches.count,
+                "trained_languages": result.languages, "heldout_languages": sorted(heldout),
+                "by_lang": langs}
 
     def _running(self, stream: int, made: list[dict]) -> dict:
         after = self.editor.predict(self.locality_inputs)
         right_after = sum(a == r["label"] for a, r in zip(after, self.locality))
         right_base = sum(b == r["label"] for b, r in zip(self.base_locality, self.locality))
-        return {"stream": stream, "n_edits": len(made),
+        return {"seed": self.heldout.seed, "stream": stream, "n_edits": len(made),
                 "locality": round(right_after / right_base, 4) if right_base else None,
                 "er": _mean(self._retained(made))}
 
@@ -161,34 +225,68 @@ def _mean(values):
     return round(sum(values) / len(values), 4) if values else None
 
 
-def summarize(logs: list[StreamLog], heldout_languages: list[str], n_bootstrap: int, seed: int) -> dict:
-    """metrics.json: every rate with a bootstrap 95% interval."""
-    edits = [row for log in logs for row in log.edits]
-    langs = sorted({lang for row in edits for lang in row["clg_by_lang"]})
-    after = [x for log in logs for x in log.locality_after]
-    base = [x for log in logs for x in log.locality_base]
-    item_langs = [x for log in logs for x in log.locality_langs]
-    agreement = [x for log in logs for x in log.agreement]
+def _lift(post, pre):
+    return None if post is None or pre is None else post - pre
 
-    def locality_of(lang):
-        pairs = [(a, b) for a, b, l in zip(after, base, item_langs) if l == lang]
-        return ratio([a for a, _ in pairs], [b for _, b in pairs], n_bootstrap, seed)
 
-    return {
-        "es": rate([r["es"] for r in edits], n_bootstrap, seed),
-        "mg": rate([r["mg"] for r in edits], n_bootstrap, seed),
-        "clg": rate([r["clg"] for r in edits], n_bootstrap, seed),
-        "clg_by_lang": {lang: rate([r["clg_by_lang"].get(lang) for r in edits], n_bootstrap, seed) for lang in langs},
-        "clg_heldout": rate([r["clg_heldout"] for r in edits], n_bootstrap, seed),
-        "heldout_languages": sorted(heldout_languages),
-        "locality": ratio(after, base, n_bootstrap, seed),
-        "locality_by_lang": {lang: locality_of(lang) for lang in sorted(set(item_langs))},
-        "locality_agreement": rate(agreement, n_bootstrap, seed),
-        "er": rate([x for log in logs for x in log.retained], n_bootstrap, seed),
-        "n_edits": len(edits),
-        "n_streams": len(logs),
-        "patches": len(edits),
-        "sec_per_edit": round(statistics.median([r["seconds"] for r in edits]), 4) if edits else None,
-        "steps_per_edit": statistics.median([r["steps"] for r in edits]) if edits else None,
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+RATE_KEYS = ("mg", "clg", "clg_heldout")  # each reported as post, _pre and _lift
+
+
+def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
+    """metrics.json: every rate over seeds (mean, between-seed sd, 95% interval from
+    resampling edits within seeds); each generalization rate with its pre-edit control."""
+    edits = [row for lg in logs for row in lg.edits]
+    seeds = [row["seed"] for row in edits]
+
+    def over_edits(values) -> dict | None:
+        return rate(values, seeds, n_bootstrap, seed)
+
+    out = {"es": over_edits([r["es"] for r in edits])}
+    for key in RATE_KEYS:
+        out[key] = over_edits([r[key] for r in edits])
+        out[f"{key}_pre"] = over_edits([r[f"{key}_pre"] for r in edits])
+        out[f"{key}_lift"] = over_edits([_lift(r[key], r[f"{key}_pre"]) for r in edits])
+    out["clg_seen"] = over_edits([r["clg_seen"] for r in edits])
+    out["clg_seen_pre"] = over_edits([r["clg_seen_pre"] for r in edits])
+    langs = sorted({lang for r in edits for lang in r["by_lang"] if lang != ENGLISH})
+    for name, only_heldout in (("clg_by_lang", False), ("clg_heldout_by_lang", True)):
+        for suffix, value in (("", lambda x: x["post"]), ("_pre", lambda x: x["pre"]),
+                              ("_lift", lambda x: _lift(x["post"], x["pre"]))):
+            out[name + suffix] = {lang: over_edits([value(r["by_lang"][lang])
+                                                    if lang in r["by_lang"] and (r["by_lang"][lang]["heldout"] or not only_heldout)
+                                                    else None for r in edits])
+                                  for lang in langs}
+    out["heldout_edits_by_lang"] = {lang: sum(lang in r["heldout_languages"] for r in edits) for lang in langs}
+    out.update(_locality(logs, n_bootstrap, seed))
+    out["er"] = rate([x for lg in logs for x in lg.retained],
+                     [lg.seed for lg in logs for _ in lg.retained], n_bootstrap, seed)
+    out["seeds"] = sorted({lg.seed for lg in logs})
+    out["n_edits"] = len(edits)
+    out["n_edits_by_seed"] = [sum(s == k for s in seeds) for k in out["seeds"]]
+    out["n_streams"] = len(logs) // max(1, len(out["seeds"]))
+    out["patches"] = len(edits)
+    out["steps_per_edit"] = statistics.median([r["steps"] for r in edits]) if edits else None
+    return out
+
+
+def _locality(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
+    after = [x for lg in logs for x in lg.locality_after]
+    base = [x for lg in logs for x in lg.locality_base]
+    langs = [x for lg in logs for x in lg.locality_langs]
+    groups = [lg.seed for lg in logs for _ in lg.locality_after]
+
+    def of(lang):
+        keep = [i for i, item_lang in enumerate(langs) if item_lang == lang]
+        return ratio([after[i] for i in keep], [base[i] for i in keep], [groups[i] for i in keep],
+                     n_bootstrap, seed)
+
+    return {"locality": ratio(after, base, groups, n_bootstrap, seed),
+            "locality_by_lang": {lang: of(lang) for lang in sorted(set(langs))},
+            "locality_agreement": rate([x for lg in logs for x in lg.agreement], groups, n_bootstrap, seed)}
+
+
+def timing(logs: list[StreamLog]) -> dict:
+    """Machine-dependent costs, kept out of metrics.json so reruns give identical metrics."""
+    seconds = [row["seconds"] for lg in logs for row in lg.edits]
+    return {"sec_per_edit": round(statistics.median(seconds), 4) if seconds else None,
+            "edit_seconds_total": round(sum(seconds), 2)}

@@ -23,33 +23,53 @@ LANGS = ["de", "es", "sw"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def rate(mean, low, high):
-    return {"mean": mean, "low": low, "high": high}
+def rate(mean, low, high, sd=0.0):
+    return {"mean": mean, "low": low, "high": high, "sd": sd}
+
+
+def with_controls(name: str, post: dict | None, pre_mean: float) -> dict:
+    """`name`, `name_pre` and `name_lift` for a rate with a +-0.05 interval."""
+    if post is None:
+        return {name: None, f"{name}_pre": None, f"{name}_lift": None}
+    lift = round(post["mean"] - pre_mean, 4)
+    return {name: post, f"{name}_pre": rate(pre_mean, pre_mean - 0.05, pre_mean + 0.05),
+            f"{name}_lift": rate(lift, lift - 0.05, lift + 0.05)}
+
+
+def by_lang(values: dict) -> dict:
+    return {lang: None if v is None else rate(v, v - 0.1, v + 0.1) for lang, v in values.items()}
 
 
 def metrics_for(task: str, method: str) -> dict:
     """mpn beats patcher on CLG by 0.2; xnli has no rephrases (mg null), and xnli's
-    held-out language sw has no measurable CLG for patcher."""
+    held-out language sw has no measurable CLG for patcher. Every pre rate is 0.3 (CLG)."""
     gain = 0.2 if method == "mpn" else 0.0
-    clg_by_lang = {lang: rate(0.4 + gain + 0.05 * i, 0.3 + gain + 0.05 * i,
-                              0.5 + gain + 0.05 * i) for i, lang in enumerate(LANGS)}
+    clg = {lang: round(0.4 + gain + 0.05 * i, 4) for i, lang in enumerate(LANGS)}
     if task == "xnli" and method == "patcher":
-        clg_by_lang["sw"] = None
-    return {
-        "es": rate(1.0, 0.95, 1.0),
-        "mg": None if task == "xnli" else rate(0.7 + gain, 0.6 + gain, 0.8 + gain),
-        "clg": rate(0.45 + gain, 0.4 + gain, 0.5 + gain),
-        "clg_by_lang": clg_by_lang,
-        "clg_heldout": rate(0.5 + gain, 0.4 + gain, 0.6 + gain),
-        "heldout_languages": ["sw"],
-        "locality": rate(0.987654321, 0.97, 1.0),
-        "locality_by_lang": {"en": rate(0.99, 0.98, 1.0), "de": rate(0.98, 0.96, 1.0)},
-        "er": rate(0.9 + gain / 4, 0.85, 0.95 + gain / 4),
-        "n_edits": 10,
-        "patches": 10,
-        "sec_per_edit": 0.1234 if method == "patcher" else 0.2345,
-        "peak_memory_mb": 512.0,
-    }
+        clg["sw"] = None
+    pre = {lang: 0.3 for lang in LANGS}
+    lift = {lang: None if v is None else round(v - 0.3, 4) for lang, v in clg.items()}
+    out = {"es": rate(1.0, 0.95, 1.0)}
+    out.update(with_controls("mg", None if task == "xnli" else rate(0.7 + gain, 0.6 + gain, 0.8 + gain), 0.2))
+    out.update(with_controls("clg", rate(0.45 + gain, 0.4 + gain, 0.5 + gain), 0.3))
+    out.update(with_controls("clg_heldout", rate(0.5 + gain, 0.4 + gain, 0.6 + gain, 0.02), 0.3))
+    out.update(clg_seen=rate(0.95, 0.9, 1.0) if method == "mpn" else None,
+               clg_by_lang=by_lang(clg), clg_by_lang_pre=by_lang(pre), clg_by_lang_lift=by_lang(lift),
+               clg_heldout_by_lang=by_lang({**{l: None for l in LANGS}, "sw": clg["sw"]}),
+               clg_heldout_by_lang_pre=by_lang({**{l: None for l in LANGS}, "sw": 0.3}),
+               clg_heldout_by_lang_lift=by_lang({**{l: None for l in LANGS}, "sw": lift["sw"]}),
+               heldout_languages=["sw"], heldout_fraction=0.0,
+               heldout_edits_by_lang={"de": 0, "es": 0, "sw": 10},
+               locality=rate(0.987654321, 0.97, 1.0), locality_agreement=rate(0.95, 0.9, 1.0),
+               locality_by_lang={"en": rate(0.99, 0.98, 1.0), "de": rate(0.98, 0.96, 1.0)},
+               er=rate(0.9 + gain / 4, 0.85, 0.95 + gain / 4),
+               n_edits=10, patches=10, seeds=[0], n_edits_by_seed=[10], steps_per_edit=50)
+    return out
+
+
+def timing_for(method: str) -> dict:
+    return {"sec_per_edit": 0.1234 if method == "patcher" else 0.2345, "feature_pass_seconds": 9.5,
+            "peak_memory_mb": 512.0}
 
 
 def base_for(task: str) -> dict:
@@ -62,19 +82,20 @@ def base_for(task: str) -> dict:
 
 
 def edit_rows(method: str) -> list[dict]:
-    """2 streams x 5 edits; clg right after each edit is 0.4 (patcher) or 0.6 (mpn)."""
+    """2 streams x 5 edits; clg right after each edit is 0.4 (patcher) or 0.6 (mpn), 0.3 before."""
     clg = 0.6 if method == "mpn" else 0.4
-    return [{"stream": s, "step": step, "group": f"g{s}{step}", "es": 1, "mg": "",
-             "clg": clg, "seconds": 0.1, "patches": step}
+    return [{"seed": 0, "stream": s, "step": step, "group": f"g{s}{step}", "es": 1, "mg_pre": "",
+             "mg": "", "clg_pre": 0.3, "clg": clg, "clg_heldout_pre": 0.3, "clg_heldout": clg + 0.1,
+             "patches": step}
             for s in range(2) for step in range(1, 6)]
 
 
 def curve_rows(method: str) -> list[dict]:
     """Stream 0 checked at 2 and 4 edits, stream 1 only at 2."""
     drop = 0.1 if method == "patcher" else 0.0
-    return [{"stream": 0, "n_edits": 2, "locality": 1.0, "er": 1.0},
-            {"stream": 0, "n_edits": 4, "locality": 0.9 - drop, "er": 0.8},
-            {"stream": 1, "n_edits": 2, "locality": 0.8, "er": 0.9}]
+    return [{"seed": 0, "stream": 0, "n_edits": 2, "locality": 1.0, "er": 1.0},
+            {"seed": 0, "stream": 0, "n_edits": 4, "locality": 0.9 - drop, "er": 0.8},
+            {"seed": 0, "stream": 1, "n_edits": 2, "locality": 0.8, "er": 0.9}]
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -95,6 +116,7 @@ def write_reports(root: Path, tasks=TASKS, methods=METHODS) -> None:
             (out / "metrics.json").write_text(json.dumps(metrics_for(task, method)))
             write_csv(out / "edits.csv", edit_rows(method))
             write_csv(out / "curve.csv", curve_rows(method))
+            (out / "timing.json").write_text(json.dumps(timing_for(method)))
 
 
 def params(**aggregate_section) -> dict:
@@ -134,43 +156,58 @@ def test_summary_json_has_every_task_method_and_metric_key(outputs):
 def test_summary_json_values_come_from_the_metrics_files(outputs):
     summary = json.loads(outputs.summary_json.read_text())
     mpn = summary["xfacts"]["mpn"]
-    assert mpn["clg"] == {"mean": 0.65, "low": 0.6, "high": 0.7}
+    assert mpn["clg"] == {"mean": 0.65, "low": 0.6, "high": 0.7, "sd": 0.0}
     assert mpn["clg_by_lang"]["es"]["mean"] == 0.65
     assert mpn["locality"]["mean"] == 0.9877  # rounded for dvc metrics show
     assert mpn["heldout_languages"] == ["sw"]
     assert summary["xnli"]["patcher"]["mg"] is None
     assert summary["xnli"]["patcher"]["clg_by_lang"]["sw"] is None
-    assert summary["xfacts"]["patcher"]["sec_per_edit"] == 0.1234
+    assert "sec_per_edit" not in summary["xfacts"]["patcher"]  # timings stay out of metrics
 
 
 # --- summary.md -----------------------------------------------------------------------
 
-def test_summary_md_main_table_shows_intervals_and_na(outputs):
+def test_summary_md_main_table_shows_pre_post_lift_and_na(outputs):
     md = outputs.summary_md.read_text()
-    assert ("| Method | ES | MG | CLG | CLG held-out | Locality | ER | s/edit | Edits | Patches"
-            " | Peak MB |") in md
-    assert ("| mpn | 100.0 [95.0, 100.0] | 90.0 [80.0, 100.0] | 65.0 [60.0, 70.0] | "
-            "70.0 [60.0, 80.0] | 98.8 [97.0, 100.0] | 95.0 [85.0, 100.0] | 0.234 | 10 | 10 | "
-            "512 |") in md
+    xfacts = md[md.index("## xfacts"):md.index("## xnli")]
+    assert "| Metric | patcher | mpn |" in xfacts
+    assert "| ES | 100.0 [95.0, 100.0] | 100.0 [95.0, 100.0] |" in xfacts
+    assert "| CLG unseen pre | 30.0 [25.0, 35.0] | 30.0 [25.0, 35.0] |" in xfacts
+    assert "| CLG unseen post | 45.0 [40.0, 50.0] | 65.0 [60.0, 70.0] |" in xfacts
+    assert "| CLG unseen lift | +15.0 [+10.0, +20.0] | +35.0 [+30.0, +40.0] |" in xfacts
+    assert "| CLG held-out post | 50.0 [40.0, 60.0] ±2.0 | 70.0 [60.0, 80.0] ±2.0 |" in xfacts
+    assert "| CLG seen (recall) | n/a | 95.0 [90.0, 100.0] |" in xfacts
+    assert "| Locality agreement | 95.0 [90.0, 100.0] | 95.0 [90.0, 100.0] |" in xfacts
+    assert "| Locality accuracy ratio | 98.8 [97.0, 100.0] | 98.8 [97.0, 100.0] |" in xfacts
+    assert "| Edits per seed | 10 | 10 |" in xfacts
     xnli = md[md.index("## xnli"):]
-    assert xnli.split("\n| patcher | ")[1].startswith("100.0 [95.0, 100.0] | n/a | 45.0 ")
+    assert "| MG post | n/a | n/a |" in xnli
+    for word in ("**ES**", "**MG**", "**CLG**", "**held-out**", "**seen**", "**pre**", "**lift**",
+                 "**Locality**", "**ER**"):
+        assert md.count(word) == 1, word  # each metric defined once
 
 
 def test_summary_md_has_clg_per_language_with_heldout_marked(outputs):
     md = outputs.summary_md.read_text()
     xfacts = md[md.index("## xfacts"):md.index("## xnli")]
     assert "| Language | patcher | mpn |" in xfacts
-    assert "| de | 40.0 [30.0, 50.0] | 60.0 [50.0, 70.0] |" in xfacts
-    assert "| sw* | 50.0 [40.0, 60.0] | 70.0 [60.0, 80.0] |" in xfacts
+    assert "| de | 30.0 → 40.0 (+10.0 [+0.0, +20.0]) | 30.0 → 60.0 (+30.0 [+20.0, +40.0]) |" in xfacts
+    assert "| sw* | 10 | 30.0 → 50.0 (+20.0 [+10.0, +30.0]) | 30.0 → 70.0 (+40.0 [+30.0, +50.0]) |" in xfacts
     xnli = md[md.index("## xnli"):]
-    assert "| sw* | n/a | 70.0 [60.0, 80.0] |" in xnli
+    assert "| sw* | 30.0 → n/a" not in xnli and "| sw* | n/a | 30.0 → 70.0" in xnli
 
 
 def test_summary_md_pairs_methods_on_the_same_edits(outputs):
     md = outputs.summary_md.read_text()
-    assert "### Paired difference to patcher on the same edits" in md
-    # clg is 0.6 vs 0.4 on all 10 shared edits; mg is blank in both logs.
-    assert "| mpn | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] |" in md
+    assert "### Paired difference to patcher on the same edits (lifts)" in md
+    # clg lift is 0.3 vs 0.1 on all 10 shared edits; mg is blank in both logs.
+    assert "| mpn | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] | +20.0 [+20.0, +20.0] |" in md
+
+
+def test_timings_go_to_their_own_untracked_file(outputs):
+    timings = (outputs.root / "timings.md").read_text()
+    assert "| xfacts | patcher | 0.123 | 9.5 | 512 |" in timings
+    assert "0.123" not in outputs.summary_md.read_text()
 
 
 def test_summary_md_base_accuracy_per_language(outputs):
@@ -194,11 +231,11 @@ def test_figures_are_valid_pngs(outputs, task, name):
 
 def test_clg_plot_data_has_a_row_per_language_and_method(outputs):
     rows = read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv")
-    assert list(rows[0]) == ["lang", "method", "clg", "low", "high"]
+    assert list(rows[0]) == ["lang", "method", "clg", "low", "high", "pre"]
     assert [(r["lang"], r["method"]) for r in rows] == [
         (lang, method) for lang in LANGS for method in METHODS]
     assert rows[1] == {"lang": "de", "method": "mpn", "clg": "0.6", "low": "0.5",
-                       "high": "0.7"}
+                       "high": "0.7", "pre": "0.3"}
     # An unmeasured CLG (xnli, patcher, sw) is left out rather than drawn as 0.
     xnli = read_csv(outputs.plots / "clg_by_lang" / "xnli.csv")
     assert ("sw", "patcher") not in {(r["lang"], r["method"]) for r in xnli}
@@ -237,16 +274,16 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
     for method in METHODS:
         out = tmp_path / "tasks" / "xfacts" / method
         metrics = json.loads((out / "metrics.json").read_text())
-        metrics.update(clg_by_lang={}, locality_by_lang={}, clg=None, clg_heldout=None,
-                       sec_per_edit=None)
+        metrics.update(clg_by_lang={}, clg_by_lang_pre={}, clg_by_lang_lift={}, clg_heldout_by_lang={},
+                       clg_heldout_by_lang_pre={}, clg_heldout_by_lang_lift={}, locality_by_lang={},
+                       heldout_edits_by_lang={}, clg=None, clg_heldout=None)
         (out / "metrics.json").write_text(json.dumps(metrics))
         (out / "edits.csv").write_text(",".join(edit_rows(method)[0]) + "\n")
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
     outputs = aggregate_in({**params(), "tasks": ["xfacts"]}, tmp_path)
     md = outputs.summary_md.read_text()
-    assert "| mpn | 0 | n/a | n/a | n/a |" in md
-    assert "| patcher | 100.0 [95.0, 100.0] | 70.0 [60.0, 80.0] | n/a | n/a |" in md
-    assert "| 95.0 [85.0, 100.0] | n/a | 10 | 10 | 512 |" in md  # s/edit not measured
+    assert "| mpn | 0 | n/a | n/a | n/a | n/a |" in md
+    assert "| CLG unseen post | n/a | n/a |" in md and "| MG post | 70.0 [60.0, 80.0] | 90.0 [80.0, 100.0] |" in md
     assert (outputs.figures / "xfacts" / "clg_heatmap.png").read_bytes()[:8] == PNG_SIGNATURE
     assert read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv") == []
 
@@ -289,7 +326,7 @@ def test_missing_metric_key_is_named(tmp_path):
 def test_bad_csv_cell_names_file_and_line(tmp_path):
     write_reports(tmp_path / "tasks")
     path = tmp_path / "tasks" / "xfacts" / "patcher" / "curve.csv"
-    path.write_text("stream,n_edits,locality,er\n0,2,1.0,1.0\n0,4,high,0.8\n")
+    path.write_text("seed,stream,n_edits,locality,er\n0,0,2,1.0,1.0\n0,0,4,high,0.8\n")
     with pytest.raises(UserError, match=r"curve\.csv:3: column locality value 'high' "
                                         r"is not a number"):
         aggregate_in(params(), tmp_path)

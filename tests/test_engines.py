@@ -210,3 +210,39 @@ def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_t
     reference.edit("paris is a city in japan", "SUPPORTS")
     assert result.steps == reference.edit(EDIT, target).steps and editor.engine.patches.count == 2
     assert torch.allclose(predict_logits(model, tokenizer, probe), predict_logits(twin, tokenizer, probe))
+
+
+def test_mpn_puts_its_translations_into_the_batch(model_and_tokenizer):
+    """A "translation" unlike the English input, which the model labels the other way:
+    only training on it in the batch (stop_on batch) can make it right."""
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    other = next(t for t in ["nobody is playing music", "a man is playing a guitar", "paris is a city in france",
+                             "tokyo is a city in japan"] if wrong_label(model, tokenizer, t) == target)
+    memory = [t for t in MEMORY + VAL_MEMORY if t != other]
+    for method, right in (("patcher", False), ("mpn", True)):  # patcher: the control
+        editor = Editor(copy.deepcopy(model), tokenizer, method, {"k_translations": 1} if method == "mpn" else {},
+                        memory=memory)
+        editor.edit(EDIT, target, {"de": other})
+        assert (editor.predict([other])[0] == target) is right, method
+
+
+def test_past_edits_join_the_memory(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    translations = {"de": "die währung von japan ist der euro"}
+    editor = Editor(model, tokenizer, "mpn", {"max_steps": 20}, memory=MEMORY)
+    assert editor._memory().shape[0] == len(MEMORY)
+    editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
+    remembered = editor._memory()[len(MEMORY):]
+    assert torch.equal(remembered, editor.engine.features([EDIT, translations["de"]]))
+
+
+def test_patch_key_starts_at_the_edit_input(model_and_tokenizer):
+    """k = h / ||h||^2, b = 0: with a zero learning rate the committed patch's
+    pre-activation on the edit input is exactly 1 (and on other inputs it is not)."""
+    model, tokenizer = model_and_tokenizer
+    editor = Editor(model, tokenizer, "patcher", PatcherHParams(lr=0.0, max_steps=1), memory=MEMORY)
+    editor.edit(EDIT, wrong_label(model, tokenizer, EDIT))
+    preact = editor.engine.patches.preact(editor.engine.features([EDIT] + MEMORY))[:, -1]
+    assert preact[0].item() == pytest.approx(1.0, abs=1e-5)
+    assert (preact[1:] - 1.0).abs().min() > 1e-3

@@ -5,18 +5,48 @@ from mpn.editor import Editor
 from mpn.metrics import rate, ratio
 from mpn.models import Classifier, load_encoder
 from mpn.methods import make_hparams
-from mpn.sequential import SequentialEditing, memory_inputs, summarize
+from mpn.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
 
 LABELS = ["SUPPORTS", "REFUTES"]
 
 
 def test_rate_and_ratio_intervals_bracket_the_mean():
     r = rate([1, 0, 1, 1, None], n_bootstrap=200)
-    assert r["mean"] == 0.75 and r["low"] <= 0.75 <= r["high"]
+    assert r["mean"] == 0.75 and r["low"] <= 0.75 <= r["high"] and r["sd"] == 0
     assert rate([None, None]) is None
     q = ratio([1, 1, 0, 1], [1, 1, 1, 1], n_bootstrap=200)
     assert q["mean"] == 0.75 and 0 <= q["low"] <= q["high"] <= 1
     assert ratio([], []) is None
+
+
+def test_rates_over_seeds_average_seed_means_and_resample_within_seeds():
+    # seed 0: four edits, mean 1.0; seed 1: two edits, mean 0.0 -> mean of means 0.5
+    r = rate([1, 1, 1, 1, 0, 0], groups=[0, 0, 0, 0, 1, 1], n_bootstrap=200)
+    assert r["mean"] == 0.5 and r["low"] == r["high"] == 0.5  # no within-seed spread
+    assert r["sd"] == round(0.5 ** 0.5, 4)
+
+
+def test_seen_texts_never_count_as_generalization():
+    texts = {"en": ["r1", "r2"], "de": ["t-de", "r-de"], "sw": ["t-sw"]}
+    pre = [False, True, False, False, False]
+    post = [True, True, True, False, True]
+    langs = language_rows(texts, pre, post, trained={"input", "t-de"}, heldout=frozenset({"sw"}))
+    assert langs["de"] == {"heldout": 0, "pre": 0.0, "post": 0.0, "seen_pre": 0.0, "seen_post": 1.0}
+    assert langs["sw"] == {"heldout": 1, "pre": 0.0, "post": 1.0, "seen_pre": None, "seen_post": None}
+    rates = edit_rates(langs)
+    assert rates["mg_pre"] == 0.5 and rates["mg"] == 1.0
+    assert rates["clg"] == 0.5 and rates["clg_pre"] == 0.0  # de's unseen rephrase, sw's translation
+    assert rates["clg_heldout"] == 1.0 and rates["clg_seen"] == 1.0
+
+
+def test_rotation_holds_out_a_seeded_share_of_each_edits_languages():
+    langs = ["de", "es", "fr", "ja", "ru", "sw"]
+    rotation = HeldOut(frozenset({"sw"}), 0.5, seed=0)
+    draws = [rotation.draw(f"e{i}", langs) for i in range(40)]
+    assert all("sw" in d and len(d) == 1 + 3 for d in draws)  # fixed + half of the other 5, rounded
+    assert len(set(draws)) > 5  # it rotates
+    assert draws == [HeldOut(frozenset({"sw"}), 0.5, seed=0).draw(f"e{i}", langs) for i in range(40)]
+    assert draws != [HeldOut(frozenset({"sw"}), 0.5, seed=1).draw(f"e{i}", langs) for i in range(40)]
 
 
 @pytest.fixture()
@@ -41,16 +71,24 @@ def test_streams_edit_mistakes_and_report_every_metric(editor):
     edits = make_edits(editor)
     locality = [{"group": "l1", "lang": "en", "input": "nobody is playing music", "label": "REFUTES"},
                 {"group": "l2", "lang": "de", "input": "die währung von japan ist der yen", "label": "SUPPORTS"}]
-    logs = SequentialEditing(editor, locality, ["es"], eval_every=1).run(edits)
+    logs = SequentialEditing(editor, locality, HeldOut(frozenset({"es"})), eval_every=1).run(edits)
     # streams 0 (2 edits) and 1 (1 edit), each from the base model: the first edit of
     # each is a base-model mistake and always made; a later one may be fixed already
     assert len(logs) == 2 and 1 <= len(logs[0].edits) <= 2 and len(logs[1].edits) == 1
     assert all(row["patches"] == row["step"] for lg in logs for row in lg.edits)
-    metrics = summarize(logs, ["es"], n_bootstrap=100, seed=0)
-    for key in ("es", "mg", "clg", "clg_heldout", "locality", "er"):
+    metrics = summarize(logs, n_bootstrap=100, seed=0)
+    for key in ("es", "mg", "mg_pre", "clg", "clg_pre", "clg_heldout", "clg_heldout_pre", "locality", "er"):
         assert metrics[key] is None or 0 <= metrics[key]["low"] <= metrics[key]["mean"] <= metrics[key]["high"] <= 1.5
+    for key in ("mg", "clg", "clg_heldout"):
+        lift = metrics[f"{key}_lift"]
+        assert lift["mean"] == pytest.approx(metrics[key]["mean"] - metrics[f"{key}_pre"]["mean"], abs=2e-4)
     assert metrics["es"]["mean"] == 1.0
-    assert set(metrics["clg_by_lang"]) == {"de", "es"} and metrics["heldout_languages"] == ["es"]
+    assert set(metrics["clg_by_lang"]) == {"de", "es"} and set(metrics["clg_by_lang_pre"]) == {"de", "es"}
+    assert metrics["clg_heldout_by_lang"]["de"] is None and metrics["clg_heldout_by_lang"]["es"] is not None
+    # MPN trained on every de translation: de has no unseen text here, only a seen rate
+    assert metrics["clg_by_lang"]["de"] is None and metrics["clg_seen"] is not None
+    rows = [row for lg in logs for row in lg.edits]
+    assert all(row["trained_languages"] == ["de"] and row["heldout_languages"] == ["es"] for row in rows)
     assert set(metrics["locality_by_lang"]) == {"en", "de"}
     assert metrics["n_edits"] == metrics["patches"] == sum(len(lg.edits) for lg in logs)
 
@@ -58,13 +96,13 @@ def test_streams_edit_mistakes_and_report_every_metric(editor):
 def test_an_edit_the_current_model_already_gets_right_is_skipped(editor):
     edits = make_edits(editor)
     edits = [dict(edits[0], stream=0), dict(edits[0], stream=0, edit_id="dup")]  # same fact twice
-    logs = SequentialEditing(editor, [], [], eval_every=5).run(edits)
+    logs = SequentialEditing(editor, [], eval_every=5).run(edits)
     assert len(logs[0].edits) == 1
 
 
 def test_max_per_stream_ends_each_stream_after_that_many_edits_made(editor):
     edits = make_edits(editor)
-    logs = SequentialEditing(editor, [], [], eval_every=5).run(edits, max_per_stream=1)
+    logs = SequentialEditing(editor, [], eval_every=5).run(edits, max_per_stream=1)
     assert [len(lg.edits) for lg in logs] == [1, 1]
     assert [lg.curve[-1]["n_edits"] for lg in logs] == [1, 1]
 
@@ -76,3 +114,16 @@ def test_memory_is_english_for_patcher_and_adds_mpn_pool_languages():
     assert memory_inputs(rows, mpn) == ["en 0", "en 1", "en 2", "de 0", "de 1", "es 0", "es 1"]
     pooled = make_hparams("mpn", {"pool_languages": ["es"], "memory_per_language": 5})
     assert memory_inputs(rows, pooled) == ["en 0", "en 1", "en 2", "es 0", "es 1", "es 2"]
+
+
+def test_mpn_never_trains_on_a_rotated_out_language(editor):
+    """Language rotation: per edit, the drawn languages are held out of MPN's batch."""
+    edits = [dict(e, translations={"de": "die währung von japan ist der euro", "fr": "la monnaie du japon est l'euro",
+                                   "it": "la valuta del giappone è l'euro", "es": "la moneda de japan es el euro"})
+             for e in make_edits(editor)]
+    runner = SequentialEditing(editor, [], HeldOut(frozenset({"es"}), 0.5, seed=0), eval_every=5)
+    rows = [row for lg in runner.run(edits) for row in lg.edits]
+    for row in rows:
+        assert "es" in row["heldout_languages"] and len(row["heldout_languages"]) == 1 + 2
+        assert row["trained_languages"] and not set(row["trained_languages"]) & set(row["heldout_languages"])
+        assert sorted(row["trained_languages"] + row["heldout_languages"]) == ["de", "es", "fr", "it"]

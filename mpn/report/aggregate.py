@@ -19,7 +19,7 @@ from mpn.report.outputs import atomic_dir
 from mpn.report.paired import compare_to_baseline
 from mpn.report.plot_data import write_plot_data
 from mpn.report.summary import build_summary
-from mpn.report.tables import Comparisons, render_summary_md
+from mpn.report.tables import Comparisons, render_summary_md, render_timings_md
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
         n_png = len(write_figures(reports, figures_tmp, settings.dpi))
     write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))
     write_json(outputs.summary_json, build_summary(reports))
+    write_text(outputs.root / "timings.md", render_timings_md(reports))  # untracked: machine-local
     log.info("wrote %s, %s, %d plot CSVs, %d figures", outputs.summary_json,
              outputs.summary_md, n_csv, n_png)
     return outputs

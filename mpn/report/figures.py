@@ -1,6 +1,6 @@
 """Matplotlib figures (PNG, Agg backend) under reports/figures/<task>/.
 
-    clg_by_lang.png     CLG per language, one bar per method, 95% intervals
+    clg_by_lang.png     CLG per language, pre and post bars per method, 95% intervals
     curves.png          locality and edit retention against the number of edits
     base_accuracy.png   base model accuracy per language (val, test), majority baseline
     clg_heatmap.png     language x method heatmap of CLG
@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mpn.report.inputs import TaskReport  # noqa: E402
 
-HELDOUT_NOTE = "* held out of MPN's sampling pool"
+HELDOUT_NOTE = "* held out of MPN's pool for some or all edits"
 # No software/date metadata: the same inputs give byte-identical PNGs.
 PNG_METADATA = {"Software": None}
 
@@ -45,26 +45,30 @@ def no_data_figure(title: str) -> plt.Figure:
 
 
 def clg_by_lang_figure(report: TaskReport) -> plt.Figure:
+    """Per language, for each method: CLG right before its edits (pale) and right after
+    (solid, with its 95% interval), on unseen texts."""
     langs = report.languages()
     if not langs:
         return no_data_figure(f"{report.task}: cross-lingual generalization per language")
     methods = list(report.methods)
     colors = method_colors(methods)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(langs) * len(methods) + 2), 4.5))
-    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(langs) * len(methods) + 2), 4.5))
+    width = 0.8 / (2 * len(methods))
     x = np.arange(len(langs))
     for i, method in enumerate(methods):
-        rates = [report.methods[method].metrics["clg_by_lang"].get(lang) for lang in langs]
-        means, errors = _bars_with_errors(rates)
-        offsets = x + (i - (len(methods) - 1) / 2) * width
-        ax.bar(offsets, means, width, yerr=errors, capsize=3, label=method,
-               color=colors[method], ecolor="black")
-        for offset in offsets[np.isnan(means)]:
-            ax.text(offset, 1, "n/a", ha="center", va="bottom", fontsize=8)
+        metrics = report.methods[method].metrics
+        for j, (key, alpha, label) in enumerate((("clg_by_lang_pre", 0.35, "pre"), ("clg_by_lang", 1.0, "post"))):
+            means, errors = _bars_with_errors([metrics[key].get(lang) for lang in langs])
+            offsets = x + (2 * i + j - (2 * len(methods) - 1) / 2) * width
+            ax.bar(offsets, means, width, yerr=errors if label == "post" else None, capsize=2,
+                   label=f"{method} {label}", color=colors[method], alpha=alpha, ecolor="black")
+            for offset in offsets[np.isnan(means)]:
+                ax.text(offset, 1, "n/a", ha="center", va="bottom", fontsize=7)
     finish_percent_bars(ax, x, lang_labels(report, langs),
                         f"Language ({HELDOUT_NOTE})" if report.heldout_languages else "Language",
-                        "CLG (%)", f"{report.task}: cross-lingual generalization per language (95% CI)",
-                        "Method")
+                        "CLG, unseen texts (%)",
+                        f"{report.task}: CLG per language before and after the edit (95% CI)",
+                        "Method, before (pre) and after (post) the edit")
     return fig
 
 

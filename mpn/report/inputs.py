@@ -15,21 +15,25 @@ from typing import Any
 from mpn.errors import UserError
 from mpn.io import read_json
 
-METRIC_KEYS = ("es", "mg", "clg", "clg_by_lang", "clg_heldout", "heldout_languages",
-               "locality", "locality_by_lang", "er", "n_edits", "patches",
-               "sec_per_edit", "peak_memory_mb")
-RATE_KEYS = ("es", "mg", "clg", "clg_heldout", "locality", "er")
-RATE_BY_LANG_KEYS = ("clg_by_lang", "locality_by_lang")
+# Each generalization rate comes with its pre-edit control and the lift (post - pre).
+GENERALIZATION = ("mg", "clg", "clg_heldout")
+RATE_KEYS = ("es", *(f"{k}{s}" for k in GENERALIZATION for s in ("", "_pre", "_lift")),
+             "clg_seen", "locality", "locality_agreement", "er")
+RATE_BY_LANG_KEYS = (*(f"{k}{s}" for k in ("clg_by_lang", "clg_heldout_by_lang")
+                       for s in ("", "_pre", "_lift")), "locality_by_lang")
 COUNT_KEYS = ("n_edits", "patches")
-COST_KEYS = ("sec_per_edit", "peak_memory_mb")  # null when not measured (no edit made)
+METRIC_KEYS = (*RATE_KEYS, *RATE_BY_LANG_KEYS, *COUNT_KEYS, "heldout_languages", "heldout_fraction",
+               "heldout_edits_by_lang", "seeds", "n_edits_by_seed", "steps_per_edit")
 INTERVAL_KEYS = ("mean", "low", "high")
 
-EDITS_COLUMNS = ("stream", "step", "group", "es", "mg", "clg", "seconds", "patches")
-EDITS_NUMERIC = ("step", "es", "mg", "clg", "seconds", "patches")
-EDITS_KEYS = ("stream", "step", "group")
-CURVE_COLUMNS = ("stream", "n_edits", "locality", "er")
+EDITS_COLUMNS = ("seed", "stream", "step", "group", "es", "mg_pre", "mg", "clg_pre", "clg",
+                 "clg_heldout_pre", "clg_heldout", "patches")
+EDITS_NUMERIC = ("step", "es", "mg_pre", "mg", "clg_pre", "clg", "clg_heldout_pre",
+                 "clg_heldout", "patches")
+EDITS_KEYS = ("seed", "stream", "step", "group")
+CURVE_COLUMNS = ("seed", "stream", "n_edits", "locality", "er")
 CURVE_NUMERIC = ("n_edits", "locality", "er")
-CURVE_KEYS = ("stream", "n_edits")
+CURVE_KEYS = ("seed", "stream", "n_edits")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,10 @@ class ReportLayout:
     def curve(self, task: str, method: str) -> ExpectedFile:
         return self._method_file(task, method, "curve.csv")
 
+    def timing(self, task: str, method: str) -> Path:
+        """Optional, machine-local (neither git nor DVC tracks it)."""
+        return self.root / task / method / "timing.json"
+
 
 @dataclass(frozen=True)
 class MethodReport:
@@ -75,6 +83,7 @@ class MethodReport:
     metrics: dict[str, Any]
     edits: list[dict[str, Any]]
     curve: list[dict[str, Any]]
+    timing: dict[str, Any] | None = None  # seconds per edit etc., if this machine ran it
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,9 @@ class TaskReport:
 
     @property
     def heldout_languages(self) -> set[str]:
-        return {lang for r in self.methods.values() for lang in r.metrics["heldout_languages"]}
+        """Languages held out of MPN's pool for at least one edit."""
+        return {lang for r in self.methods.values()
+                for lang, n in r.metrics["heldout_edits_by_lang"].items() if n}
 
 
 def check_names(kind: str, names: Any) -> list[str]:
@@ -125,7 +136,9 @@ def _load_task(task: str, methods: list[str], layout: ReportLayout) -> TaskRepor
                                EDITS_NUMERIC, EDITS_KEYS)
         curve = read_csv_table(layout.curve(task, method).require(), CURVE_COLUMNS,
                                CURVE_NUMERIC, CURVE_KEYS)
-        reports[method] = MethodReport(method, metrics, edits, curve)
+        timing_path = layout.timing(task, method)
+        timing = read_json(timing_path) if timing_path.is_file() else None
+        reports[method] = MethodReport(method, metrics, edits, curve, timing)
     return TaskReport(task, base, reports)
 
 
@@ -162,9 +175,6 @@ def _check_metrics(path: Path) -> dict[str, Any]:
             _check_rate(path, f"{key}.{lang}", rate)
     for key in COUNT_KEYS:
         _require_number(path, key, metrics[key])
-    for key in COST_KEYS:
-        if metrics[key] is not None:
-            _require_number(path, key, metrics[key])
     heldout = metrics["heldout_languages"]
     if not isinstance(heldout, list) or not all(isinstance(x, str) for x in heldout):
         raise UserError(f"{path}: heldout_languages must be a list of language codes, "

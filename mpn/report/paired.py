@@ -1,8 +1,9 @@
 """Paired method comparison on the same edits, from the edit stage's per-edit logs.
 
 Two methods' separate intervals overlap even when one wins on nearly every edit; the
-honest comparison is the difference on the edits both made (same stream, same group),
-with a bootstrap interval over those pairs.
+honest comparison is the difference on the edits both made (same seed, stream and
+group), with a bootstrap interval over those pairs. Generalization is compared on lifts
+(post minus pre), so a method is not credited for what the model already got right.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-PAIRED_METRICS = ("es", "mg", "clg")
+PAIRED_METRICS = ("es", "mg_lift", "clg_lift", "clg_heldout_lift")
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,22 @@ class PairedDifference:
     high: float | None
 
 
-def per_edit_means(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], float]:
-    """(stream, group) -> the metric right after that edit; blanks (not measurable) dropped."""
-    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+def edit_value(row: dict[str, Any], metric: str) -> float | None:
+    """`metric` for one edit: a column, or for `<rate>_lift` the rate minus `<rate>_pre`."""
+    if metric.endswith("_lift"):
+        rate = metric[:-len("_lift")]
+        post, pre = row[rate], row[f"{rate}_pre"]
+        return None if post is None or pre is None else post - pre
+    return row[metric]
+
+
+def per_edit_means(rows: list[dict[str, Any]], metric: str) -> dict[tuple[str, str, str], float]:
+    """(seed, stream, group) -> the metric for that edit; blanks (not measurable) dropped."""
+    values: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for row in rows:
-        if row[metric] is not None:
-            values[(row["stream"], row["group"])].append(row[metric])
+        value = edit_value(row, metric)
+        if value is not None:
+            values[(row["seed"], row["stream"], row["group"])].append(value)
     return {key: float(np.mean(v)) for key, v in values.items()}
 
 

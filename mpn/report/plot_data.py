@@ -3,7 +3,7 @@
 One folder per kind of plot, one file per task (or task and method), so dvc.yaml
 declares each folder once and new tasks need no dvc.yaml edit:
 
-    clg_by_lang/<task>.csv         lang, method, clg, low, high
+    clg_by_lang/<task>.csv         lang, method, clg, low, high, pre (unseen texts)
     base_accuracy/<task>.csv       lang, accuracy           (test split)
     curves/<task>-<method>.csv     n_edits, locality, er, streams
 """
@@ -18,7 +18,7 @@ import numpy as np
 from mpn.report.inputs import TaskReport
 from mpn.report.outputs import write_csv
 
-CLG_COLUMNS = ["lang", "method", "clg", "low", "high"]
+CLG_COLUMNS = ["lang", "method", "clg", "low", "high", "pre"]
 BASE_COLUMNS = ["lang", "accuracy"]
 CURVE_COLUMNS = ["n_edits", "locality", "er", "streams"]
 
@@ -29,9 +29,10 @@ def clg_rows(report: TaskReport) -> list[dict[str, Any]]:
     for lang in report.languages():
         for method, r in report.methods.items():
             rate = r.metrics["clg_by_lang"].get(lang)
+            pre = r.metrics["clg_by_lang_pre"].get(lang)
             if rate is not None:
                 rows.append({"lang": lang, "method": method, "clg": rate["mean"],
-                             "low": rate["low"], "high": rate["high"]})
+                             "low": rate["low"], "high": rate["high"], "pre": pre and pre["mean"]})
     return rows
 
 
@@ -47,7 +48,7 @@ def mean_curve(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for metric in ("locality", "er"):
             if row[metric] is not None:
                 points[row["n_edits"]][metric].append(row[metric])
-        points[row["n_edits"]]["streams"].append(row["stream"])
+        points[row["n_edits"]]["streams"].append((row["seed"], row["stream"]))
     return [{"n_edits": int(n),
              "locality": _mean_or_none(point["locality"]),
              "er": _mean_or_none(point["er"]),

@@ -9,16 +9,29 @@ from mpn.report.inputs import TaskReport
 from mpn.report.paired import PAIRED_METRICS, PairedDifference
 
 NA = "n/a"
-MAIN_COLUMNS = (("es", "ES"), ("mg", "MG"), ("clg", "CLG"), ("clg_heldout", "CLG held-out"),
-                ("locality", "Locality"), ("er", "ER"))
 Comparisons = dict[str, dict[str, dict[str, PairedDifference]]]
 
+DEFINITIONS = """\
+- **ES** (edit success): the English edit input has the target label right after its edit.
+- **MG** (monolingual generalization): English rephrases of the edit input get the target label.
+- **CLG** (cross-lingual generalization): translations of the edit input, and their rephrases, get the target label; only texts the method did not train on count (unseen).
+- **held-out**: CLG in the languages MPN was not allowed to train on for that edit (fixed `mpn.heldout_languages`, plus the per-edit rotation `mpn.heldout_fraction`); Transformer-Patcher is measured on the same languages.
+- **seen**: CLG on the exact texts the method trained on during the edit (MPN's pool translations): recall, a sanity value, never generalization.
+- **pre**: the same texts predicted right before the edit (after the stream's earlier edits): the control.
+- **lift**: post minus pre, per edit, then averaged: what the edit itself did.
+- **Locality**: on unrelated held-out inputs after the whole stream, agreement (share of predictions unchanged from the base model) and accuracy ratio (accuracy after / base accuracy).
+- **ER** (edit retention): the stream's edit inputs still right at its end."""
 
-def fmt_rate(rate: dict[str, float] | None, decimals: int) -> str:
+
+def fmt_rate(rate: dict[str, float] | None, decimals: int, signed: bool = False) -> str:
     if rate is None:
         return NA
+    sign = "+" if signed else ""
     mean, low, high = (100 * rate[k] for k in ("mean", "low", "high"))
-    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+    text = f"{mean:{sign}.{decimals}f} [{low:{sign}.{decimals}f}, {high:{sign}.{decimals}f}]"
+    if rate.get("sd"):
+        text += f" ±{100 * rate['sd']:.{decimals}f}"
+    return text
 
 
 def fmt_difference(diff: PairedDifference, decimals: int) -> str:
@@ -36,6 +49,14 @@ def fmt_number(value: float | None, spec: str) -> str:
     return NA if value is None else format(value, spec)
 
 
+def fmt_pre_post(pre: dict | None, post: dict | None, lift: dict | None, decimals: int) -> str:
+    """pre -> post (lift [interval])."""
+    if post is None:
+        return NA
+    return (f"{fmt_percent(pre and pre['mean'], decimals)} → {fmt_percent(post['mean'], decimals)} "
+            f"({fmt_rate(lift, decimals, signed=True)})")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -45,9 +66,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
                       decimals: int) -> str:
     parts = ["# Editing results",
-             "Rates in %, as mean [95% bootstrap interval]; n/a: not measurable "
-             "(for example MG on a task without rephrases). Languages marked * are held "
-             "out of MPN's sampling pool: their CLG is the honest measure of transfer."]
+             "Rates in %, as mean [95% interval] ±between-seed standard deviation: the mean "
+             "over seeds of each seed's mean; the interval resamples edits within seeds. "
+             "n/a: not measurable (for example MG on a task without rephrases). Seconds per "
+             "edit, which differ from run to run, are in reports/timings.md (not tracked).",
+             DEFINITIONS]
     for report in reports:
         parts += task_sections(report, comparisons.get(report.task, {}), decimals)
     return "\n\n".join(parts) + "\n"
@@ -56,39 +79,68 @@ def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
 def task_sections(report: TaskReport, comparisons: dict[str, dict[str, PairedDifference]],
                   decimals: int) -> list[str]:
     base = report.base
+    first = next(iter(report.methods.values())).metrics
+    heldout = ", ".join(first["heldout_languages"]) or "none"
     sections = [f"## {report.task}",
                 f"Base model test accuracy {fmt_percent(base['test']['accuracy'], decimals)}% "
-                f"(majority baseline {fmt_percent(base['majority_baseline'], decimals)}%).",
+                f"(majority baseline {fmt_percent(base['majority_baseline'], decimals)}%). "
+                f"Seeds {', '.join(map(str, first['seeds']))}. "
+                f"Held out of MPN's pool: always {heldout}; per edit, a share "
+                f"{first.get('heldout_fraction', 0)} of the other languages (rotation).",
                 "### Editing results", main_table(report, decimals),
-                "### CLG per language", by_language_table(report, "clg_by_lang", decimals),
-                "### Locality per language",
-                by_language_table(report, "locality_by_lang", decimals),
+                "### CLG per language (unseen texts): pre → post (lift)",
+                by_language_table(report, "clg_by_lang", decimals),
+                "### CLG per language, held-out edits only: pre → post (lift)",
+                by_language_table(report, "clg_heldout_by_lang", decimals, counts=True),
+                "### Locality per language (accuracy ratio)",
+                locality_table(report, decimals),
                 "### Base model accuracy per language", base_accuracy_table(report, decimals)]
     if comparisons:
         baseline = next(iter(report.methods))
-        sections += [f"### Paired difference to {baseline} on the same edits",
+        sections += [f"### Paired difference to {baseline} on the same edits (lifts)",
                      paired_table(comparisons, decimals)]
     return sections
 
 
+MAIN_ROWS = (("ES", "es", False), ("MG pre", "mg_pre", False), ("MG post", "mg", False),
+             ("MG lift", "mg_lift", True), ("CLG unseen pre", "clg_pre", False),
+             ("CLG unseen post", "clg", False), ("CLG unseen lift", "clg_lift", True),
+             ("CLG held-out pre", "clg_heldout_pre", False), ("CLG held-out post", "clg_heldout", False),
+             ("CLG held-out lift", "clg_heldout_lift", True), ("CLG seen (recall)", "clg_seen", False),
+             ("Locality agreement", "locality_agreement", False),
+             ("Locality accuracy ratio", "locality", False), ("ER", "er", False))
+
+
 def main_table(report: TaskReport, decimals: int) -> str:
-    header = ["Method", *(title for _, title in MAIN_COLUMNS),
-              "s/edit", "Edits", "Patches", "Peak MB"]
+    """One row per metric, one column per method."""
+    methods = list(report.methods.values())
+    rows = [[title, *(fmt_rate(r.metrics[key], decimals, signed) for r in methods)]
+            for title, key, signed in MAIN_ROWS]
+    rows.append(["Edits per seed", *(", ".join(map(str, r.metrics["n_edits_by_seed"])) for r in methods)])
+    rows.append(["Steps per edit (median)", *(fmt_number(r.metrics["steps_per_edit"], "g") for r in methods)])
+    return markdown_table(["Metric", *report.methods], rows)
+
+
+def by_language_table(report: TaskReport, key: str, decimals: int, counts: bool = False) -> str:
+    heldout = report.heldout_languages
+    langs = report.languages(key)
+    methods = list(report.methods.values())
     rows = []
-    for method, r in report.methods.items():
-        m = r.metrics
-        rows.append([method, *(fmt_rate(m[key], decimals) for key, _ in MAIN_COLUMNS),
-                     fmt_number(m["sec_per_edit"], ".3g"), f"{m['n_edits']:.0f}",
-                     f"{m['patches']:.0f}", fmt_number(m["peak_memory_mb"], ".0f")])
+    for lang in langs:
+        row = [lang + ("*" if lang in heldout else "")]
+        if counts:
+            row.append(str(methods[0].metrics["heldout_edits_by_lang"].get(lang, 0)))
+        row += [fmt_pre_post(r.metrics[f"{key}_pre"].get(lang), r.metrics[key].get(lang),
+                             r.metrics[f"{key}_lift"].get(lang), decimals) for r in methods]
+        rows.append(row)
+    header = ["Language", *(["Edits held out"] if counts else []), *report.methods]
     return markdown_table(header, rows)
 
 
-def by_language_table(report: TaskReport, key: str, decimals: int) -> str:
-    heldout = report.heldout_languages
-    langs = report.languages(key)
-    rows = [[lang + ("*" if lang in heldout else ""),
-             *(fmt_rate(r.metrics[key].get(lang), decimals) for r in report.methods.values())]
-            for lang in langs]
+def locality_table(report: TaskReport, decimals: int) -> str:
+    langs = report.languages("locality_by_lang")
+    rows = [[lang, *(fmt_rate(r.metrics["locality_by_lang"].get(lang), decimals)
+                     for r in report.methods.values())] for lang in langs]
     return markdown_table(["Language", *report.methods], rows)
 
 
@@ -101,10 +153,26 @@ def base_accuracy_table(report: TaskReport, decimals: int) -> str:
     return markdown_table(["Language", "val", "test"], rows)
 
 
+PAIRED_TITLES = {"es": "ΔES", "mg_lift": "ΔMG lift", "clg_lift": "ΔCLG lift",
+                 "clg_heldout_lift": "ΔCLG held-out lift"}
+
+
 def paired_table(comparisons: dict[str, dict[str, PairedDifference]], decimals: int) -> str:
-    header = ["Method", "Shared edits", *(f"Δ{m.upper()}" for m in PAIRED_METRICS)]
+    header = ["Method", "Shared edits", *(PAIRED_TITLES[m] for m in PAIRED_METRICS)]
     rows = [[method, str(diffs["es"].n_pairs),
              *(fmt_difference(diffs[m], decimals) for m in PAIRED_METRICS)]
             for method, diffs in comparisons.items()]
     return markdown_table(header, rows)
 
+
+def render_timings_md(reports: list[TaskReport]) -> str:
+    """reports/timings.md: this machine's costs (not tracked: they differ run to run)."""
+    rows = []
+    for report in reports:
+        for method, r in report.methods.items():
+            t = r.timing or {}
+            rows.append([report.task, method, fmt_number(t.get("sec_per_edit"), ".3g"),
+                         fmt_number(t.get("feature_pass_seconds"), ".1f"),
+                         fmt_number(t.get("peak_memory_mb"), ".0f")])
+    return ("# Timings (this machine, last run of each edit stage)\n\n"
+            + markdown_table(["Task", "Method", "s/edit (median)", "Feature pass s", "Peak MB"], rows) + "\n")
