@@ -12,7 +12,7 @@ from mpn.cli import load_params
 from mpn.io import read_jsonl
 from mpn.methods import PatcherHParams, method_hparams
 from mpn.models import Classifier, load_classifier
-from mpn.sequential import memory_inputs
+from mpn.sequential import HeldOut, memory_inputs
 
 
 @dataclass
@@ -31,9 +31,9 @@ class TaskRun:
     def max_length(self) -> int:
         return (self.params.get("edit") or {}).get("max_length", 64)
 
-    @property
-    def heldout(self) -> list[str]:
-        return list((self.params.get("mpn") or {}).get("heldout_languages") or [])
+    def heldout(self, seed: int = 0) -> HeldOut:
+        """The held-out design of params.yaml's mpn section (fixed languages, rotation)."""
+        return HeldOut.from_hparams(method_hparams(self.params, "mpn"), seed)
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:

@@ -28,7 +28,7 @@ from mpn.data import load_rows
 from mpn.editor import Editor
 from mpn.edits import GroupIndex
 from mpn.io import read_jsonl
-from mpn.sequential import SequentialEditing, summarize
+from mpn.sequential import SequentialEditing, summarize, timing
 from mpn.train import model_input
 
 
@@ -74,7 +74,7 @@ def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.
     stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * n]]
-    runner = SequentialEditing(editor, task.locality, task.heldout, eval_every)
+    runner = SequentialEditing(editor, task.locality, task.heldout(seed), eval_every)
     runner.precompute(stream)
     return runner, stream, used
 
@@ -99,7 +99,7 @@ def main() -> None:
     setup = time.perf_counter() - start
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
-    metrics = summarize(logs, task.heldout, 200, args.seed)
+    metrics = summarize(logs, 200, args.seed)
     made = logs[0].edits
     by_group = {e["group"]: e for e in stream}
     print(json.dumps({
@@ -108,7 +108,7 @@ def main() -> None:
         "extra_made": sum(r["group"] not in used for r in made),
         "counterfactual_made": sum(1 for r in made if by_group[r["group"]].get("counterfactual")),
         "setup_sec": round(setup, 1), "edit_sec": round(total - setup, 1), "total_sec": round(total, 1),
-        "sec_per_edit": metrics["sec_per_edit"], "steps_per_edit": metrics["steps_per_edit"],
+        "sec_per_edit": timing(logs)["sec_per_edit"], "steps_per_edit": metrics["steps_per_edit"],
         "es": metrics["es"]["mean"], "locality": metrics["locality"], "er": metrics["er"]["mean"],
         "locality_by_lang": {lang: r["mean"] for lang, r in metrics["locality_by_lang"].items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

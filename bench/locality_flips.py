@@ -1,23 +1,33 @@
-"""What flips locality items at the end of one long edit stream (as bench/edit_scale.py).
+"""What changes locality items' predictions at the end of edit streams.
 
-    python bench/locality_flips.py [--task fever] [--n 1000] [--set key=value ...]
+    python bench/locality_flips.py [--task fever] [--method patcher|mpn] [--n 1000]
+                                   [--streams long|pipeline] [--seed 0] [--set key=value ...]
 
-Each locality item the base model got right and the edited model gets wrong is scored
-again with only the patches that fire on it (pre-activation > 0) and with only the
-others (pre-activation <= 0, GELU's negative dip and tail). It counts as `positive` if
-the firing patches alone flip it, `dip` if the others alone do, `either` or
-`together`. Prints one JSON line of counts, then one per flipped item: its text, the
-edit of the patch with the largest pre-activation on it, and their word overlap.
+`--streams long` (default): one long stream, as bench/edit_scale.py. `--streams pipeline`:
+the edit stage's own streams for `--seed` (each from the base model), as in `dvc repro`.
+Each locality item whose prediction differs from the base model's at the end of its
+stream (locality agreement counts these) is scored again with only the patches that
+fire on it (pre-activation > 0) and with only the others (pre-activation <= 0, GELU's
+negative dip and tail). It counts as `positive` if the firing patches alone change it,
+`dip` if the others alone do, `either` or `together`. Prints one JSON line of counts
+(all changes, and those that turned a right answer wrong, by cause and by language),
+then one per changed item: its text, the edit of the patch with the largest
+pre-activation on it, and their word overlap.
 """
 import argparse
+import dataclasses
 import json
 import re
 
 import torch
 
+from collections import Counter
+
 from common import load_task
 from edit_scale import EDIT_KINDS, long_stream
-from mpn.sequential import as_text
+from mpn.edits import reshuffle_streams
+from mpn.editor import Editor
+from mpn.sequential import SequentialEditing, as_text
 
 
 def word_overlap(a, b) -> float:
@@ -27,24 +37,20 @@ def word_overlap(a, b) -> float:
     return len(x & y) / max(len(x | y), 1)
 
 
-@torch.no_grad()
-def main() -> None:
-    parser = argparse.ArgumentParser(description="causes of locality flips after a long stream")
-    parser.add_argument("--task", default="xfacts")
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--edits", choices=EDIT_KINDS, default="mistakes")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args()
-    task = load_task(args.task, "patcher", args.set)
-    torch.manual_seed(args.seed)
-    runner, stream, _ = long_stream(task, args.task, "patcher", args.n, 100, args.seed, args.edits)
-    editor = runner.editor
-    log = runner.run(stream, max_per_stream=args.n)[0]
-    by_group = {e["group"]: e for e in stream}
-    made = [by_group[r["group"]] for r in log.edits]               # patch i is edit made i
+def pipeline_streams(task, method: str, seed: int):
+    """The edit stage's runner and its streams for `seed`."""
+    editor = Editor(task.model, task.tokenizer, method, dataclasses.replace(task.hparams, seed=seed),
+                    memory=task.memory, val_memory=task.val_memory, max_length=task.max_length)
+    runner = SequentialEditing(editor, task.locality, task.heldout(seed), eval_every=10**9)
+    runner.precompute(task.edits)
+    edits = reshuffle_streams(task.edits, seed)
+    return runner, [[e for e in edits if e["stream"] == s] for s in sorted({e["stream"] for e in edits})]
 
-    texts = [as_text(r["input"]) for r in task.locality]
+
+@torch.no_grad()
+def changes(runner, log, made: list[dict], texts: list) -> list[dict]:
+    """Every locality item whose prediction changed, with its cause."""
+    editor = runner.editor
     h = editor.engine.features(texts)                              # (items, hidden)
     site, patches = editor.engine.site, editor.engine.patches
     base_ffn = site.base_down(site.activation(site.base_up(h)))    # (items, hidden)
@@ -55,22 +61,59 @@ def main() -> None:
         ffn = base_ffn[i] + (out[i] * mask) @ patches.values
         return int(editor.engine.model.head(site.layer_norm(ffn + h[i])).argmax())
 
-    counts, rows = {"positive": 0, "dip": 0, "either": 0, "together": 0}, []
-    pairs = list(zip(log.locality_base, log.locality_after))
-    flipped = [i for i, (base, after) in enumerate(pairs) if base and not after]
-    for i in flipped:
+    rows = []
+    for i, agree in enumerate(log.agreement):
+        if agree:
+            continue
         firing = preact[i] > 0
         base = label(i, torch.zeros_like(out[i]))
         by_firing, by_rest = label(i, firing.float()) != base, label(i, (~firing).float()) != base
         cause = "either" if by_firing and by_rest else "positive" if by_firing else "dip" if by_rest else "together"
-        counts[cause] += 1
         top = int(preact[i].argmax())
         edit = as_text(made[top]["input"])
-        rows.append({"cause": cause, "lang": task.locality[i]["lang"], "max_preact": round(preact[i].max().item(), 2),
-                     "n_firing": int(firing.sum()), "overlap": round(word_overlap(edit, texts[i]), 2),
-                     "item": texts[i], "edit": edit, "edit_target": made[top]["target"]})
-    print(json.dumps({"task": args.task, "edits_made": len(made), "locality_items": len(texts),
-                      "flipped": len(flipped), "fixed": sum(1 for b, a in pairs if a and not b), **counts}))
+        rows.append({"cause": cause, "lang": runner.locality[i]["lang"],
+                     "right_to_wrong": bool(log.locality_base[i] and not log.locality_after[i]),
+                     "max_preact": round(preact[i].max().item(), 2), "n_firing": int(firing.sum()),
+                     "overlap": round(word_overlap(edit, texts[i]), 2), "item": texts[i], "edit": edit,
+                     "edit_target": made[top]["target"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="causes of locality changes after edit streams")
+    parser.add_argument("--task", default="xfacts")
+    parser.add_argument("--method", default="patcher")
+    parser.add_argument("--n", type=int, default=1000, help="long stream: edits to make")
+    parser.add_argument("--streams", choices=("long", "pipeline"), default="long")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--edits", choices=EDIT_KINDS, default="mistakes")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    task = load_task(args.task, args.method, args.set)
+    torch.manual_seed(args.seed)
+    if args.streams == "long":
+        runner, stream, _ = long_stream(task, args.task, args.method, args.n, 100, args.seed, args.edits)
+        streams, limit = [stream], args.n
+    else:
+        runner, streams = pipeline_streams(task, args.method, args.seed)
+        limit = None
+    texts = [as_text(r["input"]) for r in task.locality]
+    rows, n_items, n_made = [], 0, 0
+    for stream in streams:
+        log = runner.run(stream, max_per_stream=limit)[0]
+        by_group = {e["group"]: e for e in stream}
+        made = [by_group[r["group"]] for r in log.edits]           # patch i is edit made i
+        rows += changes(runner, log, made, texts)
+        n_items += len(texts)
+        n_made += len(made)
+    wrong = [r for r in rows if r["right_to_wrong"]]
+    print(json.dumps({"task": args.task, "method": args.method, "streams": args.streams, "set": args.set,
+                      "edits_made": n_made, "locality_items": n_items, "changed": len(rows),
+                      "agreement": round(1 - len(rows) / max(n_items, 1), 4),
+                      "changed_by_cause": dict(Counter(r["cause"] for r in rows)),
+                      "changed_by_lang": dict(sorted(Counter(r["lang"] for r in rows).items())),
+                      "right_to_wrong": len(wrong), "right_to_wrong_by_cause": dict(Counter(r["cause"] for r in wrong)),
+                      "wrong_to_right": len(rows) - len(wrong)}))
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
 

@@ -68,10 +68,10 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a jsonl file; a malformed row raises UserError naming file and line."""
-    from mpn.data.readers import iter_jsonl
+    from mpn.data.readers import DECODE_ERRORS, iter_jsonl
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"missing file {path}")
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors=DECODE_ERRORS) as f:
         return [row for _, row in iter_jsonl(f, str(path))]

@@ -171,6 +171,18 @@ def test_fever_bad_row_names_file_and_line(mirror, tmp_path, bad_line, message):
         download_tasks(["fever"], data_params(mirror, tmp_path), tmp_path / "raw")
 
 
+def test_invalid_utf8_names_file_line_and_byte(mirror, tmp_path):
+    path = mirror / "fever" / "paper_dev.jsonl"
+    write_fever(mirror / "fever", "paper_dev.jsonl", range(0, 30), [])
+    path.write_bytes(path.read_bytes() + b'{"id": 99, "label": "SUPPORTS", "claim": "caf\xe9"}\n')
+    with pytest.raises(UserError, match=r"paper_dev\.jsonl:31: invalid UTF-8 \(byte 0xe9 at column 46\)"):
+        download_tasks(["fever"], data_params(mirror, tmp_path), tmp_path / "raw")
+    xnli = mirror / "xnli" / "xnli.dev.tsv"
+    xnli.write_bytes(xnli.read_bytes() + b"en\tneutral\t\xff\ta\tb\t1\t0\tg\n")
+    with pytest.raises(UserError, match=r"xnli\.dev\.tsv:\d+: invalid UTF-8 \(byte 0xff"):
+        download_tasks(["xnli"], data_params(mirror, tmp_path), tmp_path / "raw")
+
+
 # --- XNLI -----------------------------------------------------------------------------
 
 def test_xnli_rows_align_by_pair_id(mirror, tmp_path, caplog):

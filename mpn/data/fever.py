@@ -13,7 +13,7 @@ from typing import Any
 
 from mpn.data import sources
 from mpn.data.config import DataConfig, choice, task_section
-from mpn.data.readers import iter_jsonl
+from mpn.data.readers import DECODE_ERRORS, iter_jsonl
 from mpn.data.registry import Task, register
 from mpn.data.schema import ORIGINAL, SPLITS, TaskData, make_row
 from mpn.data.splits import apply_splits, parse_parts
@@ -119,7 +119,7 @@ class FeverBuilder:
         claims_by_part = {}
         for part in self.parts:
             path = self._path(part)
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", errors=DECODE_ERRORS) as f:
                 claims = read_claims(f, str(path))
             claims_by_part[part] = [c for c in claims if c["label"] in keep]
             log.info("fever: %s: %d rows, %d kept with label scheme %s", path, len(claims),

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from mpn.data import sources
 from mpn.data.config import DataConfig, choice, languages, task_section
-from mpn.data.readers import iter_tsv
+from mpn.data.readers import DECODE_ERRORS, iter_tsv
 from mpn.data.registry import Task, register
 from mpn.data.schema import ORIGINAL, TaskData, make_row
 from mpn.data.splits import apply_splits, parse_parts
@@ -105,14 +105,15 @@ class XnliBuilder:
     def _open_part(self, part: str) -> Iterator[tuple[Any, str]]:
         if self.source == "mirror":
             path = sources.mirror_file(self.cfg, NAME, file_name(part))
-            with open(path, encoding="utf-8", newline="") as f:
+            with open(path, encoding="utf-8", errors=DECODE_ERRORS, newline="") as f:
                 yield f, str(path)
             return
         archive = sources.cached_download(self.cfg, NAME, self.url)
         member = f"XNLI-1.0/{file_name(part)}"
         try:
             with zipfile.ZipFile(archive) as zf, zf.open(member) as raw:
-                yield io.TextIOWrapper(raw, encoding="utf-8", newline=""), f"{archive}:{member}"
+                yield (io.TextIOWrapper(raw, encoding="utf-8", errors=DECODE_ERRORS, newline=""),
+                       f"{archive}:{member}")
         except (zipfile.BadZipFile, KeyError) as err:
             raise UserError(f"{archive}: not the XNLI-1.0 zip ({' '.join(str(err).split())})") from None
 
