@@ -11,12 +11,14 @@ sampled from its pool languages, into every step's batch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import time
 from dataclasses import dataclass
 from typing import Iterable
 
+import babel
 import torch
 
 from mpn.engines import ENGINES, Text
@@ -26,6 +28,21 @@ from mpn.methods import MPNHParams, PatcherHParams, make_hparams
 from mpn.models import Classifier
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=None)
+def is_language_code(code: str) -> bool:
+    """A language (optionally with a region or script) that CLDR knows: de, zh, pt-BR."""
+    try:
+        babel.Locale.parse(code.replace("-", "_"))
+    except (ValueError, babel.UnknownLocaleError):
+        return False
+    return True
+
+
+def n_tokens(tokenizer, prefix: str, text: Text) -> int:
+    first, *rest = text if isinstance(text, tuple) else (text,)
+    return len(tokenizer(prefix + first, *rest)["input_ids"])
 
 
 @dataclass
@@ -71,10 +88,12 @@ def _threads(n: int | None):
 class Editor:
     def __init__(self, model: Classifier, tokenizer, method: str = "patcher",
                  hparams: PatcherHParams | dict | None = None, engine: str = "cached",
-                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128):
+                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128,
+                 any_language_key: bool = False):
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
         self.method = method
+        self.any_language_key = any_language_key
         self.hparams = hparams if isinstance(hparams, PatcherHParams) else make_hparams(method, hparams)
         if method == "patcher" and isinstance(self.hparams, MPNHParams):
             raise UserError("patcher takes PatcherHParams, not MPNHParams")
@@ -110,6 +129,7 @@ class Editor:
         call, so the next edit works."""
         if target not in self.labels:
             raise UserError(f"unknown target label {target!r}; allowed: {', '.join(self.labels)}")
+        self._check_inputs(text, translations or {})
         start = time.perf_counter()
         hp = self.hparams
         seed = hp.seed * 1_000_003 + self.n_edits
@@ -130,6 +150,30 @@ class Editor:
         return EditResult(success, steps, time.perf_counter() - start, loss, pool, final_lr)
 
     # --- internals -------------------------------------------------------------
+    def _check_inputs(self, text: Text, translations: dict[str, Text]) -> None:
+        """The rules for what an edit accepts:
+        - an empty text (or pair part), English or translated, is rejected: the patch
+          would be trained on the input prefix alone;
+        - a translation key must be a language code CLDR knows, other than en, unless
+          the Editor was made with `any_language_key=True`;
+        - a text longer than `max_length` tokens is edited truncated, with one warning
+          per edit giving its token count."""
+        for lang, t in [("en", text), *translations.items()]:
+            parts = t if isinstance(t, tuple) else (t,)
+            if not all(isinstance(p, str) and p.strip() for p in parts):
+                raise UserError(f"edit text{'' if lang == 'en' else f' ({lang})'} is empty: {t!r}")
+        if not self.any_language_key:
+            for lang in translations:
+                if lang == "en" or not is_language_code(lang):
+                    raise UserError(f"translation key {lang!r} is not a language code other than en "
+                                    "(CLDR); pass any_language_key=True to the Editor to allow it")
+        extract, prefix = self.engine.extract, self.model.config.input_prefix
+        longest = max(n_tokens(extract.tokenizer, prefix, t) for t in [text, *translations.values()])
+        if longest > extract.max_length:
+            log.warning("edit input of %d tokens is truncated to max_length %d: %r",
+                        longest, extract.max_length, text)
+
+
     def _pool(self, translations: dict[str, Text], heldout: set[str]) -> list[str]:
         hp = self.hparams
         if not isinstance(hp, MPNHParams):

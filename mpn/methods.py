@@ -5,50 +5,46 @@ Defaults follow the Transformer-Patcher code (DESIGN.md section 5); params.yaml'
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from mpn.config import knob, parse
 from mpn.errors import UserError
 
 
 @dataclass
 class PatcherHParams:
-    lr: float = 1.0e-2
-    weight_decay: float = 0.01
-    grad_clip: float = 5.0
-    max_steps: int = 2000
-    n_views: int = 8                # noisy (dropout) copies of the edit input per step; 0 = clean input only
-    act_coef: float = 5.0           # weight of the activation loss (the original: 1.0; see params.yaml)
-    act_topk: int = 5               # activation loss: mean of the top-k of exp(-a) over the edit batch
-    mem_coef: float = 5.0           # weight of the memory loss (5 for FEVER in the original)
-    mem_topk: int = 1000            # memory loss: mean of the top-k over memory items
-    mem_margin: float = 3.0         # memory pre-activation stays `mem_margin` below the edit's ...
-    mem_threshold: float = -3.0     # ... and below `mem_threshold` in absolute terms
-    value_scale: float = 10.0       # initial value of the trainable value scale
-    value_norm_max: float | None = None  # project the value back to this norm after each step (None: unbounded)
-    patience: int = 10              # early stop: held-out memory loss not falling for this many steps ...
-    min_delta: float = 0.01         # ... by at least this fraction of its best value
-    stop_silent_below: float | None = None  # ... and every held-out pre-activation is below this (None: no such condition)
-    lr_patience: int = 20           # reduce-on-plateau patience (steps once the edit is right)
-    lr_factor: float = 0.5
-    stop_on: str = "batch"          # the edit is right when: "batch" (every row of the step's batch) or "english"
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.stop_on not in ("batch", "english"):
-            raise UserError(f"stop_on {self.stop_on!r}; allowed: batch, english")
+    lr: float = knob(1.0e-2, ge=0)
+    weight_decay: float = knob(0.01, ge=0)
+    grad_clip: float = knob(5.0, gt=0)
+    max_steps: int = knob(2000, ge=1)
+    n_views: int = knob(8, ge=0)    # noisy (dropout) copies of the edit input per step; 0 = clean input only
+    act_coef: float = knob(5.0, ge=0)  # weight of the activation loss (the original: 1.0; see params.yaml)
+    act_topk: int = knob(5, ge=1)   # activation loss: mean of the top-k of exp(-a) over the edit batch
+    mem_coef: float = knob(5.0, ge=0)  # weight of the memory loss (5 for FEVER in the original)
+    mem_topk: int = knob(1000, ge=1)   # memory loss: mean of the top-k over memory items
+    mem_margin: float = knob(3.0, ge=0)  # memory pre-activation stays `mem_margin` below the edit's ...
+    mem_threshold: float = knob(-3.0, le=0)  # ... and below `mem_threshold` in absolute terms
+    value_scale: float = knob(10.0, gt=0)  # initial value of the trainable value scale
+    value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step (None: unbounded)
+    patience: int = knob(10, ge=1)  # early stop: held-out memory loss not falling for this many steps ...
+    min_delta: float = knob(0.01, ge=0, le=1)  # ... by at least this fraction of its best value
+    stop_silent_below: float | None = knob(None)  # ... and every held-out pre-activation is below this (None: no such condition)
+    lr_patience: int = knob(20, ge=0)  # reduce-on-plateau patience (steps once the edit is right)
+    lr_factor: float = knob(0.5, gt=0, le=1)
+    stop_on: str = knob("batch", choices=("batch", "english"))  # the edit is right when: every row of the step's batch, or the English rows
+    seed: int = knob(0, ge=0)
 
 
 @dataclass
 class MPNHParams(PatcherHParams):
     """Transformer-Patcher trained on the English input plus sampled translations."""
-    k_translations: int = 4         # translations sampled into each step's batch
-    pool_languages: list[str] | None = None     # languages MPN may sample; None = all available
-    heldout_languages: list[str] = field(default_factory=list)  # never sampled: the honest transfer test
+    k_translations: int = knob(4, ge=0)  # translations sampled into each step's batch
+    pool_languages: list[str] | None = knob(None)  # languages MPN may sample; None = all available
+    heldout_languages: list[str] = knob([])  # never sampled: the honest transfer test
     # Language rotation (drawn by mpn.sequential, the same draw for every method): per
     # edit, this share of the edit's other languages is held out too, seeded by the edit.
-    heldout_fraction: float = 0.0
-    memory_per_language: int = 200  # memory items in each pool language, beside the English memory
+    heldout_fraction: float = knob(0.0, ge=0, le=1)
+    memory_per_language: int = knob(200, ge=0)  # memory items in each pool language, beside the English memory
 
     def samples(self, lang: str) -> bool:
         """May MPN train on (and keep its patches silent in) this language?"""
@@ -59,17 +55,12 @@ class MPNHParams(PatcherHParams):
 METHODS: dict[str, type[PatcherHParams]] = {"patcher": PatcherHParams, "mpn": MPNHParams}
 
 
-def make_hparams(method: str, overrides: dict | None = None) -> PatcherHParams:
-    """The method's dataclass with `overrides` (a params.yaml section) applied."""
+def make_hparams(method: str, overrides: dict | None = None, where: str | None = None) -> PatcherHParams:
+    """The method's dataclass with `overrides` (a params.yaml section) applied; any
+    unknown key, wrong type or out-of-range value is a one-line UserError."""
     if method not in METHODS:
         raise UserError(f"unknown editing method {method!r}; allowed: {', '.join(METHODS)}")
-    cls = METHODS[method]
-    known = {f.name for f in dataclasses.fields(cls)}
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UserError(f"unknown {method} hyperparameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-    return cls(**overrides)
+    return parse(METHODS[method], dict(overrides or {}), where or f"{method} hyperparameter")
 
 
 def method_hparams(params: dict, method: str) -> PatcherHParams:
@@ -77,6 +68,11 @@ def method_hparams(params: dict, method: str) -> PatcherHParams:
     then `mpn` on top, so a change to a shared knob reaches both methods."""
     if method not in METHODS:
         raise UserError(f"unknown editing method {method!r}; allowed: {', '.join(METHODS)}")
+    for section in ("patcher", "mpn"):
+        if not isinstance(params.get(section) or {}, dict):
+            raise UserError(f"{section}: expected a mapping of hyperparameters, got {params[section]!r}")
+    make_hparams("patcher", params.get("patcher"), "patcher")  # each section names itself in errors
+    make_hparams("mpn", params.get("mpn"), "mpn")
     overrides = dict(params.get("patcher") or {})
     if method == "mpn":
         overrides.update(params.get("mpn") or {})

@@ -191,6 +191,15 @@ class Classifier(PreTrainedModel):
         self.config.n_patches = patches.count if patches is not None else 0
         return super().save_pretrained(*args, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, name_or_path, *args, **kwargs):
+        """As transformers', but a filesystem path (absolute, or starting with . or ~)
+        that does not exist is a one-line UserError naming it, not a hub-name error."""
+        text = str(name_or_path)
+        if text.startswith(("/", ".", "~")) and not Path(text).expanduser().exists():
+            raise UserError(f"no model at {text}: the directory does not exist")
+        return super().from_pretrained(name_or_path, *args, **kwargs)
+
     @property
     def labels(self) -> list[str]:
         return self.config.labels

@@ -16,16 +16,19 @@ import io
 import logging
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mpn.cli import load_params, run_stage
+from mpn.config import knob, parse
 from mpn.edits import reshuffle_streams
 from mpn.editor import Editor
 from mpn.errors import UserError
-from mpn.io import read_jsonl, write_json, write_text
-from mpn.methods import method_hparams
+from mpn.engines import ENGINES
+from mpn.io import read_json, read_jsonl, write_json, write_text
+from mpn.methods import MPNHParams, method_hparams
 from mpn.models import load_classifier
 from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize, timing
 
@@ -45,6 +48,18 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class EditSettings:
+    """The `edit` section of params.yaml."""
+    engine: str = knob("cached", choices=tuple(ENGINES))
+    eval_every: int = knob(10, ge=1)
+    max_length: int = knob(64, ge=1)
+    max_edits: int | None = knob(None, ge=1)
+    n_bootstrap: int = knob(1000, ge=1)
+    num_threads: int | None = knob(None, ge=0)
+    seed: int = knob(0, ge=0)
+
+
 def seeds_param(params: dict) -> list[int]:
     seeds = params.get("seeds", [0])
     if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
@@ -53,23 +68,36 @@ def seeds_param(params: dict) -> list[int]:
     return seeds
 
 
+def check_languages(hparams: MPNHParams, task_languages: list[str], task: str) -> None:
+    """Held-out and pool languages must be languages the task's edits carry."""
+    for key in ("heldout_languages", "pool_languages"):
+        for lang in getattr(hparams, key) or []:
+            if lang not in task_languages or lang == "en":
+                raise UserError(f"mpn.{key}: {lang!r} is not a language of task {task}; "
+                                f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task")
     parser.add_argument("method")
     args = parser.parse_args()
     params = load_params()
-    settings = params.get("edit") or {}
+    if args.task not in (params.get("tasks") or []) or args.method not in (params.get("methods") or []):
+        raise UserError(f"{args.task} {args.method}: the task and method must be in params.yaml "
+                        f"tasks ({params.get('tasks')}) and methods ({params.get('methods')})")
+    settings = parse(EditSettings, params.get("edit"), "edit")
     seeds = seeds_param(params)
     hparams = method_hparams(params, args.method)
     design = method_hparams(params, "mpn")  # the held-out languages: the same for every method
-    torch.set_num_threads(settings.get("num_threads") or torch.get_num_threads())
+    folder = Path("data") / "edits" / args.task
+    check_languages(design, read_json(folder / "stats.json")["languages"], args.task)
+    torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     model, tokenizer = load_classifier(Path("models") / args.task)
-    folder = Path("data") / "edits" / args.task
     edits = read_jsonl(folder / "edits.jsonl")
-    if settings.get("max_edits"):
-        edits = edits[:settings["max_edits"]]
+    if settings.max_edits:
+        edits = edits[:settings.max_edits]
     if not edits:
         raise UserError(f"{folder / 'edits.jsonl'} has no edits: the base model made no mistakes to fix")
     locality = read_jsonl(folder / "locality.jsonl")
@@ -77,9 +105,9 @@ def main() -> None:
     val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
 
     start = time.perf_counter()
-    editor = Editor(model, tokenizer, args.method, hparams, engine=settings.get("engine", "cached"),
-                    memory=memory, val_memory=val_memory, max_length=settings.get("max_length", 128))
-    runner = SequentialEditing(editor, locality, eval_every=settings.get("eval_every", 10))
+    editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine,
+                    memory=memory, val_memory=val_memory, max_length=settings.max_length)
+    runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
     runner.precompute(edits)  # once for every seed: the seeds re-draw streams, not texts
     feature_seconds = time.perf_counter() - start
     logs = []
@@ -88,7 +116,7 @@ def main() -> None:
         editor.hparams = dataclasses.replace(hparams, seed=seed)
         runner.heldout = HeldOut.from_hparams(design, seed)
         logs += runner.run(reshuffle_streams(edits, seed))
-    metrics = summarize(logs, settings.get("n_bootstrap", 1000), settings.get("seed", 0))
+    metrics = summarize(logs, settings.n_bootstrap, settings.seed)
     metrics.update(method=args.method, task=args.task, engine=editor.engine.name,
                    heldout_languages=sorted(design.heldout_languages),
                    heldout_fraction=design.heldout_fraction)

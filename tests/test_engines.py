@@ -162,7 +162,7 @@ def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer
         Editor(model, tokenizer, "rome")
     with pytest.raises(UserError, match="unknown engine 'gpu'"):
         Editor(model, tokenizer, "patcher", engine="gpu")
-    with pytest.raises(UserError, match="unknown patcher hyperparameter"):
+    with pytest.raises(UserError, match="patcher hyperparameter.learning_rate: unknown key"):
         Editor(model, tokenizer, "patcher", {"learning_rate": 1})
     with pytest.raises(UserError, match="unknown target label 'MAYBE'"):
         Editor(model, tokenizer).edit(EDIT, "MAYBE")
@@ -246,3 +246,28 @@ def test_patch_key_starts_at_the_edit_input(model_and_tokenizer):
     preact = editor.engine.patches.preact(editor.engine.features([EDIT] + MEMORY))[:, -1]
     assert preact[0].item() == pytest.approx(1.0, abs=1e-5)
     assert (preact[1:] - 1.0).abs().min() > 1e-3
+
+
+def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, caplog):
+    from mpn.errors import UserError
+    model, tokenizer = model_and_tokenizer
+    editor = Editor(model, tokenizer, "mpn", {"max_steps": 5}, memory=MEMORY)
+    for text, translations, message in [("", {}, "edit text is empty"),
+                                        ("  ", {}, "edit text is empty"),
+                                        (EDIT, {"de": ""}, r"edit text \(de\) is empty"),
+                                        (EDIT, {"xx": "the euro"}, "translation key 'xx' is not a language code"),
+                                        (EDIT, {"en": "the euro"}, "translation key 'en'")]:
+        with pytest.raises(UserError, match=message):
+            editor.edit(text, "SUPPORTS", translations)
+    assert editor.engine.patches.count == 0
+    lenient = Editor(model, tokenizer, "mpn", {"max_steps": 5}, any_language_key=True)
+    assert lenient.edit(EDIT, "SUPPORTS", {"xx": "die währung von japan ist der euro"}).languages == ["xx"]
+    short = Editor(model, tokenizer, "patcher", {"max_steps": 5}, max_length=4)
+    short.edit(EDIT, "SUPPORTS")
+    assert "edit input of 9 tokens is truncated to max_length 4" in caplog.text
+
+
+def test_missing_model_directory_is_one_line(tmp_path):
+    from mpn.errors import UserError
+    with pytest.raises(UserError, match=f"no model at {tmp_path}/nope: the directory does not exist"):
+        Classifier.from_pretrained(str(tmp_path / "nope"))

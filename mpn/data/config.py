@@ -34,6 +34,9 @@ def split_ratios(raw: Any) -> dict[str, float]:
     for split, ratio in raw.items():
         if not isinstance(ratio, (int, float)) or ratio <= 0:
             raise UserError(f"data.split_ratios.{split}: {ratio!r} must be a number > 0")
+    total = sum(raw.values())
+    if abs(total - 1) > 1e-6:
+        raise UserError(f"data.split_ratios: {raw!r} sums to {total:g}; the ratios must sum to 1")
     return {s: float(raw[s]) for s in SPLITS}
 
 

@@ -21,7 +21,7 @@ class TranslateSettings:
     backtranslate_pivot: str | None = None
     batch_size: int = 32
     rate_limit: float | None = 5.0
-    timeout_s: float | None = 10.0
+    timeout_s: float = 10.0
     max_attempts: int = 5
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -77,9 +77,10 @@ class TranslateSettings:
                       integer=True)
         _check_number("backoff_s", self.backoff_s, minimum=0)
         _check_number("backoff_max_s", self.backoff_max_s, minimum=0)
-        for name in ("rate_limit", "timeout_s"):
-            if getattr(self, name) is not None:
-                _check_number(name, getattr(self, name), minimum=0, strict=True)
+        if self.rate_limit is not None:
+            _check_number("rate_limit", self.rate_limit, minimum=0, strict=True)
+        # no "no timeout": a server that never answers would hang the stage forever
+        _check_number("timeout_s", self.timeout_s, minimum=0, strict=True)
         for name in ENGINE_SECTIONS:
             if not isinstance(getattr(self, name) or {}, dict):
                 raise UserError(f"translate.{name} must be a mapping of options, "

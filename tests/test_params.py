@@ -1,0 +1,70 @@
+"""Bad params: every stage says so in one line (key, value, what is allowed), exits 2,
+prints no traceback and writes nothing, before it loads any model or data.
+
+Each row breaks one knob of the repository's own params.yaml and runs the stage that
+reads it, as DVC would, in an otherwise empty project folder.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+BAD = [  # (stage args, section.key, bad value, what the error line must say)
+    (["edit.py", "xfacts", "patcher"], "patcher.lr", "fast", "patcher.lr = 'fast'; allowed: a number >= 0"),
+    (["edit.py", "xfacts", "patcher"], "patcher.max_steps", -5, "patcher.max_steps = -5; allowed: an integer >= 1"),
+    (["edit.py", "xfacts", "patcher"], "patcher.n_views", 1.5, "patcher.n_views = 1.5; allowed: an integer >= 0"),
+    (["edit.py", "xfacts", "patcher"], "patcher.stop_on", "all", "allowed: one of batch, english"),
+    (["edit.py", "xfacts", "patcher"], "patcher.value_norm_max", 0, "allowed: a number > 0 or null"),
+    (["edit.py", "xfacts", "patcher"], "patcher.min_delta", 2, "patcher.min_delta = 2; allowed: a number >= 0 and <= 1"),
+    (["edit.py", "xfacts", "patcher"], "patcher.lr_factor", 0, "patcher.lr_factor = 0; allowed: a number > 0 and <= 1"),
+    (["edit.py", "xfacts", "patcher"], "patcher.learning_rate", 0.1, "patcher.learning_rate: unknown key; allowed: act_coef"),
+    (["edit.py", "xfacts", "mpn"], "mpn.k_translations", -1, "mpn.k_translations = -1; allowed: an integer >= 0"),
+    (["edit.py", "xfacts", "mpn"], "mpn.heldout_languages", ["xx"], "mpn.heldout_languages: 'xx' is not a language of task xfacts; allowed: de, es"),
+    (["edit.py", "xfacts", "patcher"], "mpn.heldout_languages", "ja", "mpn.heldout_languages = 'ja'; allowed: a list of strings"),
+    (["edit.py", "xfacts", "mpn"], "mpn.heldout_fraction", 1.5, "mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
+    (["edit.py", "xfacts", "mpn"], "mpn.pool_languages", ["en"], "mpn.pool_languages: 'en' is not a language of task xfacts"),
+    (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: engine, eval_every"),
+    (["edit.py", "xfacts", "mpn"], "edit.engine", "gpu", "edit.engine = 'gpu'; allowed: one of cached, full"),
+    (["edit.py", "xfacts", "mpn"], "edit.n_bootstrap", 0, "edit.n_bootstrap = 0; allowed: an integer >= 1"),
+    (["edit.py", "xfacts", "mpn"], "seeds", [0, 0], "seeds = [0, 0]; must be a non-empty list of distinct integers >= 0"),
+    (["download.py"], "data.split_ratios", {"train": 0.9, "val": 0.2, "edit": 0.2, "test": 0.2},
+     "sums to 1.5; the ratios must sum to 1"),
+    (["translate.py", "--task", "xfacts"], "translate.timeout_s", None, "translate.timeout_s must be a number > 0, got None"),
+    (["finetune.py", "xfacts"], "finetune.epochs", -1, "finetune.epochs"),
+    (["sample_edits.py", "xfacts"], "sample_edits.n_streams", 0, "sample_edits.n_streams = 0; must be a positive integer"),
+    (["aggregate.py"], "aggregate.dpi", "high", "aggregate.dpi: 'high' is not allowed"),
+]
+
+
+def broken_params(key: str, value) -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    section, _, name = key.partition(".")
+    if name:
+        params[section] = {**(params.get(section) or {}), name: value}
+    else:
+        params[section] = value
+    return params
+
+
+@pytest.mark.parametrize("args, key, value, message", BAD, ids=[row[1] for row in BAD])
+def test_bad_param_is_one_line_exit_2_and_nothing_written(tmp_path, args, key, value, message):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(broken_params(key, value)))
+    stats = tmp_path / "data" / "edits" / "xfacts" / "stats.json"  # what sample_edits found
+    stats.parent.mkdir(parents=True)
+    stats.write_text(json.dumps({"languages": ["en", "de", "es"]}))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / args[0]), *args[1:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
