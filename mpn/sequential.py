@@ -11,17 +11,21 @@ methods are measured on the same draw, so their comparison stays paired. Every
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
+import shutil
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from mpn.editor import Editor
 from mpn.engines import Text
+from mpn.io import read_json, write_json, write_text
 from mpn.methods import MPNHParams, PatcherHParams
 from mpn.metrics import rate, ratio
 
@@ -148,17 +152,27 @@ class SequentialEditing:
         """Every text the streams will read (locality and edits), once, up front."""
         precompute(self.editor, edits, self.locality_inputs)
 
-    def run(self, edits: list[dict], max_per_stream: int | None = None) -> list[StreamLog]:
+    def run(self, edits: list[dict], max_per_stream: int | None = None,
+            checkpoints: "Checkpoints | None" = None) -> list[StreamLog]:
         """Edit each stream from the base model; a stream ends after `max_per_stream`
-        edits made (None: after its last item)."""
+        edits made (None: after its last item). With `checkpoints`, a finished stream is
+        saved, and one saved before (by an interrupted run) is loaded, not redone."""
         streams = defaultdict(list)
         for e in edits:
             streams[e["stream"]].append(e)
         logs = []
-        desc = f"edit ({self.editor.method}, seed {self.heldout.seed})"
+        seed = self.heldout.seed
+        desc = f"edit ({self.editor.method}, seed {seed})"
         with tqdm(total=len(edits), desc=desc, unit="edit") as bar:
             for stream in sorted(streams):
-                logs.append(self._stream(stream, streams[stream], bar, max_per_stream))
+                saved = checkpoints.load(seed, stream) if checkpoints else None
+                if saved is None:
+                    saved = self._stream(stream, streams[stream], bar, max_per_stream)
+                    if checkpoints:
+                        checkpoints.save(seed, stream, saved)
+                else:
+                    bar.update(len(streams[stream]))
+                logs.append(saved)
         return logs
 
     def _stream(self, stream: int, edits: list[dict], bar, max_made: int | None) -> StreamLog:
@@ -218,6 +232,39 @@ class SequentialEditing:
             return []
         preds = self.editor.predict([as_text(e["input"]) for e in made])
         return [int(p == e["target"]) for p, e in zip(preds, made)]
+
+
+class Checkpoints:
+    """Finished streams on disk, so an interrupted edit stage redoes only unfinished ones.
+
+    One JSON file per (seed, stream) in `folder`, valid only for the `fingerprint` (a
+    hash of everything the streams depend on) written beside them: a changed param,
+    model or edit set empties the folder. Timings are not saved (a resumed run times
+    only what it edits), so the files are the same whenever the results are."""
+
+    def __init__(self, folder: Path, fingerprint: str):
+        self.folder = Path(folder)
+        stamp = self.folder / "fingerprint"
+        if not stamp.exists() or stamp.read_text() != fingerprint:
+            if self.folder.exists():
+                shutil.rmtree(self.folder)
+            write_text(stamp, fingerprint)
+        self.loaded = 0
+
+    def _path(self, seed: int, stream: int) -> Path:
+        return self.folder / f"seed{seed}-stream{stream}.json"
+
+    def load(self, seed: int, stream: int) -> StreamLog | None:
+        path = self._path(seed, stream)
+        if not path.exists():
+            return None
+        self.loaded += 1
+        return StreamLog(**read_json(path))
+
+    def save(self, seed: int, stream: int, log: StreamLog) -> None:
+        saved = dataclasses.asdict(log)
+        saved["edits"] = [{k: v for k, v in row.items() if k != "seconds"} for row in saved["edits"]]
+        write_json(self._path(seed, stream), saved)
 
 
 def _mean(values):
@@ -287,6 +334,6 @@ def _locality(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
 
 def timing(logs: list[StreamLog]) -> dict:
     """Machine-dependent costs, kept out of metrics.json so reruns give identical metrics."""
-    seconds = [row["seconds"] for lg in logs for row in lg.edits]
+    seconds = [row["seconds"] for lg in logs for row in lg.edits if "seconds" in row]
     return {"sec_per_edit": round(statistics.median(seconds), 4) if seconds else None,
             "edit_seconds_total": round(sum(seconds), 2)}

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import logging
 import resource
 import time
@@ -30,7 +32,7 @@ from mpn.engines import ENGINES
 from mpn.io import read_json, read_jsonl, write_json, write_text
 from mpn.methods import MPNHParams, method_hparams
 from mpn.models import load_classifier
-from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize, timing
+from mpn.sequential import Checkpoints, HeldOut, SequentialEditing, memory_inputs, summarize, timing
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,21 @@ def seeds_param(params: dict) -> list[int]:
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise UserError(f"seeds = {seeds!r}; must be a non-empty list of distinct integers >= 0")
     return seeds
+
+
+def fingerprint(params: dict, task: str, method: str) -> str:
+    """What a saved stream depends on: the params this stage reads, the edit set and
+    the model (file contents)."""
+    digest = hashlib.sha256(json.dumps([params.get(k) for k in ("edit", "patcher", "mpn")] + [method],
+                                       sort_keys=True).encode())
+    for folder in (Path("data") / "edits" / task, Path("models") / task):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.name.encode())
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+    return digest.hexdigest()
 
 
 def check_languages(hparams: MPNHParams, task_languages: list[str], task: str) -> None:
@@ -110,12 +127,16 @@ def main() -> None:
     runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
     runner.precompute(edits)  # once for every seed: the seeds re-draw streams, not texts
     feature_seconds = time.perf_counter() - start
+    checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
+                              fingerprint(params, args.task, args.method))
     logs = []
     for seed in seeds:
         torch.manual_seed(seed)
         editor.hparams = dataclasses.replace(hparams, seed=seed)
         runner.heldout = HeldOut.from_hparams(design, seed)
-        logs += runner.run(reshuffle_streams(edits, seed))
+        logs += runner.run(reshuffle_streams(edits, seed), checkpoints=checkpoints)
+    if checkpoints.loaded:
+        log.info("resumed: %d of %d streams loaded from %s", checkpoints.loaded, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)
     metrics.update(method=args.method, task=args.task, engine=editor.engine.name,
                    heldout_languages=sorted(design.heldout_languages),

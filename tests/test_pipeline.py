@@ -14,8 +14,10 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -228,6 +230,36 @@ def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
     finally:  # back to the committed run for the other tests
         run(["git", "checkout", "--", "."], repo, env)
     assert json.loads(dvc("status", "--json", repo=repo, env=env)) == {}
+
+
+def test_killed_edit_stage_resumes_finished_streams_with_the_same_metrics(pipeline):
+    """kill -9 once a stream is checkpointed; `dvc repro` then loads it instead of
+    redoing it, and the metrics are those of the uninterrupted run, byte for byte."""
+    repo, env, _ = pipeline
+    metrics = repo / "reports/tasks/xfacts/mpn/metrics.json"
+    straight = metrics.read_bytes()
+    checkpoints = repo / "data/checkpoints/edit/xfacts-mpn"
+    shutil.rmtree(checkpoints)
+    for name in ("metrics.json", "edits.csv", "curve.csv"):  # as if the stage's first run was killed
+        (repo / "reports/tasks/xfacts/mpn" / name).unlink()
+    proc = subprocess.Popen([sys.executable, "stages/edit.py", "xfacts", "mpn"], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(checkpoints.glob("seed*.json")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = len(list(checkpoints.glob("seed*.json")))
+    total = len(SEEDS) * 2  # 2 streams per seed
+    assert 1 <= done < total, f"{done} of {total} streams were checkpointed when the stage was killed"
+    output = dvc("repro", "edit@xfacts-mpn", repo=repo, env=env)
+    assert f"resumed: {done} of {total} streams loaded" in output
+    assert metrics.read_bytes() == straight
+    assert run(["git", "status", "--porcelain"], repo, env) == ""
 
 
 def test_forced_rerun_gives_identical_files_and_a_clean_git_status(pipeline):

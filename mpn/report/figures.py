@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mpn.report.inputs import TaskReport  # noqa: E402
 
-HELDOUT_NOTE = "* held out of MPN's pool for some or all edits"
+HELDOUT_NOTE = "* always held out of MPN's pool"
 # No software/date metadata: the same inputs give byte-identical PNGs.
 PNG_METADATA = {"Software": None}
 

@@ -66,7 +66,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
                       decimals: int) -> str:
     parts = ["# Editing results",
-             "Rates in %, as mean [95% interval] ±between-seed standard deviation: the mean "
+             "Rates in %, as mean [95% interval] ±between-seed standard deviation (left out "
+             "when 0): the mean "
              "over seeds of each seed's mean; the interval resamples edits within seeds. "
              "n/a: not measurable (for example MG on a task without rephrases). Seconds per "
              "edit, which differ from run to run, are in reports/timings.md (not tracked).",
@@ -89,6 +90,7 @@ def task_sections(report: TaskReport, comparisons: dict[str, dict[str, PairedDif
                 f"{first.get('heldout_fraction', 0)} of the other languages (rotation).",
                 "### Editing results", main_table(report, decimals),
                 "### CLG per language (unseen texts): pre → post (lift)",
+                "Languages marked * are always held out of MPN's pool.",
                 by_language_table(report, "clg_by_lang", decimals),
                 "### CLG per language, held-out edits only: pre → post (lift)",
                 by_language_table(report, "clg_heldout_by_lang", decimals, counts=True),
@@ -133,7 +135,7 @@ def by_language_table(report: TaskReport, key: str, decimals: int, counts: bool 
         row += [fmt_pre_post(r.metrics[f"{key}_pre"].get(lang), r.metrics[key].get(lang),
                              r.metrics[f"{key}_lift"].get(lang), decimals) for r in methods]
         rows.append(row)
-    header = ["Language", *(["Edits held out"] if counts else []), *report.methods]
+    header = ["Language", *(["Edits held out (all seeds)"] if counts else []), *report.methods]
     return markdown_table(header, rows)
 
 
