@@ -11,9 +11,10 @@ import logging
 import random
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from mpn.config import knob, parse
 from mpn.errors import UserError
 from mpn.train import Text, model_input
 
@@ -26,28 +27,17 @@ ENGLISH = "en"
 @dataclass(frozen=True)
 class EditSetConfig:
     """The `sample_edits` section of params.yaml."""
-    n_streams: int = 3           # independent edit sequences, each from the base model
-    stream_length: int = 100     # edits per stream at most
-    n_locality: int = 300        # held-out test groups (all their languages)
-    n_memory: int = 1000         # training groups for the memory loss (every language's original)
-    n_memory_val: int = 200      # validation groups for early stopping (every language's original)
-    batch_size: int = 64         # inference batch when running the base model
-    seed: int = 0
+    n_streams: int = knob(3, ge=1)         # independent edit sequences, each from the base model
+    stream_length: int = knob(100, ge=1)   # edits per stream at most
+    n_locality: int = knob(300, ge=1)      # held-out test groups (all their languages)
+    n_memory: int = knob(1000, ge=1)       # training groups for the memory loss (every language's original)
+    n_memory_val: int = knob(200, ge=1)    # validation groups for early stopping (every language's original)
+    batch_size: int = knob(64, ge=1)       # inference batch when running the base model
+    seed: int = knob(0, ge=0)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "EditSetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise UserError(f"sample_edits.{unknown[0]}: unknown key; allowed: {', '.join(sorted(known))}")
-        config = cls(**params)
-        for name in sorted(known - {"seed"}):
-            value = getattr(config, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"sample_edits.{name} = {value!r}; must be a positive integer")
-        if not isinstance(config.seed, int) or isinstance(config.seed, bool):
-            raise UserError(f"sample_edits.seed = {config.seed!r}; must be an integer")
-        return config
+        return parse(cls, params, "sample_edits")
 
 
 @dataclass

@@ -333,11 +333,9 @@ def test_bad_csv_cell_names_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("section, message", [
-    ({"dpi": "high"}, r"aggregate\.dpi: 'high' is not allowed; expected an integer "
-                      r"from 50 to 600"),
-    ({"decimals": 9}, r"aggregate\.decimals: 9 is not allowed"),
-    ({"colour": 1}, r"unknown keys \['colour'\]; allowed: \['decimals', 'dpi', "
-                    r"'n_bootstrap', 'seed'\]"),
+    ({"dpi": "high"}, r"aggregate\.dpi = 'high'; allowed: an integer >= 50 and <= 600"),
+    ({"decimals": 9}, r"aggregate\.decimals = 9; allowed: an integer >= 0 and <= 4"),
+    ({"colour": 1}, r"aggregate\.colour: unknown key; allowed: decimals, dpi, n_bootstrap, seed"),
 ])
 def test_bad_aggregate_params(section, message):
     with pytest.raises(UserError, match=message):

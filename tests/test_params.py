@@ -38,8 +38,8 @@ BAD = [  # (stage args, section.key, bad value, what the error line must say)
      "sums to 1.5; the ratios must sum to 1"),
     (["translate.py", "--task", "xfacts"], "translate.timeout_s", None, "translate.timeout_s must be a number > 0, got None"),
     (["finetune.py", "xfacts"], "finetune.epochs", -1, "finetune.epochs"),
-    (["sample_edits.py", "xfacts"], "sample_edits.n_streams", 0, "sample_edits.n_streams = 0; must be a positive integer"),
-    (["aggregate.py"], "aggregate.dpi", "high", "aggregate.dpi: 'high' is not allowed"),
+    (["sample_edits.py", "xfacts"], "sample_edits.n_streams", 0, "sample_edits.n_streams = 0; allowed: an integer >= 1"),
+    (["aggregate.py"], "aggregate.dpi", "high", "aggregate.dpi = 'high'; allowed: an integer >= 50 and <= 600"),
 ]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpn.errors import UserError
+from mpn.config import knob, parse
 from mpn.io import write_json, write_text
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
@@ -28,32 +28,14 @@ log = logging.getLogger(__name__)
 class AggregateParams:
     """params.yaml `aggregate:` section."""
 
-    n_bootstrap: int = 1000
-    seed: int = 0
-    decimals: int = 1
-    dpi: int = 120
-
-    LIMITS = {"n_bootstrap": (100, 1_000_000), "seed": (0, 2**32 - 1), "decimals": (0, 4),
-              "dpi": (50, 600)}
+    n_bootstrap: int = knob(1000, ge=100, le=1_000_000)
+    seed: int = knob(0, ge=0, le=2**32 - 1)
+    decimals: int = knob(1, ge=0, le=4)
+    dpi: int = knob(120, ge=50, le=600)
 
     @classmethod
     def from_params(cls, section: Any) -> "AggregateParams":
-        if not isinstance(section, dict):
-            raise UserError(f"params aggregate: expected a mapping, got {section!r}")
-        unknown = sorted(set(section) - set(cls.LIMITS))
-        if unknown:
-            raise UserError(f"params aggregate: unknown keys {unknown}; "
-                            f"allowed: {sorted(cls.LIMITS)}")
-        values = {key: _bounded_int(key, section[key], *cls.LIMITS[key])
-                  for key in cls.LIMITS if key in section}
-        return cls(**values)
-
-
-def _bounded_int(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UserError(f"params aggregate.{key}: {value!r} is not allowed; "
-                        f"expected an integer from {low} to {high}")
-    return value
+        return parse(cls, section, "aggregate")
 
 
 @dataclass(frozen=True)
