@@ -249,17 +249,17 @@ class Checkpoints:
             if self.folder.exists():
                 shutil.rmtree(self.folder)
             write_text(stamp, fingerprint)
-        self.loaded = 0
+
+    def saved(self) -> int:
+        """How many streams are saved now."""
+        return len(list(self.folder.glob("seed*-stream*.json")))
 
     def _path(self, seed: int, stream: int) -> Path:
         return self.folder / f"seed{seed}-stream{stream}.json"
 
     def load(self, seed: int, stream: int) -> StreamLog | None:
         path = self._path(seed, stream)
-        if not path.exists():
-            return None
-        self.loaded += 1
-        return StreamLog(**read_json(path))
+        return StreamLog(**read_json(path)) if path.exists() else None
 
     def save(self, seed: int, stream: int, log: StreamLog) -> None:
         saved = dataclasses.asdict(log)

@@ -5,7 +5,7 @@ Reads models/<task>/ and data/edits/<task>/; writes reports/tasks/<task>/<method
 metrics.json (every rate over the seeds in params `seeds`, with its pre-edit control and
 a bootstrap 95% interval), edits.csv (one row per edit), curve.csv (locality and edit
 retention every `edit.eval_every` edits). Timings, which differ from run to run, go to
-timing.json beside them, which neither git nor DVC tracks.
+reports/timings/<task>/<method>.json, which neither git nor DVC tracks.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
+import os
 import resource
 import time
 from dataclasses import dataclass
@@ -30,9 +32,11 @@ from mpn.editor import Editor
 from mpn.errors import UserError
 from mpn.engines import ENGINES
 from mpn.io import read_json, read_jsonl, write_json, write_text
-from mpn.methods import MPNHParams, method_hparams
+from mpn.methods import MPNHParams, PatcherHParams, method_hparams
 from mpn.models import load_classifier
-from mpn.sequential import Checkpoints, HeldOut, SequentialEditing, memory_inputs, summarize, timing
+from mpn.report.inputs import timing_path
+from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
+                            timing)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,45 @@ class EditSettings:
     max_edits: int | None = knob(None, ge=1)
     n_bootstrap: int = knob(1000, ge=1)
     num_threads: int | None = knob(None, ge=0)
+    processes: int = knob(0, ge=0)
     seed: int = knob(0, ge=0)
+
+
+@dataclass
+class SeedRun:
+    """All streams of one seed; a pool of processes runs seeds side by side."""
+    runner: SequentialEditing
+    hparams: PatcherHParams
+    design: MPNHParams
+    edits: list[dict]
+    checkpoints: Checkpoints
+
+    def __call__(self, seed: int) -> list[StreamLog]:
+        torch.set_num_threads(1)  # the same arithmetic in one process or several
+        torch.manual_seed(seed)
+        self.runner.editor.hparams = dataclasses.replace(self.hparams, seed=seed)
+        self.runner.heldout = HeldOut.from_hparams(self.design, seed)
+        return self.runner.run(reshuffle_streams(self.edits, seed), checkpoints=self.checkpoints)
+
+
+_JOB: SeedRun | None = None  # what forked workers run (inherited, not pickled)
+
+
+def _run_seed(seed: int) -> list[StreamLog]:
+    return _JOB(seed)
+
+
+def run_seeds(job: SeedRun, seeds: list[int], processes: int) -> list[list[StreamLog]]:
+    """Each seed's logs, in `seeds` order. Editing steps are single-threaded, so seeds
+    in separate processes use the cores the one process would leave idle; the forked
+    workers share the features computed once before."""
+    processes = min(len(seeds), processes or os.cpu_count() or 1)
+    if processes <= 1:
+        return [job(seed) for seed in seeds]
+    global _JOB
+    _JOB = job
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return pool.map(_run_seed, seeds, chunksize=1)
 
 
 def seeds_param(params: dict) -> list[int]:
@@ -122,6 +164,7 @@ def main() -> None:
     val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
 
     start = time.perf_counter()
+    torch.manual_seed(settings.seed)  # the dropout views drawn in the feature pass
     editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine,
                     memory=memory, val_memory=val_memory, max_length=settings.max_length)
     runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
@@ -129,14 +172,11 @@ def main() -> None:
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
                               fingerprint(params, args.task, args.method))
-    logs = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        editor.hparams = dataclasses.replace(hparams, seed=seed)
-        runner.heldout = HeldOut.from_hparams(design, seed)
-        logs += runner.run(reshuffle_streams(edits, seed), checkpoints=checkpoints)
-    if checkpoints.loaded:
-        log.info("resumed: %d of %d streams loaded from %s", checkpoints.loaded, len(logs), checkpoints.folder)
+    resumed = checkpoints.saved()
+    job = SeedRun(runner, hparams, design, edits, checkpoints)
+    logs = [lg for seed_logs in run_seeds(job, seeds, settings.processes) for lg in seed_logs]
+    if resumed:
+        log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)
     metrics.update(method=args.method, task=args.task, engine=editor.engine.name,
                    heldout_languages=sorted(design.heldout_languages),
@@ -147,8 +187,9 @@ def main() -> None:
     write_text(out / "edits.csv", csv_text(rows, EDITS_COLUMNS))
     write_text(out / "curve.csv", csv_text([c for lg in logs for c in lg.curve], CURVE_COLUMNS))
     write_json(out / "metrics.json", metrics)
-    write_json(out / "timing.json", {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
-                                     "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    write_json(timing_path(args.task, args.method), {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
+                                     "peak_memory_mb": round(max(resource.getrusage(who).ru_maxrss for who in
+                                                                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024, 1)})
     log.info("%s/%s: es %s, clg %s (pre %s), clg_heldout %s (pre %s), locality %s, %d edits over %d seeds",
              args.task, args.method, metrics["es"], metrics["clg"], metrics["clg_pre"], metrics["clg_heldout"],
              metrics["clg_heldout_pre"], metrics["locality"], metrics["n_edits"], len(seeds))

@@ -116,7 +116,9 @@ def write_reports(root: Path, tasks=TASKS, methods=METHODS) -> None:
             (out / "metrics.json").write_text(json.dumps(metrics_for(task, method)))
             write_csv(out / "edits.csv", edit_rows(method))
             write_csv(out / "curve.csv", curve_rows(method))
-            (out / "timing.json").write_text(json.dumps(timing_for(method)))
+            timing = root.parent / "timings" / task / f"{method}.json"
+            timing.parent.mkdir(parents=True, exist_ok=True)
+            timing.write_text(json.dumps(timing_for(method)))
 
 
 def params(**aggregate_section) -> dict:
@@ -301,7 +303,7 @@ def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):
         "error: missing reports/tasks/xnli/mpn/metrics.json: it is made by stage "
         "edit@xnli-mpn (run `dvc repro edit@xnli-mpn`)")
     # Nothing written: the inputs are checked before the first output.
-    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["tasks"]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["tasks", "timings"]  # the inputs
     assert sorted(p.name for p in (tmp_path / "reports" / "tasks").iterdir()) == TASKS
 
 

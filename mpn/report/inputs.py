@@ -36,6 +36,11 @@ CURVE_NUMERIC = ("n_edits", "locality", "er")
 CURVE_KEYS = ("seed", "stream", "n_edits")
 
 
+def timing_path(task: str, method: str, reports: Path = Path("reports")) -> Path:
+    """Where the edit stage writes its timings (seconds per edit, feature pass, memory)."""
+    return reports / "timings" / task / f"{method}.json"
+
+
 @dataclass(frozen=True)
 class ExpectedFile:
     """An input file and the DVC stage that writes it (named in missing-file errors)."""
@@ -73,8 +78,9 @@ class ReportLayout:
         return self._method_file(task, method, "curve.csv")
 
     def timing(self, task: str, method: str) -> Path:
-        """Optional, machine-local (neither git nor DVC tracks it)."""
-        return self.root / task / method / "timing.json"
+        """Optional and machine-local: neither git nor DVC tracks it, and it lies outside
+        the aggregate stage's dep folder, so a rerun's new timings change no hash."""
+        return timing_path(task, method, self.root.parent)
 
 
 @dataclass(frozen=True)
