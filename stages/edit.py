@@ -113,12 +113,13 @@ def seeds_param(params: dict) -> list[int]:
 
 
 def fingerprint(params: dict, task: str, method: str) -> str:
-    """What a saved stream depends on: the params this stage reads, the edit set and
-    the model (file contents)."""
+    """What a saved stream depends on: the params this stage reads, the edit set, the
+    model and the code (file contents)."""
     digest = hashlib.sha256(json.dumps([params.get(k) for k in ("edit", "patcher", "mpn")] + [method],
                                        sort_keys=True).encode())
-    for folder in (Path("data") / "edits" / task, Path("models") / task):
-        for path in sorted(folder.rglob("*")):
+    code = Path(__file__).resolve().parents[1]
+    for folder in (Path("data") / "edits" / task, Path("models") / task, code / "mpn", code / "stages"):
+        for path in sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts):
             if path.is_file():
                 digest.update(path.name.encode())
                 with open(path, "rb") as f:

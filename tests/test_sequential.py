@@ -127,3 +127,17 @@ def test_mpn_never_trains_on_a_rotated_out_language(editor):
         assert "es" in row["heldout_languages"] and len(row["heldout_languages"]) == 1 + 2
         assert row["trained_languages"] and not set(row["trained_languages"]) & set(row["heldout_languages"])
         assert sorted(row["trained_languages"] + row["heldout_languages"]) == ["de", "es", "fr", "it"]
+
+
+def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_path):
+    from mpn.sequential import Checkpoints, StreamLog
+    log = StreamLog(seed=1, edits=[{"stream": 0, "es": 1, "seconds": 0.5, "by_lang": {"de": {"pre": 0.0}}}],
+                    locality_after=[1, 0], retained=[1])
+    Checkpoints(tmp_path, "v1").save(1, 0, log)
+    again = Checkpoints(tmp_path, "v1")
+    assert again.saved() == 1 and again.load(1, 1) is None
+    loaded = again.load(1, 0)
+    assert loaded.edits == [{"stream": 0, "es": 1, "by_lang": {"de": {"pre": 0.0}}}]  # no timing saved
+    assert (loaded.seed, loaded.locality_after, loaded.retained) == (1, [1, 0], [1])
+    changed = Checkpoints(tmp_path, "v2")  # params, model, edits or code changed
+    assert changed.saved() == 0 and changed.load(1, 0) is None
