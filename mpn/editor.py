@@ -23,6 +23,7 @@ import torch
 
 from mpn.engines import ENGINES, Text
 from mpn.errors import UserError
+from mpn.features import FeatureStore
 from mpn.losses import Objective, memory_loss
 from mpn.methods import MPNHParams, PatcherHParams, make_hparams
 from mpn.models import Classifier
@@ -89,7 +90,7 @@ class Editor:
     def __init__(self, model: Classifier, tokenizer, method: str = "patcher",
                  hparams: PatcherHParams | dict | None = None, engine: str = "cached",
                  memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128,
-                 any_language_key: bool = False):
+                 any_language_key: bool = False, features: FeatureStore | None = None):
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
         self.method = method
@@ -101,6 +102,8 @@ class Editor:
         for p in model.parameters():
             p.requires_grad_(False)
         self.engine = ENGINES[engine](model, tokenizer, max_length)
+        if features is not None:  # FFN inputs computed ahead (stage features@<task>)
+            self.engine.preload(features, self.hparams.n_views)
         self.labels = list(model.labels)
         self.base_memory = self.engine.features(list(memory))     # (memory, hidden)
         self.val_memory = self.engine.features(list(val_memory))  # (val_memory, hidden)

@@ -19,47 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from mpn import closed_form
 from mpn.closed_form import StepOutput
+from mpn.features import FeatureExtractor, FeatureStore, Text
 from mpn.losses import Objective
 from mpn.models import Classifier, tokenize
 from mpn.patch import PendingPatch, find_ffn_site, install_patches
 
-Text = str | tuple  # a claim, or a (premise, hypothesis) pair
-
 
 def _key(text) -> Text:
     return tuple(text) if isinstance(text, list) else text
-
-
-class FeatureExtractor:
-    """FFN inputs at the classifier's position (token 0) of the last layer, via a hook."""
-
-    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
-        self.model, self.tokenizer = model, tokenizer
-        self.max_length, self.batch_size = max_length, batch_size
-        self.site = find_ffn_site(model)
-
-    def __call__(self, texts: list[Text], dropout: bool = False, progress: bool = False) -> torch.Tensor:
-        """(n, hidden). With dropout on, each row is an independent noisy view."""
-        captured = []
-        hook = self.site.up.register_forward_hook(lambda mod, inp, out: captured.append(inp[0][:, 0].detach()))
-        was_training = self.model.training
-        self.model.train(dropout)
-        try:
-            with torch.no_grad():
-                starts = range(0, len(texts), self.batch_size)
-                for i in tqdm(starts, desc="ffn inputs", unit="batch", disable=not progress):
-                    enc = tokenize(self.tokenizer, texts[i:i + self.batch_size],
-                                   self.model.config.input_prefix, self.max_length)
-                    self.model.encoder(**enc)
-        finally:
-            hook.remove()
-            self.model.train(was_training)
-        hidden = self.model.encoder.config.hidden_size
-        return torch.cat(captured) if captured else torch.empty(0, hidden)
 
 
 @dataclass
@@ -95,6 +65,13 @@ class CachedEngine:
         self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
 
     # --- features -----------------------------------------------------------
+    def preload(self, store: FeatureStore, n_views: int) -> None:
+        """Take the features a features stage computed, and its dropout views if it drew
+        `n_views` per text (else they are drawn here when needed)."""
+        self._cache.update(zip(store.texts, store.clean))
+        if store.n_views == n_views:
+            self._views.update(zip(store.view_texts, store.views))
+
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
         keys = [_key(t) for t in texts]
@@ -194,6 +171,9 @@ class FullEngine:
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
         self.patches = install_patches(model)
+
+    def preload(self, store: FeatureStore, n_views: int) -> None:
+        """Nothing to take: the full engine runs the whole model every step."""
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         return self.extract(texts, progress=progress)

@@ -176,7 +176,10 @@ class Classifier(PreTrainedModel):
     def from_encoder(cls, encoder: PreTrainedModel, labels: list[str], dropout: float = 0.1,
                      input_prefix: str = "", seed: int = 0) -> "Classifier":
         """A fresh head on a (pre-trained) encoder; the head's init follows `seed`."""
-        config = ClassifierConfig(encoder=encoder.config.to_dict(), labels=labels,
+        # _name_or_path is where the encoder was loaded from (a cache path under $HOME):
+        # kept, it would make the saved model differ from machine to machine
+        encoder_config = {k: v for k, v in encoder.config.to_dict().items() if k != "_name_or_path"}
+        config = ClassifierConfig(encoder=encoder_config, labels=labels,
                                   dropout=dropout, input_prefix=input_prefix)
         torch.manual_seed(seed)
         model = cls(config)

@@ -24,41 +24,20 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mpn.editor import Editor
-from mpn.engines import Text
+from mpn.features import ENGLISH, Text, as_text, edit_texts, eval_texts, memory_texts
 from mpn.io import read_json, write_json, write_text
 from mpn.methods import MPNHParams, PatcherHParams
 from mpn.metrics import rate, ratio
 
 log = logging.getLogger(__name__)
 
-ENGLISH = "en"  # in per-language rows, "en" holds the English rephrases (MG)
-
-
-def as_text(value) -> Text:
-    """jsonl stores pairs as lists; the engines key texts by tuples."""
-    return tuple(value) if isinstance(value, list) else value
-
 
 def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
     """The English memory; for MPN also up to `memory_per_language` items in each
     language it samples, so its patches stay silent there too."""
-    inputs = [as_text(r["input"]) for r in rows if r["lang"] == ENGLISH]
     if isinstance(hparams, MPNHParams):
-        taken = Counter()
-        for r in rows:
-            if hparams.samples(r["lang"]) and taken[r["lang"]] < hparams.memory_per_language:
-                taken[r["lang"]] += 1
-                inputs.append(as_text(r["input"]))
-    return inputs
-
-
-def eval_texts(e: dict) -> dict[str, list[Text]]:
-    """An edit's evaluation texts by language: "en" the English rephrases; each other
-    language its translation, then its translated rephrases."""
-    texts = {ENGLISH: [as_text(t) for t in e["rephrases"]]} if e["rephrases"] else {}
-    for lang, translation in e["translations"].items():
-        texts[lang] = [as_text(translation)] + [as_text(t) for t in e["translated_rephrases"].get(lang, [])]
-    return texts
+        return memory_texts(rows, hparams.memory_per_language, hparams.samples)
+    return memory_texts(rows)
 
 
 def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
@@ -68,10 +47,7 @@ def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) 
     engine = editor.engine
     if engine.name != "cached":
         return
-    texts = list(other_texts)
-    for e in edits:
-        texts += [as_text(e["input"])] + [t for ts in eval_texts(e).values() for t in ts]
-    engine.features(texts, progress=True)
+    engine.features(list(other_texts) + edit_texts(edits), progress=True)
     engine.precompute_views([as_text(e["input"]) for e in edits], editor.hparams.n_views, progress=True)
 
 
@@ -153,7 +129,7 @@ class SequentialEditing:
         precompute(self.editor, edits, self.locality_inputs)
 
     def run(self, edits: list[dict], max_per_stream: int | None = None,
-            checkpoints: "Checkpoints | None" = None) -> list[StreamLog]:
+            checkpoints: "Checkpoints | None" = None, progress: bool = True) -> list[StreamLog]:
         """Edit each stream from the base model; a stream ends after `max_per_stream`
         edits made (None: after its last item). With `checkpoints`, a finished stream is
         saved, and one saved before (by an interrupted run) is loaded, not redone."""
@@ -163,7 +139,7 @@ class SequentialEditing:
         logs = []
         seed = self.heldout.seed
         desc = f"edit ({self.editor.method}, seed {seed})"
-        with tqdm(total=len(edits), desc=desc, unit="edit") as bar:
+        with tqdm(total=len(edits), desc=desc, unit="edit", disable=not progress) as bar:
             for stream in sorted(streams):
                 saved = checkpoints.load(seed, stream) if checkpoints else None
                 if saved is None:

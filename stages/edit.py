@@ -10,6 +10,7 @@ reports/timings/<task>/<method>.json, which neither git nor DVC tracks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -20,15 +21,18 @@ import multiprocessing
 import os
 import resource
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from mpn.cli import load_params, run_stage
 from mpn.config import knob, parse
 from mpn.edits import reshuffle_streams
 from mpn.editor import Editor
+from mpn.features import FeatureStore
 from mpn.errors import UserError
 from mpn.engines import ENGINES
 from mpn.io import read_json, read_jsonl, write_json, write_text
@@ -63,45 +67,63 @@ class EditSettings:
     max_edits: int | None = knob(None, ge=1)
     n_bootstrap: int = knob(1000, ge=1)
     num_threads: int | None = knob(None, ge=0)
-    processes: int = knob(0, ge=0)
+    processes: int = knob(0, ge=0)   # (seed, stream) jobs side by side; 0: one per CPU core
     seed: int = knob(0, ge=0)
 
 
 @dataclass
-class SeedRun:
-    """All streams of one seed; a pool of processes runs seeds side by side."""
+class StreamJob:
+    """One (seed, stream) of editing; a pool of processes runs them side by side."""
     runner: SequentialEditing
     hparams: PatcherHParams
     design: MPNHParams
-    edits: list[dict]
+    streams: dict[int, dict[int, list[dict]]]   # seed -> stream -> its edits, in order
     checkpoints: Checkpoints
 
-    def __call__(self, seed: int) -> list[StreamLog]:
+    def __call__(self, key: tuple[int, int]) -> StreamLog:
+        seed, stream = key
         torch.set_num_threads(1)  # the same arithmetic in one process or several
         torch.manual_seed(seed)
         self.runner.editor.hparams = dataclasses.replace(self.hparams, seed=seed)
         self.runner.heldout = HeldOut.from_hparams(self.design, seed)
-        return self.runner.run(reshuffle_streams(self.edits, seed), checkpoints=self.checkpoints)
+        return self.runner.run(self.streams[seed][stream], checkpoints=self.checkpoints, progress=False)[0]
+
+    @classmethod
+    def for_seeds(cls, runner, hparams, design, edits: list[dict], seeds: list[int], checkpoints) -> "StreamJob":
+        """Each seed re-draws the stream assignment (mpn.edits.reshuffle_streams)."""
+        streams = {}
+        for seed in seeds:
+            streams[seed] = defaultdict(list)
+            for e in reshuffle_streams(edits, seed):
+                streams[seed][e["stream"]].append(e)
+        return cls(runner, hparams, design, streams, checkpoints)
+
+    def keys(self) -> list[tuple[int, int]]:
+        return [(seed, stream) for seed, streams in self.streams.items() for stream in sorted(streams)]
 
 
-_JOB: SeedRun | None = None  # what forked workers run (inherited, not pickled)
+_JOB: StreamJob | None = None  # what forked workers run (inherited, not pickled)
 
 
-def _run_seed(seed: int) -> list[StreamLog]:
-    return _JOB(seed)
+def _run_stream(key: tuple[int, int]) -> StreamLog:
+    return _JOB(key)
 
 
-def run_seeds(job: SeedRun, seeds: list[int], processes: int) -> list[list[StreamLog]]:
-    """Each seed's logs, in `seeds` order. Editing steps are single-threaded, so seeds
-    in separate processes use the cores the one process would leave idle; the forked
-    workers share the features computed once before."""
-    processes = min(len(seeds), processes or os.cpu_count() or 1)
-    if processes <= 1:
-        return [job(seed) for seed in seeds]
+def run_streams(job: StreamJob, processes: int) -> list[StreamLog]:
+    """Every (seed, stream)'s log, seeds in order, then streams. Editing steps are
+    single-threaded, so streams in separate processes use the cores one process would
+    leave idle; forked workers share the features loaded once before."""
+    keys = job.keys()
+    processes = min(len(keys), processes or os.cpu_count() or 1)
     global _JOB
     _JOB = job
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        return pool.map(_run_seed, seeds, chunksize=1)
+    with (tqdm(total=len(keys), desc=f"edit ({job.runner.editor.method})", unit="stream") as bar,
+          multiprocessing.get_context("fork").Pool(processes) if processes > 1 else contextlib.nullcontext() as pool):
+        logs = []
+        for stream_log in (pool.imap(_run_stream, keys, chunksize=1) if pool else map(job, keys)):
+            logs.append(stream_log)
+            bar.update(1)
+    return logs
 
 
 def seeds_param(params: dict) -> list[int]:
@@ -118,7 +140,8 @@ def fingerprint(params: dict, task: str, method: str) -> str:
     digest = hashlib.sha256(json.dumps([params.get(k) for k in ("edit", "patcher", "mpn")] + [method],
                                        sort_keys=True).encode())
     code = Path(__file__).resolve().parents[1]
-    for folder in (Path("data") / "edits" / task, Path("models") / task, code / "mpn", code / "stages"):
+    for folder in (Path("data") / "edits" / task, Path("data") / "features" / task, Path("models") / task,
+                   code / "mpn", code / "stages"):
         for path in sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts):
             if path.is_file():
                 digest.update(path.name.encode())
@@ -126,6 +149,14 @@ def fingerprint(params: dict, task: str, method: str) -> str:
                     for block in iter(lambda: f.read(1 << 20), b""):
                         digest.update(block)
     return digest.hexdigest()
+
+
+def load_features(task: str) -> FeatureStore:
+    folder = Path("data") / "features" / task
+    if not folder.exists():
+        raise UserError(f"no {folder}: the cached engine reads the features stage's output; "
+                        f"run `dvc repro features@{task}` (or the whole pipeline) first")
+    return FeatureStore.load(folder)
 
 
 def check_languages(hparams: MPNHParams, task_languages: list[str], task: str) -> None:
@@ -165,17 +196,17 @@ def main() -> None:
     val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
 
     start = time.perf_counter()
-    torch.manual_seed(settings.seed)  # the dropout views drawn in the feature pass
-    editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine,
-                    memory=memory, val_memory=val_memory, max_length=settings.max_length)
+    features = load_features(args.task) if settings.engine == "cached" else None
+    torch.manual_seed(settings.seed)  # dropout views of texts the features file lacks
+    editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine, memory=memory,
+                    val_memory=val_memory, max_length=settings.max_length, features=features)
     runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
-    runner.precompute(edits)  # once for every seed: the seeds re-draw streams, not texts
+    runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
                               fingerprint(params, args.task, args.method))
     resumed = checkpoints.saved()
-    job = SeedRun(runner, hparams, design, edits, checkpoints)
-    logs = [lg for seed_logs in run_seeds(job, seeds, settings.processes) for lg in seed_logs]
+    logs = run_streams(StreamJob.for_seeds(runner, hparams, design, edits, seeds, checkpoints), settings.processes)
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)

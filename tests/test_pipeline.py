@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mpn.features import FeatureStore, as_text, edit_texts
 from mpn.io import read_json, read_jsonl
 from tiny import make_tiny_encoder
 
@@ -36,7 +37,7 @@ LANGUAGES = ["en", "de", "es", "fr"]
 HELDOUT = ["fr"]
 METHODS = ["patcher", "mpn"]
 MAX_EDITS = 6
-STAGES = {"download", "translate@xfacts", "finetune@xfacts", "sample_edits@xfacts",
+STAGES = {"download", "translate@xfacts", "finetune@xfacts", "sample_edits@xfacts", "features@xfacts",
           "edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}
 RATE_KEYS = {"mean", "low", "high"}
 METRIC_KEYS = {"es", "mg", "mg_pre", "mg_lift", "clg", "clg_pre", "clg_lift", "clg_by_lang",
@@ -150,6 +151,9 @@ def test_every_stage_writes_its_outputs(pipeline):
         assert set(edit) >= {"edit_id", "group", "stream", "input", "target", "rephrases",
                              "translations", "translated_rephrases"}
         assert set(edit["translations"]) <= set(LANGUAGES) - {"en"}
+    features = FeatureStore.load(repo / "data/features/xfacts")
+    assert set(features.view_texts) == {as_text(e["input"]) for e in edits}
+    assert set(edit_texts(edits)) <= set(features.texts)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -1,0 +1,61 @@
+"""Stage features@<task>: the last FFN's input at the classifier position, once per task.
+
+Usage: python stages/features.py <task>
+Reads models/<task>/ and data/edits/<task>/; writes data/features/<task>/
+{features.safetensors, texts.json}: every text any edit stage reads (edits and their
+evaluation texts, locality, memory and validation memory in English and up to
+`mpn.memory_per_language` rows per other language) and `patcher.n_views` dropout views
+of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.features).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mpn.cli import load_params, run_stage, task_argument
+from mpn.config import knob, parse
+from mpn.features import FeatureExtractor, FeatureStore, as_text, stage_texts
+from mpn.io import read_jsonl
+from mpn.methods import method_hparams
+from mpn.models import load_classifier
+from mpn.train import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """The keys of the `edit` section this stage reads (the edit stage reads them too)."""
+    max_length: int = knob(64, ge=1)
+    seed: int = knob(0, ge=0)                     # the dropout views
+    num_threads: int | None = knob(None, ge=0)
+
+
+def main() -> None:
+    params = load_params()
+    task = task_argument(params)
+    edit = params.get("edit") or {}
+    settings = parse(FeatureSettings, {k: v for k, v in edit.items() if k in FeatureSettings.__dataclass_fields__},
+                     "edit")
+    hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
+    device = resolve_device((params.get("finetune") or {}).get("device", "auto"))
+    torch.set_num_threads(settings.num_threads or torch.get_num_threads())
+
+    folder = Path("data") / "edits" / task
+    edits = read_jsonl(folder / "edits.jsonl")
+    texts = stage_texts(edits, read_jsonl(folder / "locality.jsonl"), read_jsonl(folder / "memory.jsonl"),
+                        read_jsonl(folder / "memory_val.jsonl"), hparams.memory_per_language)
+    model, tokenizer = load_classifier(Path("models") / task)
+    extract = FeatureExtractor(model.to(device), tokenizer, settings.max_length)
+    store = FeatureStore.compute(extract, texts, [as_text(e["input"]) for e in edits], hparams.n_views,
+                                 settings.seed, progress=True)
+    store.save(Path("data") / "features" / task)
+    log.info("%s: features of %d texts, %d dropout views of each of %d edit inputs (%s)",
+             task, len(store.texts), store.n_views, len(store.view_texts), device)
+
+
+if __name__ == "__main__":
+    run_stage(main)
