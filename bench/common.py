@@ -10,7 +10,7 @@ import yaml
 
 from mpn.cli import load_params
 from mpn.io import read_jsonl
-from mpn.methods import PatcherHParams, method_hparams
+from mpn.methods import MethodHParams, method_hparams
 from mpn.models import Classifier, load_classifier
 from mpn.sequential import HeldOut, memory_inputs
 
@@ -19,7 +19,7 @@ from mpn.sequential import HeldOut, memory_inputs
 class TaskRun:
     model: Classifier
     tokenizer: object
-    hparams: PatcherHParams
+    hparams: MethodHParams
     edits: list[dict]
     locality: list[dict]
     memory: list            # the method's memory texts (English, plus MPN's pool languages)

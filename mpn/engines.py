@@ -63,6 +63,8 @@ class CachedEngine:
         self.closed_form = closed_form.supported(self.site.activation, self.site.layer_norm, model.head)
         self._cache: dict[Text, torch.Tensor] = {}
         self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
+        # (h, ffn output) -> ffn output, applied in order after the FFN (GRACE's codebook)
+        self.replacements: list = []
 
     # --- features -----------------------------------------------------------
     def preload(self, store: FeatureStore, n_views: int) -> None:
@@ -71,6 +73,11 @@ class CachedEngine:
         self._cache.update(zip(store.texts, store.clean))
         if store.n_views == n_views:
             self._views.update(zip(store.view_texts, store.views))
+
+    def warm(self, texts: list[Text], view_texts: list[Text], n_views: int) -> None:
+        """Features of `texts` and dropout views of `view_texts`, in large batches, now."""
+        self.features(texts, progress=True)
+        self.precompute_views(view_texts, n_views, progress=True)
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
@@ -153,6 +160,8 @@ class CachedEngine:
         out = self.frozen_ffn(h)
         if self.patches.pending is not None:
             out = out + self.site.activation(self.patches.pending.preact(h))[:, None] * self.patches.pending.value()
+        for replace in self.replacements:
+            out = replace(h, out)
         return self.model.head(self.site.layer_norm(out + h))
 
     def predict(self, texts: list[Text]) -> torch.Tensor:
@@ -174,6 +183,9 @@ class FullEngine:
 
     def preload(self, store: FeatureStore, n_views: int) -> None:
         """Nothing to take: the full engine runs the whole model every step."""
+
+    def warm(self, texts: list[Text], view_texts: list[Text], n_views: int) -> None:
+        """Nothing to compute ahead: every step runs the model."""
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         return self.extract(texts, progress=progress)

@@ -65,6 +65,13 @@ class PatchNeurons(nn.Module):
     def discard(self) -> None:
         self.pending = None
 
+    def load(self, keys: torch.Tensor, biases: torch.Tensor, values: torch.Tensor) -> None:
+        """Committed patches saved before: (n, hidden), (n,), (n, hidden)."""
+        self.keys = nn.Parameter(keys.clone(), requires_grad=False)
+        self.biases = nn.Parameter(biases.clone(), requires_grad=False)
+        self.values = nn.Parameter(values.clone(), requires_grad=False)
+        self.pending = None
+
     def reset(self) -> None:
         hidden = self.keys.shape[1]
         self.keys = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)

@@ -26,29 +26,23 @@ from tqdm.auto import tqdm
 from mpn.editor import Editor
 from mpn.features import ENGLISH, Text, as_text, edit_texts, eval_texts, memory_texts
 from mpn.io import read_json, write_json, write_text
-from mpn.methods import MPNHParams, PatcherHParams
+from mpn.methods import MethodHParams, MPNHParams
 from mpn.metrics import rate, ratio
 
 log = logging.getLogger(__name__)
 
 
-def memory_inputs(rows: list[dict], hparams: PatcherHParams) -> list[Text]:
-    """The English memory; for MPN also up to `memory_per_language` items in each
-    language it samples, so its patches stay silent there too."""
-    if isinstance(hparams, MPNHParams):
-        return memory_texts(rows, hparams.memory_per_language, hparams.samples)
-    return memory_texts(rows)
+def memory_inputs(rows: list[dict], hparams: MethodHParams) -> list[Text]:
+    """The English memory, and up to `memory_per_language` items in each language the
+    method samples (MPN), so its changes stay silent there too."""
+    return memory_texts(rows, hparams.memory_per_language, hparams.samples)
 
 
 def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
-    """Cached engine: the FFN input of every edit text (input, rephrases, translations,
-    translated rephrases) and of `other_texts`, and every edit's dropout views, once, up
-    front, in large batches. The full engine has nothing to precompute."""
-    engine = editor.engine
-    if engine.name != "cached":
-        return
-    engine.features(list(other_texts) + edit_texts(edits), progress=True)
-    engine.precompute_views([as_text(e["input"]) for e in edits], editor.hparams.n_views, progress=True)
+    """The FFN input of every edit text (input, rephrases, translations, translated
+    rephrases) and of `other_texts`, and every edit's dropout views, once, up front, in
+    large batches (the cached engine; the full engine has nothing to precompute)."""
+    editor.warm(list(other_texts) + edit_texts(edits), [as_text(e["input"]) for e in edits])
 
 
 @dataclass(frozen=True)
@@ -138,7 +132,7 @@ class SequentialEditing:
             streams[e["stream"]].append(e)
         logs = []
         seed = self.heldout.seed
-        desc = f"edit ({self.editor.method}, seed {seed})"
+        desc = f"edit ({self.editor.name}, seed {seed})"
         with tqdm(total=len(edits), desc=desc, unit="edit", disable=not progress) as bar:
             for stream in sorted(streams):
                 saved = checkpoints.load(seed, stream) if checkpoints else None
@@ -191,7 +185,7 @@ class SequentialEditing:
         langs = language_rows(texts, pre, post, trained, heldout)
         return {"seed": self.heldout.seed, "stream": stream, "step": step, "group": e["group"],
                 "es": int(post_all[0] == target), **edit_rates(langs), "steps": result.steps,
-                "seconds": round(result.seconds, 4), "patches": self.editor.engine.patches.count,
+                "seconds": round(result.seconds, 4), **self.editor.extras(),
                 "trained_languages": result.languages, "heldout_languages": sorted(heldout),
                 "by_lang": langs}
 

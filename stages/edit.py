@@ -36,7 +36,7 @@ from mpn.features import FeatureStore
 from mpn.errors import UserError
 from mpn.engines import ENGINES
 from mpn.io import read_json, read_jsonl, write_json, write_text
-from mpn.methods import MPNHParams, PatcherHParams, method_hparams
+from mpn.methods import MethodHParams, MPNHParams, method_hparams
 from mpn.models import load_classifier
 from mpn.report.inputs import timing_path
 from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
@@ -75,7 +75,7 @@ class EditSettings:
 class StreamJob:
     """One (seed, stream) of editing; a pool of processes runs them side by side."""
     runner: SequentialEditing
-    hparams: PatcherHParams
+    hparams: MethodHParams
     design: MPNHParams
     streams: dict[int, dict[int, list[dict]]]   # seed -> stream -> its edits, in order
     checkpoints: Checkpoints
@@ -117,7 +117,7 @@ def run_streams(job: StreamJob, processes: int) -> list[StreamLog]:
     processes = min(len(keys), processes or os.cpu_count() or 1)
     global _JOB
     _JOB = job
-    with (tqdm(total=len(keys), desc=f"edit ({job.runner.editor.method})", unit="stream") as bar,
+    with (tqdm(total=len(keys), desc=f"edit ({job.runner.editor.name})", unit="stream") as bar,
           multiprocessing.get_context("fork").Pool(processes) if processes > 1 else contextlib.nullcontext() as pool):
         logs = []
         for stream_log in (pool.imap(_run_stream, keys, chunksize=1) if pool else map(job, keys)):
@@ -210,7 +210,7 @@ def main() -> None:
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)
-    metrics.update(method=args.method, task=args.task, engine=editor.engine.name,
+    metrics.update(method=args.method, task=args.task, engine=settings.engine,
                    heldout_languages=sorted(design.heldout_languages),
                    heldout_fraction=design.heldout_fraction)
 

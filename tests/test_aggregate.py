@@ -201,9 +201,17 @@ def test_summary_md_has_clg_per_language_with_heldout_marked(outputs):
 
 def test_summary_md_pairs_methods_on_the_same_edits(outputs):
     md = outputs.summary_md.read_text()
-    assert "### Paired difference to patcher on the same edits (lifts)" in md
+    assert "### Paired differences on the same edits (lifts): each method minus the first, each X+mpn minus its X" in md
     # clg lift is 0.3 vs 0.1 on all 10 shared edits; mg is blank in both logs.
-    assert "| mpn | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] | +20.0 [+20.0, +20.0] |" in md
+    assert "| mpn − patcher | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] | +20.0 [+20.0, +20.0] |" in md
+
+
+def test_every_augmented_method_is_also_paired_with_its_own_base(tmp_path):
+    methods = ["patcher", "mpn", "ft", "ft+mpn"]
+    write_reports(tmp_path / "reports" / "tasks", tasks=["xfacts"], methods=methods)
+    outputs = aggregate_in({**params(), "tasks": ["xfacts"], "methods": methods}, tmp_path / "reports")
+    pairs = [line.split(" | ")[0][2:] for line in outputs.summary_md.read_text().splitlines() if " − " in line]
+    assert pairs == ["mpn − patcher", "ft − patcher", "ft+mpn − patcher", "ft+mpn − ft"]
 
 
 def test_timings_go_to_their_own_untracked_file(outputs):
@@ -284,7 +292,7 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
     outputs = aggregate_in({**params(), "tasks": ["xfacts"]}, tmp_path)
     md = outputs.summary_md.read_text()
-    assert "| mpn | 0 | n/a | n/a | n/a | n/a |" in md
+    assert "| mpn − patcher | 0 | n/a | n/a | n/a | n/a |" in md
     assert "| CLG unseen post | n/a | n/a |" in md and "| MG post | 70.0 [60.0, 80.0] | 90.0 [80.0, 100.0] |" in md
     assert (outputs.figures / "xfacts" / "clg_heatmap.png").read_bytes()[:8] == PNG_SIGNATURE
     assert read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv") == []

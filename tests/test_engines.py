@@ -102,8 +102,8 @@ def test_lr_only_decays_once_the_edit_is_right(model_and_tokenizer):
     for target in (wrong, right):
         editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hparams, memory=MEMORY, val_memory=[EDIT])
         results[target] = editor.edit(EDIT, target)
-    assert not results[wrong].success and results[wrong].final_lr == hparams.lr      # still searching
-    assert results[right].success and results[right].final_lr < hparams.lr / 10     # right: settling
+    assert not results[wrong].success and results[wrong].extras["final_lr"] == hparams.lr      # still searching
+    assert results[right].success and results[right].extras["final_lr"] < hparams.lr / 10     # right: settling
     assert results[wrong].steps == results[right].steps == hparams.max_steps
 
 
@@ -200,7 +200,7 @@ def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_t
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert editor.engine.patches.pending is None and editor.engine.patches.count == 1
-    assert editor.n_edits == 1 and len(editor.edit_memory) == 2
+    assert editor.n_edits == 1 and len(editor.method.edit_memory) == 2
     assert torch.equal(predict_logits(model, tokenizer, probe), before)
     # the next edit works, and exactly as if the interrupted one had never been tried
     editor.hparams = PatcherHParams(max_steps=50)
@@ -231,9 +231,9 @@ def test_past_edits_join_the_memory(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     translations = {"de": "die währung von japan ist der euro"}
     editor = Editor(model, tokenizer, "mpn", {"max_steps": 20}, memory=MEMORY)
-    assert editor._memory().shape[0] == len(MEMORY)
+    assert torch.cat([editor.method.memory, *editor.method.edit_memory]).shape[0] == len(MEMORY)
     editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
-    remembered = editor._memory()[len(MEMORY):]
+    remembered = torch.cat([editor.method.memory, *editor.method.edit_memory])[len(MEMORY):]
     assert torch.equal(remembered, editor.engine.features([EDIT, translations["de"]]))
 
 

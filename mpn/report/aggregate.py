@@ -13,6 +13,7 @@ from typing import Any
 
 from mpn.config import knob, parse
 from mpn.io import write_json, write_text
+from mpn.method_names import base_name
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.outputs import atomic_dir
@@ -60,14 +61,17 @@ class AggregateOutputs:
 
 
 def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> Comparisons:
-    """Every method against the first one in params `methods`, per task."""
+    """Per task: every method against the first one in params `methods`, and every
+    `X+mpn` against its own X where both ran; keyed "method − baseline"."""
     comparisons: Comparisons = {}
     for report in reports:
-        baseline, *others = report.methods.values()
+        first, *others = report.methods
+        pairs = [(m, first) for m in others]
+        pairs += [(m, base) for m in others if (base := base_name(m)) != m and base != first and base in report.methods]
         comparisons[report.task] = {
-            r.method: compare_to_baseline(r.edits, baseline.edits, settings.n_bootstrap,
-                                          settings.seed)
-            for r in others}
+            f"{m} − {base}": compare_to_baseline(report.methods[m].edits, report.methods[base].edits,
+                                                  settings.n_bootstrap, settings.seed)
+            for m, base in pairs}
     return comparisons
 
 

@@ -98,8 +98,8 @@ def task_sections(report: TaskReport, comparisons: dict[str, dict[str, PairedDif
                 locality_table(report, decimals),
                 "### Base model accuracy per language", base_accuracy_table(report, decimals)]
     if comparisons:
-        baseline = next(iter(report.methods))
-        sections += [f"### Paired difference to {baseline} on the same edits (lifts)",
+        sections += ["### Paired differences on the same edits (lifts): each method minus the first, "
+                     "each X+mpn minus its X",
                      paired_table(comparisons, decimals)]
     return sections
 
@@ -160,10 +160,10 @@ PAIRED_TITLES = {"es": "ΔES", "mg_lift": "ΔMG lift", "clg_lift": "ΔCLG lift",
 
 
 def paired_table(comparisons: dict[str, dict[str, PairedDifference]], decimals: int) -> str:
-    header = ["Method", "Shared edits", *(PAIRED_TITLES[m] for m in PAIRED_METRICS)]
-    rows = [[method, str(diffs["es"].n_pairs),
+    header = ["Comparison", "Shared edits", *(PAIRED_TITLES[m] for m in PAIRED_METRICS)]
+    rows = [[pair, str(diffs["es"].n_pairs),
              *(fmt_difference(diffs[m], decimals) for m in PAIRED_METRICS)]
-            for method, diffs in comparisons.items()]
+            for pair, diffs in comparisons.items()]
     return markdown_table(header, rows)
 
 

@@ -1,0 +1,116 @@
+"""What every editing method shares: its hyperparameters' base, the request it gets,
+the outcome it returns, and the MPN augmentation that any method can take (`X+mpn`).
+
+A method (mpn/methods/<name>.py) is one class with a typed `HParams` dataclass and:
+- `__init__(engine, hparams, memory, val_memory)`: the engine runs the (patched)
+  classifier from cached FFN inputs; memory: (n, hidden) FFN inputs of unrelated texts;
+- `edit(request) -> Outcome`: make one edit; if anything raises inside, the model is
+  left exactly as before the call;
+- `reset()`: back to the base model;
+- `state() / load_state(tensors)`: what the method added, as tensors (save and load);
+- `extras() -> dict`: the method's own figures (patch neurons, codebook entries).
+Predictions go through the engine, which carries every method's changes.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from mpn.config import knob
+from mpn.features import ENGLISH, Text
+
+
+@dataclass
+class MethodHParams:
+    """Knobs every method has."""
+    seed: int = knob(0, ge=0)
+
+    # without the MPN augmentation: the English input alone, the English memory alone
+    k_translations = 0
+    memory_per_language = 0
+    n_views = 0   # dropout copies of the edit input per training step (a field where a method has it)
+
+    def samples(self, lang: str) -> bool:
+        """May the method train on (and keep its changes silent in) this language?"""
+        return False
+
+    def pool(self, translations: dict[str, Text], heldout: set[str]) -> list[str]:
+        """The languages of `translations` this edit may train on."""
+        return sorted(lang for lang in translations if self.samples(lang) and lang not in heldout)
+
+
+@dataclass
+class MPNHParams:
+    """The MPN augmentation (Si et al. 2024): each training step of the base method sees
+    the English input together with translations sampled from the pool languages."""
+    k_translations: int = knob(4, ge=0)  # translations sampled into each step's batch
+    pool_languages: list[str] | None = knob(None)  # languages MPN may sample; None = all available
+    heldout_languages: list[str] = knob([])  # never sampled: the honest transfer test
+    # Language rotation (drawn by mpn.sequential, the same draw for every method): per
+    # edit, this share of the edit's other languages is held out too, seeded by the edit.
+    heldout_fraction: float = knob(0.0, ge=0, le=1)
+    memory_per_language: int = knob(200, ge=0)  # memory items in each pool language, beside the English memory
+
+    def samples(self, lang: str) -> bool:
+        return (lang != ENGLISH and lang not in self.heldout_languages
+                and (self.pool_languages is None or lang in self.pool_languages))
+
+
+@dataclass
+class EditRequest:
+    text: Text
+    target: int                     # label index
+    translations: dict[str, Text]   # what the method may train on (empty without +mpn)
+    k: int                          # translations sampled into each training step
+    seed: int                       # this edit's seed
+
+    def sample(self, rng: random.Random) -> list[str]:
+        """The translations of one training step."""
+        return rng.sample(sorted(self.translations), min(self.k, len(self.translations)))
+
+
+@dataclass
+class Outcome:
+    steps: int
+    loss: float
+    extras: dict = field(default_factory=dict)   # the method's own figures for this edit
+
+
+class Method:
+    """The interface; see the module docstring."""
+    HParams: type = MethodHParams
+    engines: tuple[str, ...] = ("cached", "full")   # engines the method runs on
+
+    def __init__(self, engine, hparams, memory: torch.Tensor, val_memory: torch.Tensor):
+        self.engine, self.hparams = engine, hparams
+        self.memory, self.val_memory = memory, val_memory      # (n, hidden) each
+
+    def edit(self, request: EditRequest) -> Outcome:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def extras(self) -> dict:
+        return {}
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """torch CPU threads for a block (None: leave them)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,86 @@
+"""FT-L: constrained fine-tuning of the last FFN's output weights on the edit alone
+(Zhu et al. 2020; the baseline EasyEdit calls FT-L).
+
+Only W2 (the last FFN's second linear) trains, by Adam on the cross-entropy of the edit
+batch (the English input; with +mpn also sampled translations), and after every step
+the change is clipped to an L-infinity ball: no weight moves more than `norm_bound` from
+where the edit started. Everything below W2 is frozen, so on cached FFN inputs a step is
+
+    logits = head(LN(h + ffn(h) + act(W1 h + b1) @ delta.T))
+
+exactly; the change is added to W2 once the edit is trained (both engines see it).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from mpn.config import knob
+from mpn.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
+from mpn.methods.patcher import right_rows
+
+
+@dataclass
+class FTHParams(MethodHParams):
+    lr: float = knob(1.0e-3, gt=0)
+    max_steps: int = knob(100, ge=1)      # stops earlier once every row of the batch is right
+    norm_bound: float = knob(5.0e-3, gt=0)  # L-infinity bound on each weight's change per edit
+
+
+class FineTune(Method):
+    HParams = FTHParams
+    engines = ("cached",)
+
+    def __init__(self, engine, hparams, memory, val_memory):
+        super().__init__(engine, hparams, memory, val_memory)
+        self.down = engine.site.base_down
+        self.original = self.down.weight.detach().clone()   # (hidden, F): what reset restores
+
+    def edit(self, request: EditRequest) -> Outcome:
+        with threads(self.engine.train_threads):
+            delta, steps, loss = self._train(request)
+        with torch.no_grad():
+            self.down.weight.add_(delta)   # nothing changed before this line: an interrupted edit leaves no trace
+        return Outcome(steps, loss, {"delta_linf": round(delta.abs().max().item(), 6)})
+
+    def _train(self, request: EditRequest) -> tuple[torch.Tensor, int, float]:
+        hp, site = self.hparams, self.engine.site
+        langs_all = sorted(request.translations)
+        rows = self.engine.features([request.text] + [request.translations[lang] for lang in langs_all])
+        with torch.no_grad():
+            hidden_act = site.activation(site.base_up(rows))                 # (rows, F)
+            residual = rows + self.engine.frozen_ffn(rows)                   # (rows, hidden)
+        delta = torch.zeros_like(self.down.weight, requires_grad=True)      # (hidden, F)
+        optimizer = torch.optim.Adam([delta], lr=hp.lr)
+        sampler = random.Random(request.seed)
+        target = torch.full((rows.shape[0],), request.target)
+        step, loss = 0, float("nan")
+        for step in range(1, hp.max_steps + 1):
+            langs = request.sample(sampler)
+            index = [0] + [1 + langs_all.index(lang) for lang in langs]
+            x = residual[index] + hidden_act[index] @ delta.T               # (batch, hidden)
+            logits = self.engine.model.head(site.layer_norm(x))              # (batch, labels)
+            if right_rows(logits, request.target, len(langs), "batch"):
+                break
+            loss_t = F.cross_entropy(logits, target[:len(index)])
+            loss = loss_t.item()
+            optimizer.zero_grad()
+            loss_t.backward()
+            optimizer.step()
+            with torch.no_grad():
+                delta.clamp_(-hp.norm_bound, hp.norm_bound)
+        return delta.detach(), step, loss
+
+    def reset(self) -> None:
+        with torch.no_grad():
+            self.down.weight.copy_(self.original)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"down_weight_change": (self.down.weight.detach() - self.original).contiguous()}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.down.weight.copy_(self.original + tensors["down_weight_change"])

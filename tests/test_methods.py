@@ -1,0 +1,98 @@
+"""The method seam: every registered method, plain and with the MPN augmentation, passes
+the same conformance checks on the tiny model."""
+import copy
+
+import pytest
+import torch
+
+from mpn.editor import Editor
+from mpn.methods import REGISTRY, names, resolve
+from mpn.models import predict_logits
+from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
+
+METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
+AUGMENTED = [n for n in METHODS if resolve(n)[1]]
+PROBE = [EDIT, "paris is a city in japan"] + MEMORY + VAL_MEMORY
+HPARAMS = {"max_steps": 300}
+# the tiny model has 64 FFN weights per output, e5-small 1,536: FT-L needs a wider bound
+BY_METHOD = {"ft": {"norm_bound": 0.5}}
+
+
+def make(model, tokenizer, method, memory=MEMORY, **hparams):
+    editor = Editor(copy.deepcopy(model), tokenizer, method,
+                    {**HPARAMS, **BY_METHOD.get(method.removesuffix("+mpn"), {}), **hparams},
+                    memory=memory, val_memory=VAL_MEMORY)
+    logits(editor)  # every probe's features from one batch, in every editor: logits compare bit for bit
+    return editor
+
+
+def logits(editor):
+    return editor.engine.predict(PROBE)
+
+
+def other_text(model, tokenizer, target):
+    """A "translation" unlike the edit input that the model labels the other way: only
+    training on it can make it right."""
+    return next(t for t in ["nobody is playing music", "a man is playing a guitar", "paris is a city in france",
+                            "tokyo is a city in japan"] if wrong_label(model, tokenizer, t) == target)
+
+
+def test_registry_lists_each_method_and_its_augmented_form():
+    assert set(METHODS) == {m for base in REGISTRY for m in (base, base + "+mpn")}
+    assert resolve("mpn") == resolve("patcher+mpn")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_edit_flips_the_prediction_and_reset_restores_the_base_logits(model_and_tokenizer, method):
+    model, tokenizer = model_and_tokenizer
+    editor = make(model, tokenizer, method)
+    base = logits(editor)
+    target = wrong_label(model, tokenizer, EDIT)
+    assert editor.edit(EDIT, target).success and editor.predict([EDIT]) == [target]
+    assert not torch.equal(logits(editor), base)
+    editor.reset()
+    assert torch.equal(logits(editor), base)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_and_load_keep_the_logits(model_and_tokenizer, method, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    editor = make(model, tokenizer, method)
+    editor.edit(EDIT, wrong_label(model, tokenizer, EDIT))
+    editor.edit("paris is a city in japan", wrong_label(model, tokenizer, "paris is a city in japan"))
+    editor.save(tmp_path / "edits.safetensors")
+    loaded = make(model, tokenizer, method)
+    loaded.load(tmp_path / "edits.safetensors")
+    assert torch.equal(logits(loaded), logits(editor))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_same_seed_gives_the_same_edit(model_and_tokenizer, method):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    runs = []
+    for _ in range(2):
+        editor = make(model, tokenizer, method, seed=5)
+        result = editor.edit(EDIT, target, {"de": "die währung von japan ist der euro",
+                                            "es": "la moneda de francia es el euro"})
+        runs.append((result.steps, result.loss, result.languages, logits(editor)))
+    assert runs[0][:3] == runs[1][:3] and torch.equal(runs[0][3], runs[1][3])
+
+
+@pytest.mark.parametrize("method", AUGMENTED)
+def test_augmented_methods_train_on_translations_and_never_on_held_out_ones(model_and_tokenizer, method):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    other = other_text(model, tokenizer, target)
+    memory = [t for t in MEMORY if t != other]  # the patch must not be kept silent on it
+    base_method = method.removesuffix("+mpn")
+    for name, right in ((base_method, False), (method, True)):  # the plain method: the control
+        editor = make(model, tokenizer, name, memory, **({"k_translations": 1} if name == method else {}))
+        result = editor.edit(EDIT, target, {"de": other})
+        assert result.languages == (["de"] if name == method else [])
+        assert (editor.predict([other])[0] == target) is right, name
+    # held out: the edit is exactly the one made with no translation at all
+    held, alone = make(model, tokenizer, method), make(model, tokenizer, method)
+    result = held.edit(EDIT, target, {"de": other}, heldout={"de"})
+    assert result.languages == [] and result.steps == alone.edit(EDIT, target).steps
+    assert torch.equal(logits(held), logits(alone))
