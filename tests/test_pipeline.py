@@ -275,3 +275,45 @@ def test_forced_rerun_gives_identical_files_and_a_clean_git_status(pipeline):
     status = run(["git", "status", "--porcelain"], repo, env)
     assert status == "", status
     assert json.loads(dvc("status", "--json", repo=repo, env=env)) == {}
+
+
+def test_queued_experiments_run_with_two_workers(pipeline):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both finish, each with its
+    own params and metrics, and the workspace is untouched."""
+    repo, env, _ = pipeline
+    for steps in (20, 40):
+        dvc("exp", "run", "--queue", "-S", f"patcher.max_steps={steps}", "-n", f"steps{steps}", repo=repo, env=env)
+    dvc("queue", "start", "-j", "2", repo=repo, env=env)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", repo=repo, env=env)
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    dvc("queue", "stop", "--kill", repo=repo, env=env)
+    assert status.count("Success") == 2, status
+    shown = json.loads(dvc("exp", "show", "--json", repo=repo, env=env))
+    runs = {exp["name"]: exp["data"] for commit in shown for exp in (commit.get("experiments") or [])
+            for exp in exp["revs"]}
+    assert set(runs) == {"steps20", "steps40"}
+    for name, data in runs.items():
+        assert data["params"]["params.yaml"]["data"]["patcher"]["max_steps"] == int(name[5:])
+        assert "es" in data["metrics"]["reports/tasks/xfacts/patcher/metrics.json"]["data"]
+    assert run(["git", "status", "--porcelain"], repo, env) == ""
+
+
+def test_a_second_clone_pulls_from_a_local_remote_and_reproduces_nothing(pipeline, tmp_path):
+    """`dvc push` to a folder remote; a fresh git clone, `dvc pull`: every stage is up
+    to date, so `dvc repro` runs none."""
+    repo, env, _ = pipeline
+    dvc("remote", "add", "-d", "shared", str(tmp_path / "remote"), repo=repo, env=env)
+    git_commit("a local-folder remote", repo, env)
+    dvc("push", repo=repo, env=env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    clone_env = dict(env, PYTHONPATH=str(clone))
+    dvc("pull", repo=clone, env=clone_env)
+    assert json.loads(dvc("status", "--json", repo=clone, env=clone_env)) == {}
+    output = dvc("repro", repo=clone, env=clone_env)
+    assert "Running stage" not in output, output
+    assert run(["git", "status", "--porcelain"], clone, clone_env) == ""
