@@ -134,6 +134,6 @@ def _top_exp(x: torch.Tensor, k: int) -> torch.Tensor:
 def _top(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest entries and where they are (all of x when k >= its size)."""
     if k >= x.numel():
-        return x, torch.arange(x.numel())
+        return x, torch.arange(x.numel(), device=x.device)
     top = torch.topk(x, k)
     return top.values, top.indices

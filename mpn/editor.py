@@ -29,6 +29,7 @@ from mpn.io import atomic_path
 from mpn.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.methods.base import EditRequest
 from mpn.models import Classifier
+from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class Editor:
     def __init__(self, model: Classifier, tokenizer, method: str = "patcher",
                  hparams: MethodHParams | dict | None = None, engine: str = "cached",
                  memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128,
-                 any_language_key: bool = False, features: FeatureStore | None = None):
+                 any_language_key: bool = False, features: FeatureStore | None = None,
+                 device: str | None = None):
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
         method_class, _ = resolve(method)
@@ -73,7 +75,7 @@ class Editor:
         hparams = hparams if isinstance(hparams, MethodHParams) else make_hparams(method, hparams)
         if type(hparams) is not hparams_class(method):
             raise UserError(f"{method} takes {hparams_class(method).__name__}, not {type(hparams).__name__}")
-        self.model = model.eval()
+        self.model = model.eval() if device is None else model.eval().to(resolve_device(device))
         for p in model.parameters():
             p.requires_grad_(False)
         self.engine = ENGINES[engine](model, tokenizer, max_length)

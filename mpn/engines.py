@@ -61,6 +61,7 @@ class CachedEngine:
         self.site = find_ffn_site(model)
         self.patches = install_patches(model)
         self.closed_form = closed_form.supported(self.site.activation, self.site.layer_norm, model.head)
+        self.device = model.head.weight.device
         self._cache: dict[Text, torch.Tensor] = {}
         self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
         # (h, ffn output) -> ffn output, applied in order after the FFN (GRACE's codebook)
@@ -70,9 +71,9 @@ class CachedEngine:
     def preload(self, store: FeatureStore, n_views: int) -> None:
         """Take the features a features stage computed, and its dropout views if it drew
         `n_views` per text (else they are drawn here when needed)."""
-        self._cache.update(zip(store.texts, store.clean))
+        self._cache.update(zip(store.texts, store.clean.to(self.device)))
         if store.n_views == n_views:
-            self._views.update(zip(store.view_texts, store.views))
+            self._views.update(zip(store.view_texts, store.views.to(self.device)))
 
     def warm(self, texts: list[Text], view_texts: list[Text], n_views: int) -> None:
         """Features of `texts` and dropout views of `view_texts`, in large batches, now."""
@@ -84,10 +85,10 @@ class CachedEngine:
         keys = [_key(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if missing:
-            for k, h in zip(missing, self.extract(missing, progress=progress)):
+            for k, h in zip(missing, self.extract(missing, progress=progress).to(self.device)):
                 self._cache[k] = h
         if not keys:
-            return torch.empty(0, self.model.encoder.config.hidden_size)
+            return torch.empty(0, self.model.encoder.config.hidden_size, device=self.device)
         return torch.stack([self._cache[k] for k in keys])
 
     def precompute_views(self, texts: list[Text], n_views: int, progress: bool = False) -> None:
@@ -95,7 +96,7 @@ class CachedEngine:
         missing = list(dict.fromkeys(_key(t) for t in texts if _key(t) not in self._views))
         if not missing or not n_views:
             return
-        views = self.extract([t for t in missing for _ in range(n_views)], dropout=True, progress=progress)
+        views = self.extract([t for t in missing for _ in range(n_views)], dropout=True, progress=progress).to(self.device)
         for key, chunk in zip(missing, views.split(n_views)):
             self._views[key] = chunk
 
@@ -188,7 +189,7 @@ class FullEngine:
         """Nothing to compute ahead: every step runs the model."""
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
-        return self.extract(texts, progress=progress)
+        return self.extract(texts, progress=progress).to(self.model.head.weight.device)
 
     def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
         return PreparedEdit(text, translations, n_views)
@@ -210,7 +211,7 @@ class FullEngine:
         self.model.train(dropout)  # dropout on: the original's noisy copies
         try:
             enc = tokenize(self.tokenizer, texts, self.model.config.input_prefix, self.max_length)
-            logits = self.model(**enc)
+            logits = self.model(**enc.to(self.model.head.weight.device))
         finally:
             self.model.eval()
         return logits, self.site.up.last_preact[:, 0, -1]
@@ -222,7 +223,7 @@ class FullEngine:
             for i in range(0, len(texts), self.batch_size):
                 enc = tokenize(self.tokenizer, texts[i:i + self.batch_size], self.model.config.input_prefix,
                                self.max_length)
-                out.append(self.model(**enc))
+                out.append(self.model(**enc.to(self.model.head.weight.device)))
         return torch.cat(out) if out else torch.empty(0, len(self.model.labels))
 
 

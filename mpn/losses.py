@@ -48,7 +48,7 @@ def memory_loss(memory_preact: torch.Tensor, edit_preact: torch.Tensor, k: int,
 
 def edit_loss(logits: torch.Tensor, target: int) -> torch.Tensor:
     """logits: (batch, labels)"""
-    return F.cross_entropy(logits, torch.full((logits.shape[0],), target, dtype=torch.long))
+    return F.cross_entropy(logits, torch.full((logits.shape[0],), target, dtype=torch.long, device=logits.device))
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from mpn.errors import UserError
 class PatchNeurons(nn.Module):
     """The committed patches (frozen) plus at most one pending, trainable patch."""
 
-    def __init__(self, hidden: int, n: int = 0):
+    def __init__(self, hidden: int, n: int = 0, device: torch.device | None = None):
         super().__init__()
-        self.keys = nn.Parameter(torch.zeros(n, hidden), requires_grad=False)    # (n, hidden)
-        self.biases = nn.Parameter(torch.zeros(n), requires_grad=False)          # (n,)
-        self.values = nn.Parameter(torch.zeros(n, hidden), requires_grad=False)  # (n, hidden)
+        self.keys = nn.Parameter(torch.zeros(n, hidden, device=device), requires_grad=False)    # (n, hidden)
+        self.biases = nn.Parameter(torch.zeros(n, device=device), requires_grad=False)          # (n,)
+        self.values = nn.Parameter(torch.zeros(n, hidden, device=device), requires_grad=False)  # (n, hidden)
         self.pending: PendingPatch | None = None
 
     @property
@@ -67,16 +67,17 @@ class PatchNeurons(nn.Module):
 
     def load(self, keys: torch.Tensor, biases: torch.Tensor, values: torch.Tensor) -> None:
         """Committed patches saved before: (n, hidden), (n,), (n, hidden)."""
-        self.keys = nn.Parameter(keys.clone(), requires_grad=False)
-        self.biases = nn.Parameter(biases.clone(), requires_grad=False)
-        self.values = nn.Parameter(values.clone(), requires_grad=False)
+        device = self.keys.device
+        self.keys = nn.Parameter(keys.to(device, copy=True), requires_grad=False)
+        self.biases = nn.Parameter(biases.to(device, copy=True), requires_grad=False)
+        self.values = nn.Parameter(values.to(device, copy=True), requires_grad=False)
         self.pending = None
 
     def reset(self) -> None:
-        hidden = self.keys.shape[1]
-        self.keys = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)
-        self.biases = nn.Parameter(torch.zeros(0), requires_grad=False)
-        self.values = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)
+        hidden, device = self.keys.shape[1], self.keys.device
+        self.keys = nn.Parameter(torch.zeros(0, hidden, device=device), requires_grad=False)
+        self.biases = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
+        self.values = nn.Parameter(torch.zeros(0, hidden, device=device), requires_grad=False)
         self.pending = None
 
 
@@ -96,7 +97,7 @@ class PendingPatch(nn.Module):
     def __init__(self, key_input: torch.Tensor, value_scale: float, generator: torch.Generator):
         super().__init__()
         h = key_input.detach().float()
-        direction = torch.randn(h.shape[0], generator=generator)
+        direction = torch.randn(h.shape[0], generator=generator).to(h.device)  # a CPU generator: the same draw on any device
         self.hidden = h.shape[0]
         self.flat = nn.Parameter(torch.cat([h / h.dot(h), h.new_zeros(1),           # key, bias
                                             direction / direction.norm(),          # value direction
@@ -224,7 +225,7 @@ def install_patches(model: nn.Module, n: int = 0) -> PatchNeurons:
     site = find_ffn_site(model)
     if site.patches is not None:
         return site.patches
-    patches = PatchNeurons(site.base_up.in_features, n)
+    patches = PatchNeurons(site.base_up.in_features, n, site.base_up.weight.device)
     setattr(site.up_parent, site.up_name, PatchedUp(site.base_up, patches))
     setattr(site.down_parent, site.down_name, PatchedDown(site.base_down, patches))
     return patches

@@ -37,15 +37,16 @@ def model_input(row: dict) -> Text:
                     "'premise' and 'hypothesis'")
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; otherwise `cpu`, `cuda` or `cuda:N`."""
+def resolve_device(name: str, where: str = "device") -> torch.device:
+    """`auto` picks CUDA when present; otherwise `cpu`, `cuda` or `cuda:N`. `where`
+    names the setting in errors."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if name.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+            raise UserError(f"{where} = {name!r} but CUDA is not available; use 'auto' or 'cpu'")
         return torch.device(name)
-    raise UserError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
+    raise UserError(f"{where} = {name!r}: unknown device; allowed: auto, cpu, cuda, cuda:N")
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Trainer:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device, "finetune.device")
 
     def fit(self, texts: Sequence[Text], labels: Sequence[int],
             val_texts: Sequence[Text], val_labels: Sequence[int]) -> TrainResult:

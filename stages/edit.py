@@ -41,6 +41,7 @@ from mpn.models import load_classifier
 from mpn.report.inputs import timing_path
 from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
                             timing)
+from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class EditSettings:
     max_edits: int | None = knob(None, ge=1)
     n_bootstrap: int = knob(1000, ge=1)
     num_threads: int | None = knob(None, ge=0)
+    device: str = knob("cpu")
     processes: int = knob(0, ge=0)   # (seed, stream) jobs side by side; 0: one per CPU core
     seed: int = knob(0, ge=0)
 
@@ -178,6 +180,7 @@ def main() -> None:
         raise UserError(f"{args.task} {args.method}: the task and method must be in params.yaml "
                         f"tasks ({params.get('tasks')}) and methods ({params.get('methods')})")
     settings = parse(EditSettings, params.get("edit"), "edit")
+    device = resolve_device(settings.device, "edit.device")
     seeds = seeds_param(params)
     hparams = method_hparams(params, args.method)
     design = method_hparams(params, "mpn")  # the held-out languages: the same for every method
@@ -199,14 +202,16 @@ def main() -> None:
     features = load_features(args.task) if settings.engine == "cached" else None
     torch.manual_seed(settings.seed)  # dropout views of texts the features file lacks
     editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine, memory=memory,
-                    val_memory=val_memory, max_length=settings.max_length, features=features)
+                    val_memory=val_memory, max_length=settings.max_length, features=features,
+                    device=settings.device)
     runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
     runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
                               fingerprint(params, args.task, args.method))
     resumed = checkpoints.saved()
-    logs = run_streams(StreamJob.for_seeds(runner, hparams, design, edits, seeds, checkpoints), settings.processes)
+    job = StreamJob.for_seeds(runner, hparams, design, edits, seeds, checkpoints)
+    logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)

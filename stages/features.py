@@ -41,7 +41,7 @@ def main() -> None:
     settings = parse(FeatureSettings, {k: v for k, v in edit.items() if k in FeatureSettings.__dataclass_fields__},
                      "edit")
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
-    device = resolve_device((params.get("finetune") or {}).get("device", "auto"))
+    device = resolve_device((params.get("finetune") or {}).get("device", "auto"), "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     folder = Path("data") / "edits" / task

@@ -27,7 +27,7 @@ def main() -> None:
     config = EditSetConfig.from_params(params.get("sample_edits") or {})
     set_threads(finetune.get("num_threads", 0), "finetune.num_threads")
     model, tokenizer = load_classifier(Path("models") / task)
-    model.to(resolve_device(finetune.get("device", "auto")))
+    model.to(resolve_device(finetune.get("device", "auto"), "finetune.device"))
     max_length = finetune.get("max_length", 64)
 
     def predict_labels(texts):

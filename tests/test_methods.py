@@ -96,3 +96,33 @@ def test_augmented_methods_train_on_translations_and_never_on_held_out_ones(mode
     result = held.edit(EDIT, target, {"de": other}, heldout={"de"})
     assert result.languages == [] and result.steps == alone.edit(EDIT, target).steps
     assert torch.equal(logits(held), logits(alone))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("method", METHODS)
+def test_the_cached_engine_edits_on_the_gpu_as_on_the_cpu(model_and_tokenizer, method):
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    outcomes = {}
+    for device in ("cpu", "cuda"):
+        editor = Editor(copy.deepcopy(model), tokenizer, method,
+                        {**HPARAMS, **BY_METHOD.get(method.removesuffix("+mpn"), {})},
+                        memory=MEMORY, val_memory=VAL_MEMORY, device=device)
+        result = editor.edit(EDIT, target, {"de": "die währung von japan ist der euro"})
+        outcomes[device] = (result.success, result.languages, editor.predict(PROBE))
+        editor.reset()
+        assert editor.predict(PROBE) == make(model, tokenizer, method).predict(PROBE)
+    assert outcomes["cpu"] == outcomes["cuda"]
+
+
+def test_grace_gives_an_input_the_nearest_key_that_covers_it():
+    from mpn.methods.grace import Codebook
+    book = Codebook.empty(2)
+    wide = book.place(torch.tensor([0.0, 0.0]), None, label=0, radius=3.0)
+    narrow = book.place(torch.tensor([2.5, 0.0]), None, label=1, radius=0.5)  # conflict: both radii shrink to 1.25
+    book.values[wide], book.values[narrow] = torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0])
+    assert book.radii.tolist() == pytest.approx([1.25, 1.25], abs=1e-4)
+    book.radii[0] = 3.0  # a radius grown by coverage later
+    h = torch.tensor([[1.3, 1.0], [2.4, 0.0], [9.0, 0.0]])  # nearer the narrow key, but outside it; inside it; nowhere
+    out = book.replace(h, torch.zeros(3, 2))
+    assert out.tolist() == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]

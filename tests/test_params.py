@@ -30,9 +30,13 @@ BAD = [  # (stage args, section.key, bad value, what the error line must say)
     (["edit.py", "xfacts", "patcher"], "mpn.heldout_languages", "ja", "mpn.heldout_languages = 'ja'; allowed: a list of strings"),
     (["edit.py", "xfacts", "mpn"], "mpn.heldout_fraction", 1.5, "mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
     (["edit.py", "xfacts", "mpn"], "mpn.pool_languages", ["en"], "mpn.pool_languages: 'en' is not a language of task xfacts"),
-    (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: engine, eval_every"),
+    (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: device, engine, eval_every"),
     (["edit.py", "xfacts", "mpn"], "edit.engine", "gpu", "edit.engine = 'gpu'; allowed: one of cached, full"),
     (["edit.py", "xfacts", "mpn"], "edit.n_bootstrap", 0, "edit.n_bootstrap = 0; allowed: an integer >= 1"),
+    (["edit.py", "xfacts", "mpn"], "edit.device", "tpu", "edit.device = 'tpu': unknown device; allowed: auto, cpu"),
+    (["edit.py", "xfacts", "ft"], "ft.norm_bound", 0, "ft.norm_bound = 0; allowed: a number > 0"),
+    (["edit.py", "xfacts", "grace+mpn"], "grace.radius", -1, "grace.radius = -1; allowed: a number > 0"),
+    (["edit.py", "xfacts", "grace+mpn"], "mpn.k_translations", "two", "mpn.k_translations = 'two'; allowed: an integer >= 0"),
     (["edit.py", "xfacts", "mpn"], "seeds", [0, 0], "seeds = [0, 0]; must be a non-empty list of distinct integers >= 0"),
     (["download.py"], "data.split_ratios", {"train": 0.9, "val": 0.2, "edit": 0.2, "test": 0.2},
      "sums to 1.5; the ratios must sum to 1"),
@@ -55,7 +59,10 @@ def broken_params(key: str, value) -> dict:
 
 @pytest.mark.parametrize("args, key, value, message", BAD, ids=[row[1] for row in BAD])
 def test_bad_param_is_one_line_exit_2_and_nothing_written(tmp_path, args, key, value, message):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(broken_params(key, value)))
+    params = broken_params(key, value)
+    if args[0] == "edit.py" and args[2] not in params["methods"]:
+        params["methods"] = params["methods"] + [args[2]]  # a method the default run does not list
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stats = tmp_path / "data" / "edits" / "xfacts" / "stats.json"  # what sample_edits found
     stats.parent.mkdir(parents=True)
     stats.write_text(json.dumps({"languages": ["en", "de", "es"]}))

@@ -56,7 +56,7 @@ class FineTune(Method):
         delta = torch.zeros_like(self.down.weight, requires_grad=True)      # (hidden, F)
         optimizer = torch.optim.Adam([delta], lr=hp.lr)
         sampler = random.Random(request.seed)
-        target = torch.full((rows.shape[0],), request.target)
+        target = torch.full((rows.shape[0],), request.target, device=rows.device)
         step, loss = 0, float("nan")
         for step in range(1, hp.max_steps + 1):
             langs = request.sample(sampler)
@@ -83,4 +83,4 @@ class FineTune(Method):
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
-            self.down.weight.copy_(self.original + tensors["down_weight_change"])
+            self.down.weight.copy_(self.original + tensors["down_weight_change"].to(self.original.device))

@@ -2,8 +2,11 @@
 FFN at the classifier position.
 
 A key is the FFN's input `h` for an edit; its value is a trained replacement of the
-FFN's output. An input within a key's deferral radius gets the value of its nearest key:
-`logits = head(LN(value + h))`; any other input runs the FFN as before. Per edit, as in
+FFN's output. An input within the deferral radius of one or more keys gets the value of
+the nearest of them: `logits = head(LN(value + h))`; any other input runs the FFN as
+before. (GRACE's code takes the nearest key and checks its radius; with several keys per
+edit (+mpn), a nearer key that does not cover an input would then shadow one that does:
+on xfacts 35 of 386 grace+mpn edits failed that way.) Per edit, as in
 the paper's code (Euclidean distance, "coverage" expansion):
 - no key within `radius` + its own radius: a new key with a new value;
 - the nearest such key has the edit's label: its radius grows to reach the edit, and the
@@ -42,9 +45,10 @@ class Codebook:
     labels: torch.Tensor      # (m,) the label each value was trained for
 
     @classmethod
-    def empty(cls, hidden: int) -> "Codebook":
-        return cls(torch.zeros(0, hidden), torch.zeros(0), torch.zeros(0, dtype=torch.long),
-                   torch.zeros(0, hidden), torch.zeros(0, dtype=torch.long))
+    def empty(cls, hidden: int, device: torch.device | None = None) -> "Codebook":
+        return cls(torch.zeros(0, hidden, device=device), torch.zeros(0, device=device),
+                   torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, hidden, device=device),
+                   torch.zeros(0, dtype=torch.long, device=device))
 
     def copy(self) -> "Codebook":
         return Codebook(*(t.clone() for t in (self.keys, self.radii, self.value_of, self.values, self.labels)))
@@ -53,9 +57,10 @@ class Codebook:
         """(n, hidden) FFN inputs and outputs -> outputs with the codebook applied."""
         if not self.keys.shape[0]:
             return out
-        distance, nearest = torch.cdist(h, self.keys).min(dim=1)                      # (n,) each
-        inside = distance <= self.radii[nearest]
-        return torch.where(inside[:, None], self.values[self.value_of[nearest]], out)
+        distance = torch.cdist(h, self.keys)                                          # (n, keys)
+        covered = distance <= self.radii
+        distance, nearest = torch.where(covered, distance, torch.inf).min(dim=1)      # (n,) each
+        return torch.where(covered.any(dim=1)[:, None], self.values[self.value_of[nearest]], out)
 
     def place(self, key: torch.Tensor, value: int | None, label: int, radius: float) -> int:
         """Put one key in by GRACE's rules; `value` None makes a new value slot (filled
@@ -73,11 +78,11 @@ class Codebook:
                 radius = distance / 2
         if value is None:
             self.values = torch.cat([self.values, self.values.new_zeros(1, self.values.shape[1])])
-            self.labels = torch.cat([self.labels, torch.tensor([label])])
+            self.labels = torch.cat([self.labels, self.labels.new_tensor([label])])
             value = self.values.shape[0] - 1
         self.keys = torch.cat([self.keys, key[None]])
-        self.radii = torch.cat([self.radii, torch.tensor([radius])])
-        self.value_of = torch.cat([self.value_of, torch.tensor([value])])
+        self.radii = torch.cat([self.radii, self.radii.new_tensor([radius])])
+        self.value_of = torch.cat([self.value_of, self.value_of.new_tensor([value])])
         return value
 
 
@@ -87,7 +92,7 @@ class Grace(Method):
 
     def __init__(self, engine, hparams, memory, val_memory):
         super().__init__(engine, hparams, memory, val_memory)
-        self.codebook = Codebook.empty(memory.shape[1])
+        self.codebook = Codebook.empty(memory.shape[1], memory.device)
         engine.replacements.append(lambda h, out: self.codebook.replace(h, out))
 
     def edit(self, request: EditRequest) -> Outcome:
@@ -119,7 +124,7 @@ class Grace(Method):
             logits = self.engine.model.head(self.engine.site.layer_norm(value + rows[index]))   # (batch, labels)
             if right_rows(logits, request.target, len(index) - 1, "batch"):
                 break
-            loss_t = F.cross_entropy(logits, torch.full((len(index),), request.target))
+            loss_t = F.cross_entropy(logits, torch.full((len(index),), request.target, device=rows.device))
             loss = loss_t.item()
             optimizer.zero_grad()
             loss_t.backward()
@@ -127,7 +132,7 @@ class Grace(Method):
         return value.detach(), step, loss
 
     def reset(self) -> None:
-        self.codebook = Codebook.empty(self.codebook.keys.shape[1])
+        self.codebook = Codebook.empty(self.codebook.keys.shape[1], self.codebook.keys.device)
 
     def extras(self) -> dict:
         return {"codebook_keys": self.codebook.keys.shape[0]}
@@ -138,5 +143,5 @@ class Grace(Method):
                 "labels": book.labels}
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.codebook = Codebook(tensors["keys"], tensors["radii"], tensors["value_of"], tensors["values"],
-                                 tensors["labels"])
+        device = self.codebook.keys.device
+        self.codebook = Codebook(*(tensors[k].to(device) for k in ("keys", "radii", "value_of", "values", "labels")))
