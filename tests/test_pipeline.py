@@ -294,7 +294,7 @@ def test_queued_experiments_run_with_two_workers(pipeline):
     assert status.count("Success") == 2, status
     shown = json.loads(dvc("exp", "show", "--json", repo=repo, env=env))
     runs = {exp["name"]: exp["data"] for commit in shown for exp in (commit.get("experiments") or [])
-            for exp in exp["revs"]}
+            for exp in exp["revs"] if exp["name"] in ("steps20", "steps40")}  # other tests make experiments too
     assert set(runs) == {"steps20", "steps40"}
     for name, data in runs.items():
         assert data["params"]["params.yaml"]["data"]["patcher"]["max_steps"] == int(name[5:])
