@@ -71,6 +71,16 @@ class EditRequest:
         """The translations of one training step."""
         return rng.sample(sorted(self.translations), min(self.k, len(self.translations)))
 
+    def texts(self) -> list[Text]:
+        """The English input, then the translations in language order (the rows that
+        `sample_rows` indexes)."""
+        return [self.text] + [self.translations[lang] for lang in sorted(self.translations)]
+
+    def sample_rows(self, rng: random.Random) -> list[int]:
+        """Rows of `texts()` for one training step: the English input and `sample(rng)`."""
+        langs = sorted(self.translations)
+        return [0] + [1 + langs.index(lang) for lang in self.sample(rng)]
+
 
 @dataclass
 class Outcome:

@@ -48,8 +48,7 @@ class FineTune(Method):
 
     def _train(self, request: EditRequest) -> tuple[torch.Tensor, int, float]:
         hp, site = self.hparams, self.engine.site
-        langs_all = sorted(request.translations)
-        rows = self.engine.features([request.text] + [request.translations[lang] for lang in langs_all])
+        rows = self.engine.features(request.texts())
         with torch.no_grad():
             hidden_act = site.activation(site.base_up(rows))                 # (rows, F)
             residual = rows + self.engine.frozen_ffn(rows)                   # (rows, hidden)
@@ -59,11 +58,10 @@ class FineTune(Method):
         target = torch.full((rows.shape[0],), request.target, device=rows.device)
         step, loss = 0, float("nan")
         for step in range(1, hp.max_steps + 1):
-            langs = request.sample(sampler)
-            index = [0] + [1 + langs_all.index(lang) for lang in langs]
+            index = request.sample_rows(sampler)
             x = residual[index] + hidden_act[index] @ delta.T               # (batch, hidden)
             logits = self.engine.model.head(site.layer_norm(x))              # (batch, labels)
-            if right_rows(logits, request.target, len(langs), "batch"):
+            if right_rows(logits, request.target, len(index) - 1, "batch"):
                 break
             loss_t = F.cross_entropy(logits, target[:len(index)])
             loss = loss_t.item()

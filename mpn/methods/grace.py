@@ -97,8 +97,7 @@ class Grace(Method):
 
     def edit(self, request: EditRequest) -> Outcome:
         hp = self.hparams
-        langs_all = sorted(request.translations)
-        rows = self.engine.features([request.text] + [request.translations[lang] for lang in langs_all])
+        rows = self.engine.features(request.texts())
         book = self.codebook.copy()   # edited aside, swapped in at the end: an interrupted edit leaves no trace
         fresh = book.values.shape[0]
         value = book.place(rows[0], None, request.target, hp.radius)
@@ -114,13 +113,12 @@ class Grace(Method):
 
     def _train(self, start: torch.Tensor, rows: torch.Tensor, request: EditRequest) -> tuple[torch.Tensor, int, float]:
         hp = self.hparams
-        langs_all = sorted(request.translations)
         value = start.detach().clone().requires_grad_(True)                 # (hidden,)
         optimizer = torch.optim.Adam([value], lr=hp.lr)
         sampler = random.Random(request.seed)
         step, loss = 0, float("nan")
         for step in range(1, hp.max_steps + 1):
-            index = [0] + [1 + langs_all.index(lang) for lang in request.sample(sampler)]
+            index = request.sample_rows(sampler)
             logits = self.engine.model.head(self.engine.site.layer_norm(value + rows[index]))   # (batch, labels)
             if right_rows(logits, request.target, len(index) - 1, "batch"):
                 break

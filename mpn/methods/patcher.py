@@ -78,8 +78,7 @@ class Patcher(Method):
             prepared = self.engine.prepare(request.text, request.translations, hp.n_views)
             with threads(self.engine.train_threads):
                 steps, loss, final_lr = self._train(prepared, request)
-            remembered = self.engine.features([request.text] + [request.translations[lang]
-                                                                for lang in sorted(request.translations)])
+            remembered = self.engine.features(request.texts())
         except BaseException:
             patches.discard()
             raise
