@@ -9,7 +9,6 @@ instead of running the encoder again.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path

@@ -17,7 +17,7 @@ import math
 import random
 import shutil
 import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 

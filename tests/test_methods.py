@@ -7,7 +7,6 @@ import torch
 
 from mpn.editor import Editor
 from mpn.methods import REGISTRY, names, resolve
-from mpn.models import predict_logits
 from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
