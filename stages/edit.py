@@ -136,11 +136,11 @@ def seeds_param(params: dict) -> list[int]:
     return seeds
 
 
-def fingerprint(params: dict, task: str, method: str) -> str:
-    """What a saved stream depends on: the params this stage reads, the edit set, the
-    model and the code (file contents)."""
-    digest = hashlib.sha256(json.dumps([params.get(k) for k in ("edit", "patcher", "mpn")] + [method],
-                                       sort_keys=True).encode())
+def fingerprint(settings: dict, hparams: MethodHParams, design: MPNHParams, task: str, method: str) -> str:
+    """What a saved stream depends on: the params this stage reads (the method's resolved
+    hyperparameters, whatever its section), the edit set, the model and the code."""
+    digest = hashlib.sha256(json.dumps([settings, dataclasses.asdict(hparams), dataclasses.asdict(design), method],
+                                       sort_keys=True, default=list).encode())
     code = Path(__file__).resolve().parents[1]
     for folder in (Path("data") / "edits" / task, Path("data") / "features" / task, Path("models") / task,
                    code / "mpn", code / "stages"):
@@ -166,7 +166,7 @@ def check_languages(hparams: MPNHParams, task_languages: list[str], task: str) -
     for key in ("heldout_languages", "pool_languages"):
         for lang in getattr(hparams, key) or []:
             if lang not in task_languages or lang == "en":
-                raise UserError(f"mpn.{key}: {lang!r} is not a language of task {task}; "
+                raise UserError(f"hparams.mpn.{key}: {lang!r} is not a language of task {task}; "
                                 f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
 
 
@@ -208,7 +208,7 @@ def main() -> None:
     runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
-                              fingerprint(params, args.task, args.method))
+                              fingerprint(params.get("edit"), hparams, design, args.task, args.method))
     resumed = checkpoints.saved()
     job = StreamJob.for_seeds(runner, hparams, design, edits, seeds, checkpoints)
     logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork

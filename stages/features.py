@@ -4,7 +4,7 @@ Usage: python stages/features.py <task>
 Reads models/<task>/ and data/edits/<task>/; writes data/features/<task>/
 {features.safetensors, texts.json}: every text any edit stage reads (edits and their
 evaluation texts, locality, memory and validation memory in English and up to
-`mpn.memory_per_language` rows per other language) and `patcher.n_views` dropout views
+`hparams.mpn.memory_per_language` rows per other language) and `hparams.patcher.n_views` dropout views
 of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.features).
 """
 from __future__ import annotations

@@ -17,26 +17,27 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 BAD = [  # (stage args, section.key, bad value, what the error line must say)
-    (["edit.py", "xfacts", "patcher"], "patcher.lr", "fast", "patcher.lr = 'fast'; allowed: a number >= 0"),
-    (["edit.py", "xfacts", "patcher"], "patcher.max_steps", -5, "patcher.max_steps = -5; allowed: an integer >= 1"),
-    (["edit.py", "xfacts", "patcher"], "patcher.n_views", 1.5, "patcher.n_views = 1.5; allowed: an integer >= 0"),
-    (["edit.py", "xfacts", "patcher"], "patcher.stop_on", "all", "allowed: one of batch, english"),
-    (["edit.py", "xfacts", "patcher"], "patcher.value_norm_max", 0, "allowed: a number > 0 or null"),
-    (["edit.py", "xfacts", "patcher"], "patcher.min_delta", 2, "patcher.min_delta = 2; allowed: a number >= 0 and <= 1"),
-    (["edit.py", "xfacts", "patcher"], "patcher.lr_factor", 0, "patcher.lr_factor = 0; allowed: a number > 0 and <= 1"),
-    (["edit.py", "xfacts", "patcher"], "patcher.learning_rate", 0.1, "patcher.learning_rate: unknown key; allowed: act_coef"),
-    (["edit.py", "xfacts", "mpn"], "mpn.k_translations", -1, "mpn.k_translations = -1; allowed: an integer >= 0"),
-    (["edit.py", "xfacts", "mpn"], "mpn.heldout_languages", ["xx"], "mpn.heldout_languages: 'xx' is not a language of task xfacts; allowed: de, es"),
-    (["edit.py", "xfacts", "patcher"], "mpn.heldout_languages", "ja", "mpn.heldout_languages = 'ja'; allowed: a list of strings"),
-    (["edit.py", "xfacts", "mpn"], "mpn.heldout_fraction", 1.5, "mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
-    (["edit.py", "xfacts", "mpn"], "mpn.pool_languages", ["en"], "mpn.pool_languages: 'en' is not a language of task xfacts"),
+    (["edit.py", "xfacts", "grace"], "hparams.grace", [1], "hparams.grace: expected a mapping of hyperparameters, got [1]"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.lr", "fast", "hparams.patcher.lr = 'fast'; allowed: a number >= 0"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.max_steps", -5, "hparams.patcher.max_steps = -5; allowed: an integer >= 1"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.n_views", 1.5, "hparams.patcher.n_views = 1.5; allowed: an integer >= 0"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.stop_on", "all", "allowed: one of batch, english"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.value_norm_max", 0, "allowed: a number > 0 or null"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.min_delta", 2, "hparams.patcher.min_delta = 2; allowed: a number >= 0 and <= 1"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.lr_factor", 0, "hparams.patcher.lr_factor = 0; allowed: a number > 0 and <= 1"),
+    (["edit.py", "xfacts", "patcher"], "hparams.patcher.learning_rate", 0.1, "hparams.patcher.learning_rate: unknown key; allowed: act_coef"),
+    (["edit.py", "xfacts", "mpn"], "hparams.mpn.k_translations", -1, "hparams.mpn.k_translations = -1; allowed: an integer >= 0"),
+    (["edit.py", "xfacts", "mpn"], "hparams.mpn.heldout_languages", ["xx"], "hparams.mpn.heldout_languages: 'xx' is not a language of task xfacts; allowed: de, es"),
+    (["edit.py", "xfacts", "patcher"], "hparams.mpn.heldout_languages", "ja", "hparams.mpn.heldout_languages = 'ja'; allowed: a list of strings"),
+    (["edit.py", "xfacts", "mpn"], "hparams.mpn.heldout_fraction", 1.5, "hparams.mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
+    (["edit.py", "xfacts", "mpn"], "hparams.mpn.pool_languages", ["en"], "hparams.mpn.pool_languages: 'en' is not a language of task xfacts"),
     (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: device, engine, eval_every"),
     (["edit.py", "xfacts", "mpn"], "edit.engine", "gpu", "edit.engine = 'gpu'; allowed: one of cached, full"),
     (["edit.py", "xfacts", "mpn"], "edit.n_bootstrap", 0, "edit.n_bootstrap = 0; allowed: an integer >= 1"),
     (["edit.py", "xfacts", "mpn"], "edit.device", "tpu", "edit.device = 'tpu': unknown device; allowed: auto, cpu"),
-    (["edit.py", "xfacts", "ft"], "ft.norm_bound", 0, "ft.norm_bound = 0; allowed: a number > 0"),
-    (["edit.py", "xfacts", "grace+mpn"], "grace.radius", -1, "grace.radius = -1; allowed: a number > 0"),
-    (["edit.py", "xfacts", "grace+mpn"], "mpn.k_translations", "two", "mpn.k_translations = 'two'; allowed: an integer >= 0"),
+    (["edit.py", "xfacts", "ft"], "hparams.ft.norm_bound", 0, "hparams.ft.norm_bound = 0; allowed: a number > 0"),
+    (["edit.py", "xfacts", "grace+mpn"], "hparams.grace.radius", -1, "hparams.grace.radius = -1; allowed: a number > 0"),
+    (["edit.py", "xfacts", "grace+mpn"], "hparams.mpn.k_translations", "two", "hparams.mpn.k_translations = 'two'; allowed: an integer >= 0"),
     (["edit.py", "xfacts", "mpn"], "seeds", [0, 0], "seeds = [0, 0]; must be a non-empty list of distinct integers >= 0"),
     (["download.py"], "data.split_ratios", {"train": 0.9, "val": 0.2, "edit": 0.2, "test": 0.2},
      "sums to 1.5; the ratios must sum to 1"),
@@ -49,11 +50,11 @@ BAD = [  # (stage args, section.key, bad value, what the error line must say)
 
 def broken_params(key: str, value) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    section, _, name = key.partition(".")
-    if name:
-        params[section] = {**(params.get(section) or {}), name: value}
-    else:
-        params[section] = value
+    *sections, name = key.split(".")
+    where = params
+    for section in sections:  # hparams.patcher.lr: two levels down
+        where = where.setdefault(section, {})
+    where[name] = value
     return params
 
 

@@ -4,7 +4,7 @@ The project's tracked files are copied into a fresh git repository under tmp_pat
 params.yaml is shrunk (120 xfacts claims in 4 languages, a tiny encoder instead of
 e5-small, a handful of edits and steps) and `dvc repro` runs every stage for real. Then:
 every stage's outputs carry the keys the next stage and the user rely on; a second
-`dvc repro` runs nothing; `dvc exp run -S patcher.max_steps=...` reruns exactly the
+`dvc repro` runs nothing; `dvc exp run -S hparams.patcher.max_steps=...` reruns exactly the
 stages that read the param, shows in `dvc params diff`, and the new value reaches the
 editor.
 """
@@ -59,8 +59,8 @@ def shrink(params: dict, tiny_model: Path) -> dict:
     params["sample_edits"].update(n_streams=2, stream_length=4, n_locality=20, n_memory=30,
                                   n_memory_val=10)
     params["edit"].update(max_edits=MAX_EDITS, n_bootstrap=50, eval_every=2, num_threads=1)
-    params["patcher"]["max_steps"] = 300  # enough for some edits to succeed on the tiny model
-    params["mpn"]["heldout_languages"] = HELDOUT
+    params["hparams"]["patcher"]["max_steps"] = 300  # enough for some edits to succeed on the tiny model
+    params["hparams"]["mpn"]["heldout_languages"] = HELDOUT
     params["aggregate"]["n_bootstrap"] = 100  # the smallest the aggregate stage accepts
     return params
 
@@ -222,11 +222,11 @@ def test_second_repro_runs_nothing(pipeline):
 def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
     repo, env, _ = pipeline
     try:
-        output = dvc("exp", "run", "-S", "patcher.max_steps=20", repo=repo, env=env)
+        output = dvc("exp", "run", "-S", "hparams.patcher.max_steps=20", repo=repo, env=env)
         ran = {stage for stage in STAGES if f"Running stage '{stage}'" in output}
         assert ran == {"edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}  # both read `patcher`
         diff = json.loads(dvc("params", "diff", "--json", repo=repo, env=env))
-        assert diff == {"params.yaml": {"patcher.max_steps": {"old": 300, "new": 20, "diff": -280}}}
+        assert diff == {"params.yaml": {"hparams.patcher.max_steps": {"old": 300, "new": 20, "diff": -280}}}
         for method in METHODS:  # the new value reached the editor
             steps = [int(row["steps"]) for row in csv.DictReader(
                 (repo / f"reports/tasks/xfacts/{method}/edits.csv").open())]
@@ -282,7 +282,7 @@ def test_queued_experiments_run_with_two_workers(pipeline):
     own params and metrics, and the workspace is untouched."""
     repo, env, _ = pipeline
     for steps in (20, 40):
-        dvc("exp", "run", "--queue", "-S", f"patcher.max_steps={steps}", "-n", f"steps{steps}", repo=repo, env=env)
+        dvc("exp", "run", "--queue", "-S", f"hparams.patcher.max_steps={steps}", "-n", f"steps{steps}", repo=repo, env=env)
     dvc("queue", "start", "-j", "2", repo=repo, env=env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -297,7 +297,7 @@ def test_queued_experiments_run_with_two_workers(pipeline):
             for exp in exp["revs"] if exp["name"] in ("steps20", "steps40")}  # other tests make experiments too
     assert set(runs) == {"steps20", "steps40"}
     for name, data in runs.items():
-        assert data["params"]["params.yaml"]["data"]["patcher"]["max_steps"] == int(name[5:])
+        assert data["params"]["params.yaml"]["data"]["hparams"]["patcher"]["max_steps"] == int(name[5:])
         assert "es" in data["metrics"]["reports/tasks/xfacts/patcher/metrics.json"]["data"]
     assert run(["git", "status", "--porcelain"], repo, env) == ""
 

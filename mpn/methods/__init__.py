@@ -4,7 +4,7 @@ algorithm, mpn.methods.base.Method), one registry line each.
 `X+mpn` is any registered method X with the MPN augmentation: its hyperparameters are
 X's plus the `mpn` section's (mpn.methods.base.MPNHParams), and each training step sees
 the English input together with sampled translations. `mpn` is `patcher+mpn`.
-params.yaml has one section per method; `X+mpn` reads X's section, then `mpn`.
+params.yaml's `hparams` has one section per method; `X+mpn` reads X's, then `mpn`.
 """
 from __future__ import annotations
 
@@ -55,20 +55,27 @@ def make_hparams(method: str, overrides: dict | None = None, where: str | None =
     return parse(hparams_class(method), dict(overrides or {}), where or f"{method} hyperparameter")
 
 
+SECTION = "hparams"  # params.yaml: every method's section under one key, so the edit stage
+                     # depends on one key and a new method needs no dvc.yaml line
+
+
 def method_hparams(params: dict, method: str) -> MethodHParams:
-    """From params.yaml: X's section, and for X+mpn the `mpn` section on top."""
+    """From params.yaml: `hparams.X`, and for X+mpn `hparams.mpn` on top."""
     base = base_name(method)
-    resolve(method)
-    for section in (base, "mpn"):
-        if not isinstance(params.get(section) or {}, dict):
-            raise UserError(f"{section}: expected a mapping of hyperparameters, got {params[section]!r}")
-    make_hparams(base, params.get(base), base)  # each section names itself in errors
-    parse(MPNHParams, dict(params.get("mpn") or {}), "mpn")
-    overrides = dict(params.get(base) or {})
-    if resolve(method)[1]:
-        overrides.update(params.get("mpn") or {})
+    augmented = resolve(method)[1]
+    sections = params.get(SECTION) or {}
+    if not isinstance(sections, dict):
+        raise UserError(f"{SECTION}: expected a mapping from method to hyperparameters, got {sections!r}")
+    for name in (base, "mpn"):
+        if not isinstance(sections.get(name) or {}, dict):
+            raise UserError(f"{SECTION}.{name}: expected a mapping of hyperparameters, got {sections[name]!r}")
+    make_hparams(base, sections.get(base), f"{SECTION}.{base}")  # each section names itself in errors
+    parse(MPNHParams, dict(sections.get("mpn") or {}), f"{SECTION}.mpn")
+    overrides = dict(sections.get(base) or {})
+    if augmented:
+        overrides.update(sections.get("mpn") or {})
     return make_hparams(method, overrides)
 
 
 __all__ = ["ALIASES", "EditRequest", "Method", "MethodHParams", "MPNHParams", "Outcome", "PatcherHParams",
-           "REGISTRY", "base_name", "hparams_class", "make_hparams", "method_hparams", "names", "resolve"]
+           "REGISTRY", "SECTION", "base_name", "hparams_class", "make_hparams", "method_hparams", "names", "resolve"]

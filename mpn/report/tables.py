@@ -15,7 +15,7 @@ DEFINITIONS = """\
 - **ES** (edit success): the English edit input has the target label right after its edit.
 - **MG** (monolingual generalization): English rephrases of the edit input get the target label.
 - **CLG** (cross-lingual generalization): translations of the edit input, and their rephrases, get the target label; only texts the method did not train on count (unseen).
-- **held-out**: CLG in the languages MPN was not allowed to train on for that edit (fixed `mpn.heldout_languages`, plus the per-edit rotation `mpn.heldout_fraction`); Transformer-Patcher is measured on the same languages.
+- **held-out**: CLG in the languages MPN was not allowed to train on for that edit (fixed `hparams.mpn.heldout_languages`, plus the per-edit rotation `hparams.mpn.heldout_fraction`); Transformer-Patcher is measured on the same languages.
 - **seen**: CLG on the exact texts the method trained on during the edit (MPN's pool translations): recall, a sanity value, never generalization.
 - **pre**: the same texts predicted right before the edit (after the stream's earlier edits): the control.
 - **lift**: post minus pre, per edit, then averaged: what the edit itself did.
