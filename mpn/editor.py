@@ -44,9 +44,15 @@ def is_language_code(code: str) -> bool:
     return True
 
 
-def n_tokens(tokenizer, prefix: str, text: Text) -> int:
-    first, *rest = text if isinstance(text, tuple) else (text,)
-    return len(tokenizer(prefix + first, *rest)["input_ids"])
+def longest_input(tokenizer, prefix: str, texts: list[Text]) -> int:
+    """Tokens in the longest of `texts` (texts, or (premise, hypothesis) pairs), in one
+    tokenizer call: one call per text cost more than a whole cached edit's steps."""
+    pairs = [t for t in texts if isinstance(t, tuple)]
+    singles = [prefix + t for t in texts if not isinstance(t, tuple)]
+    lengths = [len(ids) for ids in tokenizer(singles)["input_ids"]] if singles else []
+    if pairs:
+        lengths += [len(ids) for ids in tokenizer([prefix + a for a, _ in pairs], [b for _, b in pairs])["input_ids"]]
+    return max(lengths)
 
 
 @dataclass
@@ -154,7 +160,9 @@ class Editor:
         - a translation key must be a language code CLDR knows, other than en, unless
           the Editor was made with `any_language_key=True`;
         - a text longer than `max_length` tokens is edited truncated, with one warning
-          per edit giving its token count."""
+          per edit giving its token count (checked for texts whose features are not yet
+          computed: tokenizing is slow, and the features stage logs how many texts
+          fill `max_length`)."""
         for lang, t in [("en", text), *translations.items()]:
             parts = t if isinstance(t, tuple) else (t,)
             if not all(isinstance(p, str) and p.strip() for p in parts):
@@ -165,7 +173,8 @@ class Editor:
                     raise UserError(f"translation key {lang!r} is not a language code other than en "
                                     "(CLDR); pass any_language_key=True to the Editor to allow it")
         extract, prefix = self.engine.extract, self.model.config.input_prefix
-        longest = max(n_tokens(extract.tokenizer, prefix, t) for t in [text, *translations.values()])
+        fresh = [t for t in [text, *translations.values()] if not self.engine.has_features(t)]
+        longest = longest_input(extract.tokenizer, prefix, fresh) if fresh else 0
         if longest > extract.max_length:
             log.warning("edit input of %d tokens is truncated to max_length %d: %r",
                         longest, extract.max_length, text)

@@ -80,6 +80,9 @@ class CachedEngine:
         self.features(texts, progress=True)
         self.precompute_views(view_texts, n_views, progress=True)
 
+    def has_features(self, text: Text) -> bool:
+        return _key(text) in self._cache
+
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
         keys = [_key(t) for t in texts]
@@ -187,6 +190,9 @@ class FullEngine:
 
     def warm(self, texts: list[Text], view_texts: list[Text], n_views: int) -> None:
         """Nothing to compute ahead: every step runs the model."""
+
+    def has_features(self, text: Text) -> bool:
+        return False  # nothing is kept: every step encodes its texts
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         return self.extract(texts, progress=progress).to(self.model.head.weight.device)

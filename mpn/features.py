@@ -71,6 +71,7 @@ class FeatureExtractor:
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
         self.site = find_ffn_site(model)
+        self.filled = 0  # texts encoded so far whose tokens fill max_length (longer ones are cut)
 
     def __call__(self, texts: list[Text], dropout: bool = False, progress: bool = False) -> torch.Tensor:
         """(n, hidden), rows in `texts` order. With dropout on, each row is an independent
@@ -86,6 +87,7 @@ class FeatureExtractor:
                 for i in tqdm(starts, desc="ffn inputs", unit="batch", disable=not progress):
                     batch = [texts[j] for j in order[i:i + self.batch_size]]
                     enc = tokenize(self.tokenizer, batch, self.model.config.input_prefix, self.max_length)
+                    self.filled += int((enc["attention_mask"].sum(1) >= self.max_length).sum())
                     self.model.encoder(**enc.to(self.model.device))
         finally:
             hook.remove()

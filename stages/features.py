@@ -55,6 +55,9 @@ def main() -> None:
     store.save(Path("data") / "features" / task)
     log.info("%s: features of %d texts, %d dropout views of each of %d edit inputs (%s)",
              task, len(store.texts), store.n_views, len(store.view_texts), device)
+    if extract.filled:
+        log.warning("%s: %d encodings (texts and dropout views) fill edit.max_length (%d tokens): any longer were truncated",
+                    task, extract.filled, settings.max_length)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,23 @@ def test_closed_form_step_matches_autograd(n_train, mem_topk):
 def test_closed_form_only_where_it_is_exact(activation, expected):
     assert closed_form.supported(activation, nn.LayerNorm(8), nn.Linear(8, 2)) is expected
     assert closed_form.supported(activation, nn.LayerNorm(8), nn.Sequential(nn.Linear(8, 2))) is False
+
+
+def test_adam_step_is_the_fused_adam_step_bit_for_bit():
+    """The patcher's update through torch's functional Adam equals Adam(fused=True).step(),
+    exactly, over many steps with weight decay and an lr the scheduler lowers."""
+    from mpn.methods.base import adam_step
+    torch.manual_seed(0)
+    start = torch.randn(9)
+    ours, theirs = nn.Parameter(start.clone()), nn.Parameter(start.clone())
+    optimizers = [torch.optim.Adam([p], lr=1e-2, weight_decay=0.01, fused=True) for p in (ours, theirs)]
+    for step in range(50):
+        grad = torch.randn(9)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        adam_step(optimizers[0])
+        optimizers[1].step()
+        if step == 20:
+            for optimizer in optimizers:
+                optimizer.param_groups[0]["lr"] *= 0.5
+    assert torch.equal(ours, theirs)
+    assert not torch.equal(ours, start)

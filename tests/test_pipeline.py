@@ -301,6 +301,21 @@ def test_queued_experiments_run_with_two_workers(pipeline):
         assert "es" in data["metrics"]["reports/tasks/xfacts/patcher/metrics.json"]["data"]
     assert run(["git", "status", "--porcelain"], repo, env) == ""
 
+    # One table of both experiments (and the baseline): the param that differs, then
+    # each one's own summary rates.
+    out = run([sys.executable, "-m", "mpn.report.experiments", "--metrics", "es", "clg_heldout_lift"], repo, env)
+    header, _, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in out.splitlines()]
+    assert {"Experiment", "hparams.patcher.max_steps", "task", "method", "es", "clg_heldout_lift"} <= set(header)
+    rows = [dict(zip(header, cells)) for cells in rows if cells[0] in runs]
+    assert {(row["Experiment"], row["method"]) for row in rows} == {(n, m) for n in runs for m in METHODS}
+    for row in rows:
+        assert row["hparams.patcher.max_steps"] == row["Experiment"][5:] and row["task"] == "xfacts"
+        rate = runs[row["Experiment"]]["metrics"]["reports/summary.json"]["data"]["xfacts"][row["method"]]["es"]
+        assert row["es"].startswith(f"{100 * rate['mean']:.1f} [{100 * rate['low']:.1f}, "), (row, rate)
+    bad = subprocess.run([sys.executable, "-m", "mpn.report.experiments", "--metrics", "speed"], cwd=repo, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: 'speed' is not a rate"), bad.stderr
+
 
 def test_a_second_clone_pulls_from_a_local_remote_and_reproduces_nothing(pipeline, tmp_path):
     """`dvc push` to a folder remote; a fresh git clone, `dvc pull`: every stage is up

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 
 import torch
+from torch.optim.adam import adam
 
 from mpn.config import knob
 from mpn.features import ENGLISH, Text
@@ -124,3 +125,21 @@ def threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@torch.no_grad()
+def adam_step(optimizer: torch.optim.Adam) -> None:
+    """`optimizer.step()` for a one-group fused Adam, through torch's functional form:
+    the same kernel, state and numbers, without the wrapper's per-call bookkeeping
+    (hooks, profiler records, group loops), which costs more than a cached step's update."""
+    group = optimizer.param_groups[0]
+    params = [p for p in group["params"] if p.grad is not None]
+    states = [optimizer.state[p] for p in params]
+    for p, state in zip(params, states):
+        if not state:  # as Adam's lazy init for fused=True
+            state.update(step=torch.zeros((), dtype=torch.float32, device=p.device),
+                         exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+    beta1, beta2 = group["betas"]
+    adam(params, [p.grad for p in params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+         [], [s["step"] for s in states], fused=True, amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
+         weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
