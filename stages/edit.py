@@ -1,7 +1,8 @@
-"""Stage edit@<task>-<method>: sequential Transformer-Patcher or MPN editing, once per seed.
+"""Stage edit@<task>-<method>: sequential editing with one method, once per seed.
 
 Usage: python stages/edit.py <task> <method>
-Reads models/<task>/ and data/edits/<task>/; writes reports/tasks/<task>/<method>/
+Reads models/<task>/, data/edits/<task>/, data/features/<task>/ and the method's
+hyperparameters, data/hparams/<method>.json (stage hparams@<method>); writes reports/tasks/<task>/<method>/
 metrics.json (every rate over the seeds in params `seeds`, with its pre-edit control and
 a bootstrap 95% interval), edits.csv (one row per edit), curve.csv (locality and edit
 retention every `edit.eval_every` edits). Timings, which differ from run to run, go to
@@ -36,7 +37,7 @@ from mpn.features import FeatureStore
 from mpn.errors import UserError
 from mpn.engines import ENGINES
 from mpn.io import read_json, read_jsonl, write_json, write_text
-from mpn.methods import MethodHParams, MPNHParams, method_hparams
+from mpn.methods import MethodHParams, make_hparams
 from mpn.models import load_classifier
 from mpn.report.inputs import timing_path
 from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
@@ -78,7 +79,7 @@ class StreamJob:
     """One (seed, stream) of editing; a pool of processes runs them side by side."""
     runner: SequentialEditing
     hparams: MethodHParams
-    design: MPNHParams
+    heldout: HeldOut                            # the rotation; each seed draws its own
     streams: dict[int, dict[int, list[dict]]]   # seed -> stream -> its edits, in order
     checkpoints: Checkpoints
 
@@ -87,18 +88,18 @@ class StreamJob:
         torch.set_num_threads(1)  # the same arithmetic in one process or several
         torch.manual_seed(seed)
         self.runner.editor.hparams = dataclasses.replace(self.hparams, seed=seed)
-        self.runner.heldout = HeldOut.from_hparams(self.design, seed)
+        self.runner.heldout = dataclasses.replace(self.heldout, seed=seed)
         return self.runner.run(self.streams[seed][stream], checkpoints=self.checkpoints, progress=False)[0]
 
     @classmethod
-    def for_seeds(cls, runner, hparams, design, edits: list[dict], seeds: list[int], checkpoints) -> "StreamJob":
+    def for_seeds(cls, runner, hparams, heldout, edits: list[dict], seeds: list[int], checkpoints) -> "StreamJob":
         """Each seed re-draws the stream assignment (mpn.edits.reshuffle_streams)."""
         streams = {}
         for seed in seeds:
             streams[seed] = defaultdict(list)
             for e in reshuffle_streams(edits, seed):
                 streams[seed][e["stream"]].append(e)
-        return cls(runner, hparams, design, streams, checkpoints)
+        return cls(runner, hparams, heldout, streams, checkpoints)
 
     def keys(self) -> list[tuple[int, int]]:
         return [(seed, stream) for seed, streams in self.streams.items() for stream in sorted(streams)]
@@ -136,11 +137,10 @@ def seeds_param(params: dict) -> list[int]:
     return seeds
 
 
-def fingerprint(settings: dict, hparams: MethodHParams, design: MPNHParams, task: str, method: str) -> str:
-    """What a saved stream depends on: the params this stage reads (the method's resolved
-    hyperparameters, whatever its section), the edit set, the model and the code."""
-    digest = hashlib.sha256(json.dumps([settings, dataclasses.asdict(hparams), dataclasses.asdict(design), method],
-                                       sort_keys=True, default=list).encode())
+def fingerprint(settings: dict, resolved: dict, task: str, method: str) -> str:
+    """What a saved stream depends on: the params this stage reads (`edit`, and the
+    method's resolved hyperparameters), the edit set, the model and the code."""
+    digest = hashlib.sha256(json.dumps([settings, resolved, method], sort_keys=True).encode())
     code = Path(__file__).resolve().parents[1]
     for folder in (Path("data") / "edits" / task, Path("data") / "features" / task, Path("models") / task,
                    code / "mpn", code / "stages"):
@@ -161,10 +161,18 @@ def load_features(task: str) -> FeatureStore:
     return FeatureStore.load(folder)
 
 
-def check_languages(hparams: MPNHParams, task_languages: list[str], task: str) -> None:
+def load_resolved(method: str) -> dict:
+    """data/hparams/<method>.json, from stage hparams@<method>."""
+    path = Path("data") / "hparams" / f"{method}.json"
+    if not path.exists():
+        raise UserError(f"no {path}: run `dvc repro hparams@{method}` (or the whole pipeline) first")
+    return read_json(path)
+
+
+def check_languages(languages: dict[str, list[str] | None], task_languages: list[str], task: str) -> None:
     """Held-out and pool languages must be languages the task's edits carry."""
-    for key in ("heldout_languages", "pool_languages"):
-        for lang in getattr(hparams, key) or []:
+    for key, langs in languages.items():
+        for lang in langs or []:
             if lang not in task_languages or lang == "en":
                 raise UserError(f"hparams.mpn.{key}: {lang!r} is not a language of task {task}; "
                                 f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
@@ -182,10 +190,13 @@ def main() -> None:
     settings = parse(EditSettings, params.get("edit"), "edit")
     device = resolve_device(settings.device, "edit.device")
     seeds = seeds_param(params)
-    hparams = method_hparams(params, args.method)
-    design = method_hparams(params, "mpn")  # the held-out languages: the same for every method
+    resolved = load_resolved(args.method)
+    hparams = make_hparams(args.method, resolved["hparams"], f"data/hparams/{args.method}.json")
+    heldout = HeldOut(frozenset(resolved["heldout"]["languages"]), resolved["heldout"]["fraction"])
     folder = Path("data") / "edits" / args.task
-    check_languages(design, read_json(folder / "stats.json")["languages"], args.task)
+    check_languages({"heldout_languages": resolved["heldout"]["languages"],
+                     "pool_languages": getattr(hparams, "pool_languages", None)},
+                    read_json(folder / "stats.json")["languages"], args.task)
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     model, tokenizer = load_classifier(Path("models") / args.task)
@@ -208,16 +219,16 @@ def main() -> None:
     runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
-                              fingerprint(params.get("edit"), hparams, design, args.task, args.method))
+                              fingerprint(params.get("edit"), resolved, args.task, args.method))
     resumed = checkpoints.saved()
-    job = StreamJob.for_seeds(runner, hparams, design, edits, seeds, checkpoints)
+    job = StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, checkpoints)
     logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
     metrics = summarize(logs, settings.n_bootstrap, settings.seed)
     metrics.update(method=args.method, task=args.task, engine=settings.engine,
-                   heldout_languages=sorted(design.heldout_languages),
-                   heldout_fraction=design.heldout_fraction)
+                   heldout_languages=resolved["heldout"]["languages"],
+                   heldout_fraction=resolved["heldout"]["fraction"])
 
     out = Path("reports") / "tasks" / args.task / args.method
     rows = [row for lg in logs for row in lg.edits]

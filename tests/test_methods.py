@@ -125,3 +125,39 @@ def test_grace_gives_an_input_the_nearest_key_that_covers_it():
     h = torch.tensor([[1.3, 1.0], [2.4, 0.0], [9.0, 0.0]])  # nearer the narrow key, but outside it; inside it; nowhere
     out = book.replace(h, torch.zeros(3, 2))
     assert out.tolist() == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]
+
+
+NEW_METHOD = '''
+from dataclasses import dataclass
+
+from mpn.config import knob
+from mpn.methods.ft import FineTune, FTHParams
+
+
+@dataclass
+class WideFTHParams(FTHParams):
+    norm_bound: float = knob(0.5, gt=0)
+
+
+class WideFT(FineTune):
+    HParams = WideFTHParams
+'''
+
+
+def test_a_new_method_needs_one_module_one_registry_line_one_params_section(model_and_tokenizer, tmp_path,
+                                                                            monkeypatch):
+    """A method added from outside: its module, its registry line, its section under
+    params.yaml's `hparams`; nothing else, and its `+mpn` form comes with it."""
+    from mpn.methods import method_hparams
+    (tmp_path / "wide_ft.py").write_text(NEW_METHOD)                       # 1. the module
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(REGISTRY, "wide_ft", "wide_ft:WideFT")              # 2. the registry line
+    params = {"hparams": {"wide_ft": {"max_steps": 300}, "mpn": {"k_translations": 1}}}  # 3. the section
+    model, tokenizer = model_and_tokenizer
+    assert {"wide_ft", "wide_ft+mpn"} <= set(names())
+    hparams = method_hparams(params, "wide_ft+mpn")
+    assert (hparams.norm_bound, hparams.max_steps, hparams.k_translations) == (0.5, 300, 1)
+    editor = Editor(copy.deepcopy(model), tokenizer, "wide_ft+mpn", hparams, memory=MEMORY, val_memory=VAL_MEMORY)
+    target = wrong_label(model, tokenizer, EDIT)
+    result = editor.edit(EDIT, target, {"de": "die währung von japan ist der euro"})
+    assert result.success and result.languages == ["de"]

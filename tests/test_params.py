@@ -17,27 +17,28 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 BAD = [  # (stage args, section.key, bad value, what the error line must say)
-    (["edit.py", "xfacts", "grace"], "hparams.grace", [1], "hparams.grace: expected a mapping of hyperparameters, got [1]"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.lr", "fast", "hparams.patcher.lr = 'fast'; allowed: a number >= 0"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.max_steps", -5, "hparams.patcher.max_steps = -5; allowed: an integer >= 1"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.n_views", 1.5, "hparams.patcher.n_views = 1.5; allowed: an integer >= 0"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.stop_on", "all", "allowed: one of batch, english"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.value_norm_max", 0, "allowed: a number > 0 or null"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.min_delta", 2, "hparams.patcher.min_delta = 2; allowed: a number >= 0 and <= 1"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.lr_factor", 0, "hparams.patcher.lr_factor = 0; allowed: a number > 0 and <= 1"),
-    (["edit.py", "xfacts", "patcher"], "hparams.patcher.learning_rate", 0.1, "hparams.patcher.learning_rate: unknown key; allowed: act_coef"),
-    (["edit.py", "xfacts", "mpn"], "hparams.mpn.k_translations", -1, "hparams.mpn.k_translations = -1; allowed: an integer >= 0"),
+    (["hparams.py", "sgd"], "methods", ["patcher"], "method 'sgd' is not in params.yaml methods; allowed: patcher"),
+    (["hparams.py", "grace"], "hparams.grace", [1], "hparams.grace: expected a mapping of hyperparameters, got [1]"),
+    (["hparams.py", "patcher"], "hparams.patcher.lr", "fast", "hparams.patcher.lr = 'fast'; allowed: a number >= 0"),
+    (["hparams.py", "patcher"], "hparams.patcher.max_steps", -5, "hparams.patcher.max_steps = -5; allowed: an integer >= 1"),
+    (["hparams.py", "patcher"], "hparams.patcher.n_views", 1.5, "hparams.patcher.n_views = 1.5; allowed: an integer >= 0"),
+    (["hparams.py", "patcher"], "hparams.patcher.stop_on", "all", "allowed: one of batch, english"),
+    (["hparams.py", "patcher"], "hparams.patcher.value_norm_max", 0, "allowed: a number > 0 or null"),
+    (["hparams.py", "patcher"], "hparams.patcher.min_delta", 2, "hparams.patcher.min_delta = 2; allowed: a number >= 0 and <= 1"),
+    (["hparams.py", "patcher"], "hparams.patcher.lr_factor", 0, "hparams.patcher.lr_factor = 0; allowed: a number > 0 and <= 1"),
+    (["hparams.py", "patcher"], "hparams.patcher.learning_rate", 0.1, "hparams.patcher.learning_rate: unknown key; allowed: act_coef"),
+    (["hparams.py", "mpn"], "hparams.mpn.k_translations", -1, "hparams.mpn.k_translations = -1; allowed: an integer >= 0"),
     (["edit.py", "xfacts", "mpn"], "hparams.mpn.heldout_languages", ["xx"], "hparams.mpn.heldout_languages: 'xx' is not a language of task xfacts; allowed: de, es"),
-    (["edit.py", "xfacts", "patcher"], "hparams.mpn.heldout_languages", "ja", "hparams.mpn.heldout_languages = 'ja'; allowed: a list of strings"),
-    (["edit.py", "xfacts", "mpn"], "hparams.mpn.heldout_fraction", 1.5, "hparams.mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
+    (["hparams.py", "patcher"], "hparams.mpn.heldout_languages", "ja", "hparams.mpn.heldout_languages = 'ja'; allowed: a list of strings"),
+    (["hparams.py", "mpn"], "hparams.mpn.heldout_fraction", 1.5, "hparams.mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
     (["edit.py", "xfacts", "mpn"], "hparams.mpn.pool_languages", ["en"], "hparams.mpn.pool_languages: 'en' is not a language of task xfacts"),
     (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: device, engine, eval_every"),
     (["edit.py", "xfacts", "mpn"], "edit.engine", "gpu", "edit.engine = 'gpu'; allowed: one of cached, full"),
     (["edit.py", "xfacts", "mpn"], "edit.n_bootstrap", 0, "edit.n_bootstrap = 0; allowed: an integer >= 1"),
     (["edit.py", "xfacts", "mpn"], "edit.device", "tpu", "edit.device = 'tpu': unknown device; allowed: auto, cpu"),
-    (["edit.py", "xfacts", "ft"], "hparams.ft.norm_bound", 0, "hparams.ft.norm_bound = 0; allowed: a number > 0"),
-    (["edit.py", "xfacts", "grace+mpn"], "hparams.grace.radius", -1, "hparams.grace.radius = -1; allowed: a number > 0"),
-    (["edit.py", "xfacts", "grace+mpn"], "hparams.mpn.k_translations", "two", "hparams.mpn.k_translations = 'two'; allowed: an integer >= 0"),
+    (["hparams.py", "ft"], "hparams.ft.norm_bound", 0, "hparams.ft.norm_bound = 0; allowed: a number > 0"),
+    (["hparams.py", "grace+mpn"], "hparams.grace.radius", -1, "hparams.grace.radius = -1; allowed: a number > 0"),
+    (["hparams.py", "grace+mpn"], "hparams.mpn.k_translations", "two", "hparams.mpn.k_translations = 'two'; allowed: an integer >= 0"),
     (["edit.py", "xfacts", "mpn"], "seeds", [0, 0], "seeds = [0, 0]; must be a non-empty list of distinct integers >= 0"),
     (["download.py"], "data.split_ratios", {"train": 0.9, "val": 0.2, "edit": 0.2, "test": 0.2},
      "sums to 1.5; the ratios must sum to 1"),
@@ -61,12 +62,16 @@ def broken_params(key: str, value) -> dict:
 @pytest.mark.parametrize("args, key, value, message", BAD, ids=[row[1] for row in BAD])
 def test_bad_param_is_one_line_exit_2_and_nothing_written(tmp_path, args, key, value, message):
     params = broken_params(key, value)
-    if args[0] == "edit.py" and args[2] not in params["methods"]:
-        params["methods"] = params["methods"] + [args[2]]  # a method the default run does not list
+    method = {"edit.py": args[-1], "hparams.py": args[-1]}.get(args[0])
+    if method and key != "methods" and method not in params["methods"]:
+        params["methods"] = params["methods"] + [method]  # a method the default run does not list
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stats = tmp_path / "data" / "edits" / "xfacts" / "stats.json"  # what sample_edits found
     stats.parent.mkdir(parents=True)
     stats.write_text(json.dumps({"languages": ["en", "de", "es"]}))
+    if args[0] == "edit.py":  # what stage hparams@<method> writes for it (those params are valid)
+        subprocess.run([sys.executable, str(REPO / "stages" / "hparams.py"), method], cwd=tmp_path, check=True,
+                       capture_output=True, timeout=120)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     proc = subprocess.run([sys.executable, str(REPO / "stages" / args[0]), *args[1:]], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

@@ -38,7 +38,7 @@ HELDOUT = ["fr"]
 METHODS = ["patcher", "mpn"]
 MAX_EDITS = 6
 STAGES = {"download", "translate@xfacts", "finetune@xfacts", "sample_edits@xfacts", "features@xfacts",
-          "edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}
+          "hparams@patcher", "hparams@mpn", "edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}
 RATE_KEYS = {"mean", "low", "high"}
 METRIC_KEYS = {"es", "mg", "mg_pre", "mg_lift", "clg", "clg_pre", "clg_lift", "clg_by_lang",
                "clg_by_lang_pre", "clg_by_lang_lift", "clg_heldout", "clg_heldout_pre", "clg_heldout_lift",
@@ -221,10 +221,11 @@ def test_second_repro_runs_nothing(pipeline):
 
 def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
     repo, env, _ = pipeline
+    resolve = {"hparams@patcher", "hparams@mpn"}  # a second each; their files decide the rest
     try:
         output = dvc("exp", "run", "-S", "hparams.patcher.max_steps=20", repo=repo, env=env)
         ran = {stage for stage in STAGES if f"Running stage '{stage}'" in output}
-        assert ran == {"edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}  # both read `patcher`
+        assert ran == resolve | {"edit@xfacts-patcher", "edit@xfacts-mpn", "aggregate"}  # both read `patcher`
         diff = json.loads(dvc("params", "diff", "--json", repo=repo, env=env))
         assert diff == {"params.yaml": {"hparams.patcher.max_steps": {"old": 300, "new": 20, "diff": -280}}}
         for method in METHODS:  # the new value reached the editor
@@ -232,8 +233,16 @@ def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
                 (repo / f"reports/tasks/xfacts/{method}/edits.csv").open())]
             assert steps and max(steps) <= 20
         assert "reports/summary.json" in dvc("metrics", "diff", repo=repo, env=env)
+        run(["git", "checkout", "--", "."], repo, env)
+
+        # an MPN-only knob leaves Transformer-Patcher's stage up to date
+        output = dvc("exp", "run", "-S", "hparams.mpn.k_translations=1", repo=repo, env=env)
+        ran = {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+        # (aggregate runs only if MPN's results changed: with this tiny pool, k=1 samples what k=4 did)
+        assert ran - {"aggregate"} == resolve | {"edit@xfacts-mpn"}, output
     finally:  # back to the committed run for the other tests
         run(["git", "checkout", "--", "."], repo, env)
+        dvc("checkout", repo=repo, env=env)  # data/hparams/*.json are DVC outs, not git files
     assert json.loads(dvc("status", "--json", repo=repo, env=env)) == {}
 
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 
 from mpn.config import parse
 from mpn.errors import UserError
 from mpn.method_names import ALIASES, AUGMENTATION, base_name, split
 from mpn.methods.base import EditRequest, Method, MethodHParams, MPNHParams, Outcome
-from mpn.methods.ft import FineTune
-from mpn.methods.grace import Grace
-from mpn.methods.patcher import Patcher, PatcherHParams
+from mpn.methods.patcher import PatcherHParams
 
-REGISTRY: dict[str, type[Method]] = {
-    "patcher": Patcher,
-    "ft": FineTune,
-    "grace": Grace,
+# name -> "module:class": one line per method, imported when first used
+REGISTRY: dict[str, str] = {
+    "patcher": "mpn.methods.patcher:Patcher",
+    "ft": "mpn.methods.ft:FineTune",
+    "grace": "mpn.methods.grace:Grace",
 }
 
 
@@ -31,7 +31,13 @@ def resolve(name: str) -> tuple[type[Method], bool]:
     base, augmented = split(name)
     if base not in REGISTRY:
         raise UserError(f"unknown editing method {name!r}; allowed: {', '.join(names())}")
-    return REGISTRY[base], augmented
+    return method_class(base), augmented
+
+
+@functools.cache
+def method_class(base: str) -> type[Method]:
+    module, _, cls = REGISTRY[base].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def names() -> list[str]:
@@ -78,4 +84,5 @@ def method_hparams(params: dict, method: str) -> MethodHParams:
 
 
 __all__ = ["ALIASES", "EditRequest", "Method", "MethodHParams", "MPNHParams", "Outcome", "PatcherHParams",
-           "REGISTRY", "SECTION", "base_name", "hparams_class", "make_hparams", "method_hparams", "names", "resolve"]
+           "REGISTRY", "SECTION", "base_name", "hparams_class", "make_hparams", "method_class", "method_hparams",
+           "names", "resolve"]

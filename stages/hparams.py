@@ -1,0 +1,47 @@
+"""Stage hparams@<method>: the method's hyperparameters as its edit stages run them.
+
+Usage: python stages/hparams.py <method>
+Reads params.yaml (`hparams.<X>`, and `hparams.mpn` for X+mpn, over the dataclass
+defaults; and the held-out rotation, `hparams.mpn.heldout_languages` and
+`heldout_fraction`, which every method is measured on); writes data/hparams/<method>.json.
+Every edit@<task>-<method> stage reads that file and DVC tracks it instead of the whole
+`hparams` section, so a knob reruns only the methods whose file it changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from mpn.cli import load_params, run_stage
+from mpn.errors import UserError
+from mpn.io import write_json
+from mpn.methods import method_hparams
+
+log = logging.getLogger(__name__)
+FOLDER = Path("data") / "hparams"
+
+
+def resolve(params: dict, method: str) -> dict:
+    """{method, hparams: every field of its dataclass, heldout: {languages, fraction}}."""
+    hparams = method_hparams(params, method)
+    rotation = method_hparams(params, "mpn")  # the same held-out draw for every method
+    return {"method": method, "hparams": dataclasses.asdict(hparams),
+            "heldout": {"languages": sorted(rotation.heldout_languages), "fraction": rotation.heldout_fraction}}
+
+
+def main() -> None:
+    params = load_params()
+    methods = params.get("methods") or []
+    if len(sys.argv) != 2 or sys.argv[1] not in methods:
+        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
+        raise UserError(f"method {given!r} is not in params.yaml methods; allowed: {', '.join(methods)}")
+    method = sys.argv[1]
+    resolved = resolve(params, method)
+    write_json(FOLDER / f"{method}.json", resolved)
+    log.info("%s: %s", method, resolved)
+
+
+if __name__ == "__main__":
+    run_stage(main)
