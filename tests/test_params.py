@@ -81,17 +81,3 @@ def test_bad_param_is_one_line_exit_2_and_nothing_written(tmp_path, args, key, v
     assert message in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
-
-
-def test_a_stage_refuses_to_run_another_checkouts_code(tmp_path):
-    """A project folder with its own mpn/ whose stage would import this repository's mpn
-    (one environment shared between clones): one line, exit 2, nothing written."""
-    (tmp_path / "mpn").mkdir()
-    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "hparams.py"), "patcher"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(f"error: this stage would run {REPO / 'mpn'}, not this project's "), proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
