@@ -138,7 +138,11 @@ class Editor:
         pool = hp.pool(translations, set(heldout))
         request = EditRequest(text, self.labels.index(target), {lang: translations[lang] for lang in pool},
                               hp.k_translations, seed)
-        outcome = self.method.edit(request)
+        grad_mode = torch.is_grad_enabled()
+        try:
+            outcome = self.method.edit(request)
+        finally:  # an interrupt that lands as a no_grad block starts would leave autograd off
+            torch.set_grad_enabled(grad_mode)
         self.n_edits += 1
         success = self.predict([text])[0] == target
         return EditResult(success, outcome.steps, time.perf_counter() - start, outcome.loss, pool, outcome.extras)

@@ -199,6 +199,7 @@ def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_t
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    assert torch.is_grad_enabled()  # whatever the interrupt landed in
     assert editor.engine.patches.pending is None and editor.engine.patches.count == 1
     assert editor.n_edits == 1 and len(editor.method.edit_memory) == 2
     assert torch.equal(predict_logits(model, tokenizer, probe), before)
