@@ -24,10 +24,15 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 def task_argument(params: dict[str, Any]) -> str:
     """The one command-line argument of a per-task stage: a task listed in params.yaml."""
-    tasks = params.get("tasks") or []
-    if len(sys.argv) != 2 or sys.argv[1] not in tasks:
+    return listed_argument(params, "tasks", "task")
+
+
+def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
+    """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
+    allowed = params.get(key) or []
+    if len(sys.argv) != 2 or sys.argv[1] not in allowed:
         given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
-        raise UserError(f"task {given!r} is not in params.yaml tasks; allowed: {', '.join(tasks)}")
+        raise UserError(f"{what} {given!r} is not in params.yaml {key}; allowed: {', '.join(allowed)}")
     return sys.argv[1]
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from pathlib import Path
 
-from mpn.cli import load_params, run_stage
-from mpn.errors import UserError
+from mpn.cli import listed_argument, load_params, run_stage
 from mpn.io import write_json
 from mpn.methods import method_hparams
 
@@ -33,11 +31,7 @@ def resolve(params: dict, method: str) -> dict:
 
 def main() -> None:
     params = load_params()
-    methods = params.get("methods") or []
-    if len(sys.argv) != 2 or sys.argv[1] not in methods:
-        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
-        raise UserError(f"method {given!r} is not in params.yaml methods; allowed: {', '.join(methods)}")
-    method = sys.argv[1]
+    method = listed_argument(params, "methods", "method")
     resolved = resolve(params, method)
     write_json(FOLDER / f"{method}.json", resolved)
     log.info("%s: %s", method, resolved)
