@@ -59,7 +59,7 @@ def changes(runner, log, made: list[dict], texts: list) -> list[dict]:
 
     def label(i: int, mask: torch.Tensor) -> int:
         ffn = base_ffn[i] + (out[i] * mask) @ patches.values
-        return int(editor.engine.model.head(site.layer_norm(ffn + h[i])).argmax())
+        return int(editor.engine.head(site.layer_norm(ffn + h[i])).argmax())
 
     rows = []
     for i, agree in enumerate(log.agreement):

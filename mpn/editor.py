@@ -28,7 +28,7 @@ from mpn.features import FeatureStore
 from mpn.io import atomic_path
 from mpn.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.methods.base import EditRequest
-from mpn.models import Classifier
+from mpn.anatomy import Anatomy
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class EditResult:
 
 
 class Editor:
-    def __init__(self, model: Classifier, tokenizer, method: str = "patcher",
+    def __init__(self, model, tokenizer, method: str = "patcher",
                  hparams: MethodHParams | dict | None = None, engine: str = "cached",
                  memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128,
                  any_language_key: bool = False, features: FeatureStore | None = None,
@@ -87,7 +87,7 @@ class Editor:
         self.engine = ENGINES[engine](model, tokenizer, max_length)
         if features is not None:  # FFN inputs computed ahead (stage features@<task>)
             self.engine.preload(features, hparams.n_views)
-        self.labels = list(model.labels)
+        self.labels = Anatomy.of(model).labels
         self.method = method_class(self.engine, hparams, self.engine.features(list(memory)),   # (memory, hidden)
                                    self.engine.features(list(val_memory)))                  # (val_memory, hidden)
         self.n_edits = 0
@@ -176,7 +176,7 @@ class Editor:
                 if lang == "en" or not is_language_code(lang):
                     raise UserError(f"translation key {lang!r} is not a language code other than en "
                                     "(CLDR); pass any_language_key=True to the Editor to allow it")
-        extract, prefix = self.engine.extract, self.model.config.input_prefix
+        extract, prefix = self.engine.extract, self.engine.extract.anatomy.input_prefix
         fresh = [t for t in [text, *translations.values()] if not self.engine.has_features(t)]
         longest = longest_input(extract.tokenizer, prefix, fresh) if fresh else 0
         if longest > extract.max_length:

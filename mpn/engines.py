@@ -24,7 +24,8 @@ from mpn import closed_form
 from mpn.closed_form import StepOutput
 from mpn.features import FeatureExtractor, FeatureStore, Text
 from mpn.losses import Objective
-from mpn.models import Classifier, tokenize
+from mpn.anatomy import Anatomy, logits_of, model_inputs
+from mpn.models import tokenize
 from mpn.patch import PendingPatch, find_ffn_site, install_patches
 
 
@@ -55,13 +56,14 @@ class CachedEngine:
     """Trains and evaluates patches on cached FFN inputs (the exact fast path)."""
     name = "cached"
 
-    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
         self.model = model
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
+        self.head = self.site.head                    # (batch, hidden) -> (batch, labels)
         self.patches = install_patches(model)
-        self.closed_form = closed_form.supported(self.site.activation, self.site.layer_norm, model.head)
-        self.device = model.head.weight.device
+        self.closed_form = closed_form.supported(self.site.activation, self.site.layer_norm, self.head)
+        self.device = self.site.base_up.weight.device
         self._cache: dict[Text, torch.Tensor] = {}
         self._views: dict[Text, torch.Tensor] = {}   # (n_views, hidden) noisy copies per edit text
         # (h, ffn output) -> ffn output, applied in order after the FFN (GRACE's codebook)
@@ -91,7 +93,7 @@ class CachedEngine:
             for k, h in zip(missing, self.extract(missing, progress=progress).to(self.device)):
                 self._cache[k] = h
         if not keys:
-            return torch.empty(0, self.model.encoder.config.hidden_size, device=self.device)
+            return torch.empty(0, self.site.base_up.in_features, device=self.device)
         return torch.stack([self._cache[k] for k in keys])
 
     def precompute_views(self, texts: list[Text], n_views: int, progress: bool = False) -> None:
@@ -132,7 +134,7 @@ class CachedEngine:
         pending = self.patches.pending
         a = pending.preact(rows)                                                # (batch,)
         x = residual + self.site.activation(a)[:, None] * pending.value()
-        return self.model.head(self.site.layer_norm(x)), a
+        return self.head(self.site.layer_norm(x)), a
 
     def step(self, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
              objective: Objective) -> StepOutput:
@@ -141,7 +143,7 @@ class CachedEngine:
             return autograd_step(self, prepared, langs, memory, n_train, objective)
         rows, residual = self._batch(prepared, langs)
         return closed_form.step(self.patches.pending.flat, rows, residual, memory, n_train,
-                                self.site.layer_norm, self.model.head, objective)
+                                self.site.layer_norm, self.head, objective)
 
     @staticmethod
     def _batch(prepared: PreparedEdit, langs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +168,7 @@ class CachedEngine:
             out = out + self.site.activation(self.patches.pending.preact(h))[:, None] * self.patches.pending.value()
         for replace in self.replacements:
             out = replace(h, out)
-        return self.model.head(self.site.layer_norm(out + h))
+        return self.head(self.site.layer_norm(out + h))
 
     def predict(self, texts: list[Text]) -> torch.Tensor:
         with torch.no_grad():
@@ -178,11 +180,14 @@ class FullEngine:
     name = "full"
     train_threads = None  # full forward passes use every thread torch has
 
-    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
+        self.head = self.site.head
+        self.anatomy = Anatomy.of(model)
+        self.device = self.site.base_up.weight.device
         self.patches = install_patches(model)
 
     def preload(self, store: FeatureStore, n_views: int) -> None:
@@ -195,7 +200,7 @@ class FullEngine:
         return False  # nothing is kept: every step encodes its texts
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
-        return self.extract(texts, progress=progress).to(self.model.head.weight.device)
+        return self.extract(texts, progress=progress).to(self.device)
 
     def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit:
         return PreparedEdit(text, translations, n_views)
@@ -216,8 +221,7 @@ class FullEngine:
         """Logits and the pending patch's pre-activation at token 0. (batch, labels), (batch,)"""
         self.model.train(dropout)  # dropout on: the original's noisy copies
         try:
-            enc = tokenize(self.tokenizer, texts, self.model.config.input_prefix, self.max_length)
-            logits = self.model(**enc.to(self.model.head.weight.device))
+            logits = self._logits(texts)
         finally:
             self.model.eval()
         return logits, self.site.up.last_preact[:, 0, -1]
@@ -227,10 +231,12 @@ class FullEngine:
         out = []
         with torch.no_grad():
             for i in range(0, len(texts), self.batch_size):
-                enc = tokenize(self.tokenizer, texts[i:i + self.batch_size], self.model.config.input_prefix,
-                               self.max_length)
-                out.append(self.model(**enc.to(self.model.head.weight.device)))
-        return torch.cat(out) if out else torch.empty(0, len(self.model.labels))
+                out.append(self._logits(texts[i:i + self.batch_size]))
+        return torch.cat(out) if out else torch.empty(0, len(self.anatomy.labels))
+
+    def _logits(self, texts: list[Text]) -> torch.Tensor:
+        enc = tokenize(self.tokenizer, texts, self.anatomy.input_prefix, self.max_length).to(self.device)
+        return logits_of(self.model(**model_inputs(self.model, enc)))                # (batch, labels)
 
 
 def autograd_step(engine, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from mpn.errors import UserError
 from mpn.io import atomic_path, read_json, write_json
-from mpn.models import Classifier, tokenize
+from mpn.anatomy import Anatomy, model_inputs
+from mpn.models import tokenize
 from mpn.patch import find_ffn_site
 
 Text = str | tuple  # a claim, or a (premise, hypothesis) pair
@@ -67,8 +68,9 @@ def _length(text: Text) -> int:
 class FeatureExtractor:
     """FFN inputs at the classifier's position (token 0) of the last layer, via a hook."""
 
-    def __init__(self, model: Classifier, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
+        self.anatomy = Anatomy.of(model)
         self.max_length, self.batch_size = max_length, batch_size
         self.site = find_ffn_site(model)
         self.filled = 0  # texts encoded so far whose tokens fill max_length (longer ones are cut)
@@ -86,14 +88,14 @@ class FeatureExtractor:
                 starts = range(0, len(texts), self.batch_size)
                 for i in tqdm(starts, desc="ffn inputs", unit="batch", disable=not progress):
                     batch = [texts[j] for j in order[i:i + self.batch_size]]
-                    enc = tokenize(self.tokenizer, batch, self.model.config.input_prefix, self.max_length)
+                    enc = tokenize(self.tokenizer, batch, self.anatomy.input_prefix, self.max_length)
                     self.filled += int((enc["attention_mask"].sum(1) >= self.max_length).sum())
-                    self.model.encoder(**enc.to(self.model.device))
+                    self.anatomy.encoder(**model_inputs(self.anatomy.encoder, enc.to(self.model.device)))
         finally:
             hook.remove()
             self.model.train(was_training)
         if not captured:
-            return torch.empty(0, self.model.encoder.config.hidden_size)
+            return torch.empty(0, self.site.base_up.in_features)
         out = torch.empty(len(texts), captured[0].shape[1])
         out[torch.tensor(order)] = torch.cat(captured)
         return out

@@ -225,17 +225,19 @@ def tokenize(tokenizer, texts, prefix: str = "", max_length: int = 128):
 
 
 @torch.no_grad()
-def predict_logits(model: Classifier, tokenizer, texts, batch_size: int = 64,
-                   max_length: int = 128) -> torch.Tensor:
-    """Logits for many texts, in eval mode, batched. (n, labels)"""
+def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
+    """Logits of any supported classifier (mpn.anatomy) for many texts, in eval mode,
+    batched. (n, labels)"""
+    from mpn.anatomy import Anatomy, logits_of, model_inputs
+    anatomy = Anatomy.of(model)
     was_training = model.training
     model.eval()
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tokenize(tokenizer, texts[i:i + batch_size], model.config.input_prefix, max_length)
-        out.append(model(**enc))
+        enc = tokenize(tokenizer, texts[i:i + batch_size], anatomy.input_prefix, max_length).to(model.device)
+        out.append(logits_of(model(**model_inputs(model, enc))))
     model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, len(model.labels))
+    return torch.cat(out) if out else torch.empty(0, len(anatomy.labels))
 
 
 def load_classifier(folder) -> tuple[Classifier, object]:

@@ -163,6 +163,7 @@ class FFNSite:
     down_name: str
     activation: nn.Module
     layer_norm: nn.LayerNorm       # post-LN: LN(ffn(h) + h)
+    head: nn.Module                # final hidden state at the classifier's position -> logits (mpn.anatomy)
 
     @property
     def up(self):
@@ -195,7 +196,8 @@ def _last_block(encoder: nn.Module) -> nn.Module:
 
 def find_ffn_site(model: nn.Module) -> FFNSite:
     """Find the last FFN by structure: a hidden -> F linear and an F -> hidden linear."""
-    encoder = model.encoder
+    from mpn.anatomy import Anatomy
+    encoder = Anatomy.of(model).encoder
     hidden = encoder.config.hidden_size
     block = _last_block(encoder)
     parents = {name: module for name, module in block.named_modules()}
@@ -213,11 +215,13 @@ def find_ffn_site(model: nn.Module) -> FFNSite:
         raise UserError(f"unsupported encoder {type(encoder).__name__}: no FFN (hidden -> F -> hidden) in the last layer")
     activation = next((m for m in up[0].children() if not isinstance(m, (nn.Linear, PatchedUp, nn.Dropout))), None)
     activation = activation or getattr(up[0], "intermediate_act_fn", None)
-    layer_norm = next((m for m in down[0].children() if isinstance(m, nn.LayerNorm)), None)
+    # post-LN: in the FFN's output module (BERT, XLM-R, DeBERTa), else the block's last (DistilBERT)
+    layer_norm = (next((m for m in down[0].children() if isinstance(m, nn.LayerNorm)), None)
+                  or next((m for m in reversed(list(block.children())) if isinstance(m, nn.LayerNorm)), None))
     if activation is None or layer_norm is None:
         raise UserError(f"unsupported encoder {type(encoder).__name__}: the last FFN needs an activation "
                         "and a post-LayerNorm (BERT-style)")
-    return FFNSite(up[0], up[1], down[0], down[1], activation, layer_norm)
+    return FFNSite(up[0], up[1], down[0], down[1], activation, layer_norm, Anatomy.of(model).head)
 
 
 def install_patches(model: nn.Module, n: int = 0) -> PatchNeurons:

@@ -41,3 +41,29 @@ def make_tiny_encoder(path: str | Path, corpus: list[str], hidden: int = 32, lay
     BertModel(config, add_pooling_layer=False).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def make_tiny_hf_classifier(arch: str, tokenizer, labels: list[str], hidden: int = 32, seed: int = 0):
+    """A tiny randomly initialised Hugging Face sequence classifier of one of the four
+    architectures the editors support by structure (no download: built from a config)."""
+    from transformers import (BertConfig, BertForSequenceClassification, DebertaV2Config,
+                              DebertaV2ForSequenceClassification, DistilBertConfig,
+                              DistilBertForSequenceClassification, XLMRobertaConfig,
+                              XLMRobertaForSequenceClassification)
+    common = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=len(labels),
+                  id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+                  initializer_range=0.4, max_position_embeddings=80)
+    layers = dict(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2 * hidden)
+    configs = {
+        "bert": (BertForSequenceClassification, BertConfig(**common, **layers)),
+        "xlm-roberta": (XLMRobertaForSequenceClassification, XLMRobertaConfig(**common, **layers)),
+        "distilbert": (DistilBertForSequenceClassification,
+                       DistilBertConfig(**common, dim=hidden, n_layers=2, n_heads=2, hidden_dim=2 * hidden)),
+        # mDeBERTa's attention: relative positions, no absolute position embeddings
+        "deberta-v2": (DebertaV2ForSequenceClassification,
+                       DebertaV2Config(**common, **layers, relative_attention=True, position_buckets=16,
+                                       pos_att_type=["p2c", "c2p"], position_biased_input=False)),
+    }
+    model_class, config = configs[arch]
+    torch.manual_seed(seed)
+    return model_class(config).eval()

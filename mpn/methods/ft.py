@@ -60,7 +60,7 @@ class FineTune(Method):
         for step in range(1, hp.max_steps + 1):
             index = request.sample_rows(sampler)
             x = residual[index] + hidden_act[index] @ delta.T               # (batch, hidden)
-            logits = self.engine.model.head(site.layer_norm(x))              # (batch, labels)
+            logits = self.engine.head(site.layer_norm(x))              # (batch, labels)
             if right_rows(logits, request.target, len(index) - 1, "batch"):
                 break
             loss_t = F.cross_entropy(logits, target[:len(index)])

@@ -119,7 +119,7 @@ class Grace(Method):
         step, loss = 0, float("nan")
         for step in range(1, hp.max_steps + 1):
             index = request.sample_rows(sampler)
-            logits = self.engine.model.head(self.engine.site.layer_norm(value + rows[index]))   # (batch, labels)
+            logits = self.engine.head(self.engine.site.layer_norm(value + rows[index]))   # (batch, labels)
             if right_rows(logits, request.target, len(index) - 1, "batch"):
                 break
             loss_t = F.cross_entropy(logits, torch.full((len(index),), request.target, device=rows.device))
