@@ -81,7 +81,7 @@ def parse_sets(items: list[str], method: str):
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=500")
+            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
         overrides[key] = yaml.safe_load(value)
     return make_hparams(method, overrides, where=f"--set for method {method}")
 
@@ -143,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True, help="pipeline folder, folder saved by mpn-edit, or hub name / folder")
     e.add_argument("--requests", required=True, help="jsonl: text (or premise, hypothesis), target, translations")
     e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn")
-    e.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="method hyperparameters, e.g. max_steps=500")
+    e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
     e.add_argument("--memory", help="jsonl of unrelated inputs the edits must leave alone (a tenth is held out for early stopping)")
     e.add_argument("--out", required=True, help="folder for the edited model and tokenizer")
     e.add_argument("--no-check", dest="check", action="store_false",

@@ -240,9 +240,11 @@ def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: in
     return torch.cat(out) if out else torch.empty(0, len(anatomy.labels))
 
 
-def load_classifier(folder) -> tuple[Classifier, object]:
-    """A fine-tuned classifier and its tokenizer from `models/<task>/`."""
+def load_classifier(folder):
+    """A fine-tuned classifier (ours, or any mpn.anatomy supports) and its tokenizer
+    from `models/<task>/`."""
+    from mpn.portable import load_any
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise UserError(f"no fine-tuned model in {folder}; run the finetune stage first")
-    return Classifier.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    return load_any(str(folder))

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from mpn.errors import UserError
-from mpn.models import Classifier, tokenize
+from mpn.models import Classifier, predict_logits, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         positive = {"max_length": self.max_length, "batch_size": self.batch_size,
-                    "epochs": self.epochs, "learning_rate": self.learning_rate}
+                    "learning_rate": self.learning_rate}
         for name, value in positive.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be a positive number")
-        for name in ("eval_every", "max_train_examples", "max_val_examples", "freeze_layers", "seed"):
+        for name in ("epochs", "eval_every", "max_train_examples", "max_val_examples", "freeze_layers", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise UserError(f"finetune.{name} = {value!r}; must be an integer >= 0 (0: off)")
@@ -235,14 +235,8 @@ def _text_length(text: Text) -> int:
 
 
 @torch.no_grad()
-def _logits(model: Classifier, tokenizer, texts: list[Text], max_length: int) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    batch = tokenize(tokenizer, texts, model.config.input_prefix, max_length)
-    logits = model(**{k: v.to(device) for k, v in batch.items()}).cpu()
-    model.train(was_training)
-    return logits
+def _logits(model, tokenizer, texts: list[Text], max_length: int) -> torch.Tensor:
+    return predict_logits(model, tokenizer, texts, len(texts), max_length).cpu()
 
 
 # --- the base model's report ----------------------------------------------------

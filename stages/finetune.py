@@ -20,7 +20,10 @@ from pathlib import Path
 from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_meta, load_rows
 from mpn.io import write_json, write_text
+from mpn.anatomy import Anatomy
+from mpn.errors import UserError
 from mpn.models import Classifier, default_prefix, load_encoder
+from mpn.portable import load_any
 from mpn.train import TrainConfig, Trainer, base_report, english_split
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,44 @@ def curve_csv(curve: list[dict]) -> str:
     return out.getvalue()
 
 
+def fine_tune(model_name: str, labels: list[str], rows: list[dict], config: TrainConfig, task: str):
+    """Our Classifier (a fresh head on the encoder `model_name`), fine-tuned on English."""
+    encoder, tokenizer = load_encoder(model_name)
+    model = Classifier.from_encoder(encoder, labels, dropout=config.dropout,
+                                    input_prefix=default_prefix(model_name), seed=config.seed)
+    train_texts, train_labels = english_split(rows, "train", labels, config.max_train_examples, config.seed)
+    val_texts, val_labels = english_split(rows, "val", labels, config.max_val_examples, config.seed)
+    log.info("%s: fine-tuning %s on %d English training items (%d for validation)",
+             task, model_name, len(train_texts), len(val_texts))
+    result = Trainer(model, tokenizer, config).fit(train_texts, train_labels, val_texts, val_labels)
+    return model, tokenizer, result.curve
+
+
+def load_fine_tuned(model_name: str, labels: list[str]):
+    """A sequence classifier (hub name or folder) whose labels are the task's, matched by
+    name (case, spaces, - and _ ignored) and renamed to the task's spelling."""
+    model, tokenizer = load_any(model_name)
+    anatomy = Anatomy.of(model)
+    spelled = {_label_key(name): i for i, name in enumerate(anatomy.labels)}
+    missing = [label for label in labels if _label_key(label) not in spelled]
+    if missing or len(labels) != len(anatomy.labels):
+        raise UserError(f"finetune.model {model_name!r}: its labels ({', '.join(anatomy.labels)}) do not match "
+                        f"the task's ({', '.join(labels)}); with finetune.epochs 0 the model must be a classifier "
+                        "for this task's labels")
+    names = {spelled[_label_key(label)]: label for label in labels}
+    if isinstance(model, Classifier):
+        model.config.labels = [names[i] for i in range(len(labels))]
+    else:
+        model.config.id2label = names
+        model.config.label2id = {label: i for i, label in names.items()}
+    log.info("evaluating %s as it is (finetune.epochs 0); labels %s", model_name, names)
+    return model, tokenizer
+
+
+def _label_key(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
 def main() -> None:
     params = load_params()
     task = task_argument(params)
@@ -61,18 +102,15 @@ def main() -> None:
     labels = list(meta["labels"])
 
     model_name = section.get("model", "e5-small")
-    encoder, tokenizer = load_encoder(model_name)
-    model = Classifier.from_encoder(encoder, labels, dropout=config.dropout,
-                                    input_prefix=default_prefix(model_name), seed=config.seed)
-    train_texts, train_labels = english_split(rows, "train", labels, config.max_train_examples, config.seed)
-    val_texts, val_labels = english_split(rows, "val", labels, config.max_val_examples, config.seed)
-    log.info("%s: fine-tuning %s on %d English training items (%d for validation)",
-             task, model_name, len(train_texts), len(val_texts))
-    result = Trainer(model, tokenizer, config).fit(train_texts, train_labels, val_texts, val_labels)
+    if config.epochs == 0:  # an already fine-tuned classifier: evaluate it as it is
+        model, tokenizer = load_fine_tuned(model_name, labels)
+        curve = []
+    else:
+        model, tokenizer, curve = fine_tune(model_name, labels, rows, config, task)
 
     report = base_report(task, model, tokenizer, rows, labels, config)
     save_model(model.cpu(), tokenizer, Path("models") / task)
-    write_text(Path("reports") / "tasks" / task / "train_curve.csv", curve_csv(result.curve))
+    write_text(Path("reports") / "tasks" / task / "train_curve.csv", curve_csv(curve))
     write_json(Path("reports") / "tasks" / task / "base.json", report)
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
              task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},

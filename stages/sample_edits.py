@@ -14,6 +14,7 @@ from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_rows
 from mpn.edits import EditSetConfig, sample_edit_set
 from mpn.io import write_json, write_jsonl
+from mpn.anatomy import Anatomy
 from mpn.models import load_classifier
 from mpn.train import predict, resolve_device
 
@@ -29,9 +30,10 @@ def main() -> None:
     model, tokenizer = load_classifier(Path("models") / task)
     model.to(resolve_device(finetune.get("device", "auto"), "finetune.device"))
     max_length = finetune.get("max_length", 64)
+    labels = Anatomy.of(model).labels
 
     def predict_labels(texts):
-        return [model.labels[i] for i in predict(model, tokenizer, texts, config.batch_size,
+        return [labels[i] for i in predict(model, tokenizer, texts, config.batch_size,
                                                  max_length, desc="base model on edit split")]
 
     edit_set = sample_edit_set(load_rows(task), predict_labels, config)
