@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
-from mpn.errors import UserError
+from mpn.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,7 @@ def load_encoder(name: str):
         tokenizer = AutoTokenizer.from_pretrained(path)
         encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
     except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot load model {name!r} ({first_line}); use {E5_NAME!r}, "
+        raise UserError(f"cannot load model {name!r} ({first_line(err)}); use {E5_NAME!r}, "
                         "a Hugging Face hub name (needs internet) or a local model directory") from None
     return encoder.eval(), tokenizer
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from mpn.errors import UserError
+from mpn.errors import UserError, first_line
 from mpn.models import Classifier, ClassifierConfig
 from mpn.patch import find_ffn_site, merge
 
@@ -45,8 +45,7 @@ def load_any(name: str):
                 name, trust_remote_code=(path / MODELING_FILE).exists())
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=(path / MODELING_FILE).exists())
     except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot load classifier {name!r} ({first_line}); give a Hugging Face "
+        raise UserError(f"cannot load classifier {name!r} ({first_line(err)}); give a Hugging Face "
                         "sequence-classification model (hub name or folder) or a folder saved by mpn-edit") from None
     return model.eval(), tokenizer
 
