@@ -47,10 +47,11 @@ class PatchNeurons(nn.Module):
             return self.values
         return torch.cat([self.values, self.pending.value().unsqueeze(0)])
 
-    def start(self, key_input: torch.Tensor, value_scale: float, generator: torch.Generator) -> "PendingPatch":
+    def start(self, key_input: torch.Tensor, value_scale: float, generator: torch.Generator,
+              center: torch.Tensor | None = None) -> "PendingPatch":
         if self.pending is not None:
             raise RuntimeError("a patch is already being trained; commit() or discard() it first")
-        self.pending = PendingPatch(key_input, value_scale, generator)
+        self.pending = PendingPatch(key_input, value_scale, generator, center)
         return self.pending
 
     def commit(self) -> None:
@@ -85,7 +86,8 @@ class PendingPatch(nn.Module):
     """One trainable patch neuron.
 
     Key init `k = h / ||h||^2`, `b = 0`, so the pre-activation on the edit input `h` is
-    exactly 1. Value: a random unit direction times a trainable scale (init 10).
+    exactly 1 (with a `center` c: `k = (h - c) / ||h - c||^2`, `b = -k . c`, so it is 1 at
+    h and 0 at c). Value: a random unit direction times a trainable scale (init 10).
 
     The four parts live in one flat parameter, [key, bias, value direction, value scale],
     so that each training step's clipping and Adam update touch one tensor: at a few
@@ -94,12 +96,19 @@ class PendingPatch(nn.Module):
     changes no arithmetic.
     """
 
-    def __init__(self, key_input: torch.Tensor, value_scale: float, generator: torch.Generator):
+    def __init__(self, key_input: torch.Tensor, value_scale: float, generator: torch.Generator,
+                 center: torch.Tensor | None = None):
         super().__init__()
         h = key_input.detach().float()
         direction = torch.randn(h.shape[0], generator=generator).to(h.device)  # a CPU generator: the same draw on any device
         self.hidden = h.shape[0]
-        self.flat = nn.Parameter(torch.cat([h / h.dot(h), h.new_zeros(1),           # key, bias
+        if center is None:
+            key, bias = h / h.dot(h), h.new_zeros(1)
+        else:  # pre-activation 1 at h and 0 at `center`: k = (h - c) / |h - c|^2, b = -k . c
+            offset = h - center
+            key = offset / offset.dot(offset)
+            bias = -(key @ center)[None]
+        self.flat = nn.Parameter(torch.cat([key, bias,                              # key, bias
                                             direction / direction.norm(),          # value direction
                                             h.new_full((1,), float(value_scale))]))  # value scale
         # (2 * hidden + 2,)

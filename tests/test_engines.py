@@ -6,7 +6,7 @@ import torch
 
 from mpn.editor import Editor
 from mpn.engines import CachedEngine
-from mpn.methods import PatcherHParams
+from mpn.methods import PatcherHParams, make_hparams
 from mpn.models import Classifier, load_encoder, predict_logits
 from mpn.patch import find_ffn_site, merge
 
@@ -247,6 +247,22 @@ def test_patch_key_starts_at_the_edit_input(model_and_tokenizer):
     preact = editor.engine.patches.preact(editor.engine.features([EDIT] + MEMORY))[:, -1]
     assert preact[0].item() == pytest.approx(1.0, abs=1e-5)
     assert (preact[1:] - 1.0).abs().min() > 1e-3
+
+
+@pytest.mark.parametrize("key_init", ["mean", "centered", "mean_centered"])
+def test_key_init_variants_start_where_they_say(model_and_tokenizer, key_init):
+    """mean: pre-activation 1 at the mean FFN input of the English and its pool
+    translations; centered: also 0 at the memory's mean FFN input."""
+    model, tokenizer = model_and_tokenizer
+    translations = {"de": "die währung von japan ist der yen", "es": "la moneda de francia es el euro"}
+    hp = make_hparams("mpn", {"lr": 0.0, "max_steps": 1, "key_init": key_init, "memory_per_language": 0})
+    editor = Editor(model, tokenizer, "mpn", hp, memory=MEMORY)
+    editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
+    features = editor.engine.features([EDIT, *translations.values()])
+    start = features.mean(0) if key_init.startswith("mean") else features[0]
+    preact = editor.engine.patches.preact(torch.stack([start, editor.engine.features(MEMORY).mean(0)]))[:, -1]
+    assert preact[0].item() == pytest.approx(1.0, abs=1e-4)
+    assert (abs(preact[1].item()) < 1e-4) == key_init.endswith("centered")
 
 
 def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, caplog):

@@ -34,7 +34,10 @@ class PatcherHParams(MethodHParams):
     stop_silent_below: float | None = knob(None)  # ... and every held-out pre-activation is below this (None: no such condition)
     lr_patience: int = knob(20, ge=0)  # reduce-on-plateau patience (steps once the edit is right)
     lr_factor: float = knob(0.5, gt=0, le=1)
-    stop_on: str = knob("batch", choices=("batch", "english"))  # the edit is right when: every row of the step's batch, or the English rows
+    stop_on: str = knob("batch", choices=("batch", "english"))
+    # the key's starting point: the English input's FFN input (the paper), the mean of the
+    # English and its pool translations' FFN inputs, or either of those centred on the memory's mean
+    key_init: str = knob("input", choices=("input", "mean", "centered", "mean_centered"))  # the edit is right when: every row of the step's batch, or the English rows
 
 
 @torch.no_grad()
@@ -107,8 +110,8 @@ class Patcher(Method):
     def _train(self, prepared, request: EditRequest) -> tuple[int, float, float]:
         hp, seed = self.hparams, request.seed
         generator = torch.Generator().manual_seed(seed)
-        key_input = self.engine.features([prepared.text])[0]
-        patch = self.engine.patches.start(key_input, hp.value_scale, generator)
+        key_input, center = self._key_start(request)
+        patch = self.engine.patches.start(key_input, hp.value_scale, generator, center)
         self._orient_value(patch, prepared, request.target)
         # fused: one kernel for the whole update (adam_step); per-step overhead is most of the cost
         optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
@@ -139,6 +142,15 @@ class Patcher(Method):
                 # fell below 1e-6 by step 800; with a constant lr it was right at 406).
                 scheduler.step(loss)
         return step, loss, optimizer.param_groups[0]["lr"]
+
+    def _key_start(self, request: EditRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The FFN input the key starts at, and the point where it starts silent (None: 0)."""
+        key_init = self.hparams.key_init
+        texts = request.texts() if key_init.startswith("mean") else [request.text]
+        key_input = self.engine.features(texts).mean(0)                        # (hidden,)
+        if not key_init.endswith("centered") or not self.memory.shape[0]:
+            return key_input, None
+        return key_input, self.memory.mean(0)                                  # (hidden,)
 
     def _orient_value(self, patch, prepared, target: int) -> None:
         """Pick the sign of the random value that moves the clean input toward the target.
