@@ -15,6 +15,7 @@ as the paired baseline. Prints one JSON line per variant:
 - heldout_lift_vs_patcher: the held-out lift minus patcher's on the same edits (seed,
   stream, group), with a paired bootstrap interval;
 - pool_unseen_lift: the lift on pool languages' texts the method did not train on;
+- heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median);
 - sources: which engine (or people) made each language's texts, as the task's data says.
 """
@@ -107,6 +108,7 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
         diff = paired_difference(rows, shared[BASELINE], "clg_heldout_lift", 1000, 0)
         line["heldout_lift_vs_patcher"] = {k: None if v is None else round(v, 4) for k, v in dataclasses.asdict(diff).items()}
     line.update(pool_unseen_lift=rate([r["pool_unseen_lift"] for r in rows], [r["seed"] for r in rows]),
+                heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
                 locality_agreement=metrics["locality_agreement"], er=metrics["er"],
                 steps_per_edit=metrics["steps_per_edit"],
                 sec_per_edit=round(statistics.median(r["seconds"] for r in rows), 4) if rows else None,
