@@ -89,9 +89,7 @@ def parse_sets(items: list[str], method: str):
 def edit(args) -> None:
     from mpn.anatomy import Anatomy
     from mpn.editor import Editor
-    from mpn.methods import resolve
     from mpn.portable import load_any, logits_without_mpn, save_edited
-    resolve(args.method)
     hparams = parse_sets(args.set, args.method)
     out = Path(args.out)
     if out.exists() and not out.is_dir():

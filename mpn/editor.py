@@ -28,7 +28,6 @@ from mpn.features import FeatureStore
 from mpn.io import atomic_path
 from mpn.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.methods.base import EditRequest
-from mpn.anatomy import Anatomy
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class Editor:
         self.engine = ENGINES[engine](model, tokenizer, max_length)
         if features is not None:  # FFN inputs computed ahead (stage features@<task>)
             self.engine.preload(features, hparams.n_views)
-        self.labels = Anatomy.of(model).labels
+        self.labels = self.engine.extract.anatomy.labels
         self.method = method_class(self.engine, hparams, self.engine.features(list(memory)),   # (memory, hidden)
                                    self.engine.features(list(val_memory)))                  # (val_memory, hidden)
         self.n_edits = 0

@@ -24,7 +24,7 @@ from mpn import closed_form
 from mpn.closed_form import StepOutput
 from mpn.features import FeatureExtractor, FeatureStore, Text
 from mpn.losses import Objective
-from mpn.anatomy import Anatomy, logits_of, model_inputs
+from mpn.anatomy import logits_of, model_inputs
 from mpn.models import tokenize
 from mpn.patch import PendingPatch, find_ffn_site, install_patches
 
@@ -186,7 +186,7 @@ class FullEngine:
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
         self.head = self.site.head
-        self.anatomy = Anatomy.of(model)
+        self.anatomy = self.extract.anatomy
         self.device = self.site.base_up.weight.device
         self.patches = install_patches(model)
 

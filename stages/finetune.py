@@ -11,15 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_meta, load_rows
-from mpn.io import write_json, write_text
+from mpn.io import atomic_folder, write_json, write_text
 from mpn.anatomy import Anatomy
 from mpn.errors import UserError
 from mpn.models import Classifier, default_prefix, load_encoder
@@ -31,16 +28,9 @@ log = logging.getLogger(__name__)
 
 def save_model(model: Classifier, tokenizer, folder: Path) -> None:
     """save_pretrained into a temp folder, then rename: never a half-written model."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def curve_csv(curve: list[dict]) -> str:

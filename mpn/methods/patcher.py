@@ -34,10 +34,10 @@ class PatcherHParams(MethodHParams):
     stop_silent_below: float | None = knob(None)  # ... and every held-out pre-activation is below this (None: no such condition)
     lr_patience: int = knob(20, ge=0)  # reduce-on-plateau patience (steps once the edit is right)
     lr_factor: float = knob(0.5, gt=0, le=1)
-    stop_on: str = knob("batch", choices=("batch", "english"))
+    stop_on: str = knob("batch", choices=("batch", "english"))  # the edit is right when: every row of the step's batch, or the English rows
     # the key's starting point: the English input's FFN input (the paper), the mean of the
     # English and its pool translations' FFN inputs, or either of those centred on the memory's mean
-    key_init: str = knob("input", choices=("input", "mean", "centered", "mean_centered"))  # the edit is right when: every row of the step's batch, or the English rows
+    key_init: str = knob("input", choices=("input", "mean", "centered", "mean_centered"))
 
 
 @torch.no_grad()
