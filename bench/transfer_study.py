@@ -13,7 +13,8 @@ as the paired baseline. Prints one JSON line per variant:
 
 - es; clg_heldout pre, post and lift (mean and 95% interval over seeds);
 - heldout_lift_vs_patcher: the held-out lift minus patcher's on the same edits (seed,
-  stream, group), with a paired bootstrap interval;
+  stream, group), with a paired bootstrap interval; for X+mpn, also
+  heldout_lift_vs_plain_method, against X when X is among the variants (run it first);
 - pool_unseen_lift: the lift on pool languages' texts the method did not train on;
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median);
@@ -49,15 +50,30 @@ from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize 
 BASELINE = "patcher"
 
 
+def split_top_level(text: str) -> list[str]:
+    """'a=1,b=[x,y]' -> ['a=1', 'b=[x,y]']: commas inside brackets stay with their value."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return [item for item in items + [text[start:]] if item]
+
+
 def parse_variant(spec: str, params: dict):
-    """'mpn:key_init=mean,k_translations=2' -> (method, overrides, hparams)."""
+    """'mpn:key_init=mean,pool_languages=[de,es]' -> (method, overrides, hparams)."""
     method, _, rest = spec.partition(":")
     overrides = {}
-    for item in filter(None, rest.split(",")):
+    for item in split_top_level(rest):
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
     base = dataclasses.asdict(method_hparams(params, method))
     return method, overrides, make_hparams(method, {**base, **overrides}, f"variant {spec!r}")
+
+
+def method_of(spec: str) -> str:
+    return spec.partition(":")[0]
 
 
 def pool_unseen(row: dict) -> float | None:
@@ -104,9 +120,11 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
             "n_edits": len(rows), "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
             "clg_heldout_lift": metrics["clg_heldout_lift"]}
-    if BASELINE in shared:
-        diff = paired_difference(rows, shared[BASELINE], "clg_heldout_lift", 1000, 0)
-        line["heldout_lift_vs_patcher"] = {k: None if v is None else round(v, 4) for k, v in dataclasses.asdict(diff).items()}
+    for name, against in [("patcher", BASELINE), ("plain_method", method.removesuffix("+mpn"))]:
+        if against in shared and against != spec and (name == "patcher" or method.endswith("+mpn")):
+            diff = paired_difference(rows, shared[against], "clg_heldout_lift", 1000, 0)
+            line[f"heldout_lift_vs_{name}"] = {k: None if v is None else round(v, 4)
+                                               for k, v in dataclasses.asdict(diff).items()}
     line.update(pool_unseen_lift=rate([r["pool_unseen_lift"] for r in rows], [r["seed"] for r in rows]),
                 heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
                 locality_agreement=metrics["locality_agreement"], er=metrics["er"],
@@ -131,8 +149,8 @@ def main() -> None:
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
     for spec in variants:
         line, rows = run_variant(spec, args.task, params, args.seeds, args.max_edits, args.processes, shared)
-        if spec == BASELINE:
-            shared[BASELINE] = rows
+        if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
+            shared[spec] = rows
         print(json.dumps(line), flush=True)
 
 

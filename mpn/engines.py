@@ -1,4 +1,4 @@
-"""Two ways to run a patched classifier while editing (DESIGN.md section 6).
+"""Two ways to run a patched classifier while editing (docs/design.md section 6).
 
 Everything below the patched FFN is frozen and the classifier reads one position, so the
 FFN input at that position, `h`, depends only on the text. The **cached** engine computes

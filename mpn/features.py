@@ -1,4 +1,4 @@
-"""The frozen FFN inputs an edit stage reads, computed once per task (DESIGN.md 6).
+"""The frozen FFN inputs an edit stage reads, computed once per task (docs/design.md section 6).
 
 Everything below the patched FFN is frozen and the classifier reads token 0, so the last
 FFN's input there, `h`, depends on the text alone. `FeatureExtractor` computes it;

@@ -1,4 +1,4 @@
-"""The Transformer-Patcher training objective (DESIGN.md section 5).
+"""The Transformer-Patcher training objective (docs/design.md section 4).
 
 loss = edit loss + act_coef * activation loss + mem_coef * memory loss
 

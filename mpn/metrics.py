@@ -1,4 +1,4 @@
-"""Rates and ratios over seeds, with bootstrap 95% intervals (DESIGN.md sections 7, 7b).
+"""Rates and ratios over seeds, with bootstrap 95% intervals (docs/design.md section 7).
 
 A rate is reported as {"mean", "low", "high", "sd"}: the mean over seeds of each seed's
 mean, a percentile bootstrap interval that resamples items *within* each seed, and the

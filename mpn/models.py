@@ -5,7 +5,7 @@
   ships (see mpn/e5.py), cached as a transformers model after the first build;
 - anything else: a hub name or a local directory, through AutoModel/AutoTokenizer.
 
-The classifier (DESIGN.md section 4) reads the first token's final hidden state, so the
+The classifier (docs/design.md section 3) reads the first token's final hidden state, so the
 last feed-forward layer at position 0 is all an edit needs to touch.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Patch neurons in the last feed-forward layer (Transformer-Patcher, DESIGN.md section 5).
+"""Patch neurons in the last feed-forward layer (Transformer-Patcher, docs/design.md section 4).
 
 A patch neuron is a key `k` (a new row of the FFN's first linear), a bias `b`, and a
 value `v` (a new column of the second linear). The FFN's activation applies to the new

@@ -1,4 +1,4 @@
-"""Sequential editing over streams, and what is measured along the way (DESIGN.md 5, 7, 7b).
+"""Sequential editing over streams, and what is measured along the way (docs/design.md sections 4, 7).
 
 Each stream starts from the base model. Only edits the *current* model gets wrong are
 made; patches accumulate, one per edit. Right before and right after each edit every

@@ -1,6 +1,6 @@
 """Transformer-Patcher (Huang et al. 2023): one trained patch neuron per edit in the last
 FFN (mpn.patch), trained with loss = edit CE + act_coef * activation + mem_coef * memory
-(mpn.losses). Defaults follow the Transformer-Patcher code (DESIGN.md section 5).
+(mpn.losses). Defaults follow the Transformer-Patcher code (docs/design.md section 4).
 """
 from __future__ import annotations
 
