@@ -28,8 +28,8 @@ from mpn.data import load_rows
 from mpn.editor import Editor
 from mpn.edits import GroupIndex
 from mpn.io import read_jsonl
+from mpn.schema import model_input
 from mpn.sequential import SequentialEditing, summarize, timing
-from mpn.train import model_input
 
 
 EDIT_KINDS = ("mistakes", "counterfactual")

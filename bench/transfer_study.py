@@ -44,6 +44,7 @@ from mpn.io import read_json, read_jsonl  # noqa: E402
 from mpn.methods import make_hparams, method_hparams  # noqa: E402
 from mpn.metrics import rate  # noqa: E402
 from mpn.models import load_classifier  # noqa: E402
+from mpn.params import section  # noqa: E402
 from mpn.report.paired import paired_difference  # noqa: E402
 from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize  # noqa: E402
 
@@ -106,7 +107,7 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                     val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                    max_length=(params.get("edit") or {}).get("max_length", 64), features=shared["features"])
+                    max_length=section(params, "edit").max_length, features=shared["features"])
     runner = SequentialEditing(editor, read_jsonl(folder / "locality.jsonl"))
     runner.precompute(edits)
     start = time.perf_counter()

@@ -29,17 +29,16 @@ def task_argument(params: dict[str, Any]) -> str:
 
 def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
     """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
-    allowed = params.get(key) or []
+    from mpn.params import top_level
+    allowed = top_level(params, key)
     if len(sys.argv) != 2 or sys.argv[1] not in allowed:
         given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
         raise UserError(f"{what} {given!r} is not in params.yaml {key}; allowed: {', '.join(allowed)}")
     return sys.argv[1]
 
 
-def set_threads(n: Any, where: str) -> None:
-    """torch CPU threads from params (`where` names the key); 0 leaves torch's default."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise UserError(f"{where} = {n!r}; must be an integer >= 0 (0: torch default)")
+def set_threads(n: int) -> None:
+    """torch CPU threads (a checked params value); 0 leaves torch's default."""
     if n:
         import torch  # the data stages never need it
         torch.set_num_threads(n)

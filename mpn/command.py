@@ -26,6 +26,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from mpn.errors import UserError
+from mpn.params import MAX_LENGTH
 
 INPUT_FIELDS = "text, premise and hypothesis, or input"
 
@@ -150,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--texts", required=True, help="jsonl: text, or premise and hypothesis, or input")
     for sub in (e, p):
-        sub.add_argument("--max-length", type=int, default=128, help="tokens per input (longer ones are cut)")
+        sub.add_argument("--max-length", type=int, default=MAX_LENGTH, help="tokens per input (longer ones are cut)")
     e.add_argument("--device", default="cpu", help="auto, cpu or cuda[:N]")
     return top
 

@@ -24,10 +24,10 @@ def bounds(gt: float | None = None, ge: float | None = None, le: float | None = 
 
 
 def knob(default, **limits):
-    """A dataclass field with its default and allowed values (see `bounds`); a list
-    default is copied for each instance."""
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=bounds(**limits))
+    """A dataclass field with its default and allowed values (see `bounds`); a list or
+    dict default is copied for each instance."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=bounds(**limits))
     return dataclasses.field(default=default, metadata=bounds(**limits))
 
 

@@ -28,6 +28,7 @@ from mpn.features import FeatureStore
 from mpn.io import atomic_path
 from mpn.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.methods.base import EditRequest
+from mpn.params import MAX_LENGTH
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class EditResult:
 class Editor:
     def __init__(self, model, tokenizer, method: str = "patcher",
                  hparams: MethodHParams | dict | None = None, engine: str = "cached",
-                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = 128,
+                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = MAX_LENGTH,
                  any_language_key: bool = False, features: FeatureStore | None = None,
                  device: str | None = None):
         if engine not in ENGINES:

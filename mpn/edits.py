@@ -12,32 +12,27 @@ import random
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-from mpn.config import knob, parse
+from mpn.config import knob
 from mpn.errors import UserError
-from mpn.train import Text, model_input
+from mpn.schema import ENGLISH, ORIGINAL, SPLITS, Text, model_input
 
 log = logging.getLogger(__name__)
 
-ORIGINAL = "original"
-ENGLISH = "en"
 
 
 @dataclass(frozen=True)
 class EditSetConfig:
     """The `sample_edits` section of params.yaml."""
-    n_streams: int = knob(3, ge=1)         # independent edit sequences, each from the base model
+    n_streams: int = knob(9, ge=1)         # independent edit sequences, each from the base model
     stream_length: int = knob(100, ge=1)   # edits per stream at most
-    n_locality: int = knob(300, ge=1)      # held-out test groups (all their languages)
+    n_locality: int = knob(200, ge=1)      # held-out test groups (all their languages)
     n_memory: int = knob(1000, ge=1)       # training groups for the memory loss (every language's original)
     n_memory_val: int = knob(200, ge=1)    # validation groups for early stopping (every language's original)
     batch_size: int = knob(64, ge=1)       # inference batch when running the base model
     seed: int = knob(0, ge=0)
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "EditSetConfig":
-        return parse(cls, params, "sample_edits")
 
 
 @dataclass
@@ -145,7 +140,7 @@ def sample_edit_set(rows: Iterable[dict], predict: Predictor, config: EditSetCon
     by_split: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_split[row["split"]].append(row)
-    for split in ("edit", "test", "train", "val"):
+    for split in sorted(SPLITS):
         if not by_split[split]:
             raise UserError(f"the {split!r} split has no rows; sample_edits needs edit, test, train and val")
     splits = {name: GroupIndex(split_rows) for name, split_rows in by_split.items()}

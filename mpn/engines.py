@@ -22,15 +22,13 @@ import torch
 
 from mpn import closed_form
 from mpn.closed_form import StepOutput
-from mpn.features import FeatureExtractor, FeatureStore, Text
+from mpn.features import FeatureExtractor, FeatureStore
 from mpn.losses import Objective
 from mpn.anatomy import logits_of, model_inputs
 from mpn.models import tokenize
+from mpn.params import MAX_LENGTH
 from mpn.patch import PendingPatch, find_ffn_site, install_patches
-
-
-def _key(text) -> Text:
-    return tuple(text) if isinstance(text, list) else text
+from mpn.schema import Text, as_text
 
 
 @dataclass
@@ -56,7 +54,7 @@ class CachedEngine:
     """Trains and evaluates patches on cached FFN inputs (the exact fast path)."""
     name = "cached"
 
-    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = MAX_LENGTH, batch_size: int = 64):
         self.model = model
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)
         self.site = find_ffn_site(model)
@@ -83,11 +81,11 @@ class CachedEngine:
         self.precompute_views(view_texts, n_views, progress=True)
 
     def has_features(self, text: Text) -> bool:
-        return _key(text) in self._cache
+        return as_text(text) in self._cache
 
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
-        keys = [_key(t) for t in texts]
+        keys = [as_text(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if missing:
             for k, h in zip(missing, self.extract(missing, progress=progress).to(self.device)):
@@ -98,7 +96,7 @@ class CachedEngine:
 
     def precompute_views(self, texts: list[Text], n_views: int, progress: bool = False) -> None:
         """Draw the dropout views of many edit inputs in one batched pass, once."""
-        missing = list(dict.fromkeys(_key(t) for t in texts if _key(t) not in self._views))
+        missing = list(dict.fromkeys(as_text(t) for t in texts if as_text(t) not in self._views))
         if not missing or not n_views:
             return
         views = self.extract([t for t in missing for _ in range(n_views)], dropout=True, progress=progress).to(self.device)
@@ -115,7 +113,7 @@ class CachedEngine:
         """
         self.precompute_views([text], n_views)
         langs = list(translations)
-        views = self._views[_key(text)] if n_views else self.features([text])[:0]
+        views = self._views[as_text(text)] if n_views else self.features([text])[:0]
         rows = torch.cat([self.features([text] + [translations[lang] for lang in langs]), views])
         with torch.no_grad():
             residual = self.frozen_ffn(rows) + rows
@@ -180,7 +178,7 @@ class FullEngine:
     name = "full"
     train_threads = None  # full forward passes use every thread torch has
 
-    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = MAX_LENGTH, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
         self.max_length, self.batch_size = max_length, batch_size
         self.extract = FeatureExtractor(model, tokenizer, max_length, batch_size)

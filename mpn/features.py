@@ -23,16 +23,9 @@ from mpn.errors import UserError
 from mpn.io import atomic_path, read_json, write_json
 from mpn.anatomy import Anatomy, model_inputs
 from mpn.models import tokenize
+from mpn.params import MAX_LENGTH
 from mpn.patch import find_ffn_site
-
-Text = str | tuple  # a claim, or a (premise, hypothesis) pair
-ENGLISH = "en"
-
-
-def as_text(value) -> Text:
-    """jsonl stores pairs as lists; features are keyed by tuples."""
-    return tuple(value) if isinstance(value, list) else value
-
+from mpn.schema import ENGLISH, Text, as_text
 
 def eval_texts(e: dict) -> dict[str, list[Text]]:
     """An edit's evaluation texts by language: "en" the English rephrases; each other
@@ -68,7 +61,7 @@ def _length(text: Text) -> int:
 class FeatureExtractor:
     """FFN inputs at the classifier's position (token 0) of the last layer, via a hook."""
 
-    def __init__(self, model, tokenizer, max_length: int = 128, batch_size: int = 64):
+    def __init__(self, model, tokenizer, max_length: int = MAX_LENGTH, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
         self.anatomy = Anatomy.of(model)
         self.max_length, self.batch_size = max_length, batch_size

@@ -6,12 +6,14 @@ so an interrupted stage never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from mpn.errors import UserError
 
@@ -34,19 +36,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp folder next to `path`; on success it replaces `path` (a model, a
-    cache): never a half-written folder, and the old one stays until the new is whole."""
+    """Yield an empty temp folder next to `path`; on success it replaces `path` (a model,
+    a cache, an output folder): never a half-written folder, and no stale file of the
+    old one left behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = staging_folder(path)
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes owner-only folders; outputs are ordinary ones
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        replace_folder(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def staging_folder(path: str | os.PathLike) -> Path:
+    """A new empty folder next to `path`, to build it in (then `replace_folder`); for
+    writers that build several folders before replacing any."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+
+
+def replace_folder(new: Path, target: str | os.PathLike) -> None:
+    """Put folder `new` in the place of `target`; the old folder is removed only once
+    the new one is in place."""
+    target = Path(target)
+    os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes owner-only folders; outputs are ordinary ones
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    """CSV with a header line, "\n" line ends; each row's other keys are ignored."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _umask() -> int:

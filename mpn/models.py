@@ -22,6 +22,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig,
 
 from mpn.errors import UserError, first_line
 from mpn.io import atomic_folder
+from mpn.params import MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class Classifier(PreTrainedModel):
         return self.head(self.dropout(hidden[:, 0]))                            # (batch, labels)
 
 
-def tokenize(tokenizer, texts, prefix: str = "", max_length: int = 128):
+def tokenize(tokenizer, texts, prefix: str = "", max_length: int = MAX_LENGTH):
     """Tokenize claims (list of str) or pairs (list of (premise, hypothesis))."""
     if texts and isinstance(texts[0], (tuple, list)):
         first = [prefix + a for a, _ in texts]
@@ -216,7 +217,7 @@ def tokenize(tokenizer, texts, prefix: str = "", max_length: int = 128):
 
 
 @torch.no_grad()
-def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
+def predict_logits(model, tokenizer, texts, batch_size: int = 64, max_length: int = MAX_LENGTH) -> torch.Tensor:
     """Logits of any supported classifier (mpn.anatomy) for many texts, in eval mode,
     batched. (n, labels)"""
     from mpn.anatomy import Anatomy, logits_of, model_inputs

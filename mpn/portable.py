@@ -23,6 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from mpn.errors import UserError, first_line
 from mpn.io import atomic_folder
 from mpn.models import Classifier, ClassifierConfig
+from mpn.params import MAX_LENGTH
 from mpn.patch import find_ffn_site, merge
 
 MODELING_FILE = "modeling_mpn_edited.py"
@@ -128,7 +129,7 @@ json.dump(logits.tolist(), sys.stdout)
 '''
 
 
-def logits_without_mpn(folder: str | Path, texts: list, max_length: int = 128):
+def logits_without_mpn(folder: str | Path, texts: list, max_length: int = MAX_LENGTH):
     """Logits of a folder `save_edited` wrote, loaded by transformers alone in a
     subprocess that cannot import mpn. (n, labels)"""
     import subprocess

@@ -24,10 +24,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mpn.editor import Editor
-from mpn.features import ENGLISH, Text, as_text, edit_texts, eval_texts, memory_texts
+from mpn.features import edit_texts, eval_texts, memory_texts
 from mpn.io import read_json, write_json, write_text
 from mpn.methods import MethodHParams, MPNHParams
 from mpn.metrics import rate, ratio
+from mpn.schema import ENGLISH, Text, as_text
 
 log = logging.getLogger(__name__)
 

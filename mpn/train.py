@@ -11,7 +11,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -19,22 +19,14 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from mpn.config import knob
 from mpn.errors import UserError
 from mpn.models import Classifier, predict_logits, tokenize
+from mpn.params import MAX_LENGTH
+from mpn.schema import ORIGINAL, Text, model_input
 
 log = logging.getLogger(__name__)
 
-Text = str | tuple[str, str]
-
-
-def model_input(row: dict) -> Text:
-    """The classifier's input for a normalized row: the claim, or (premise, hypothesis)."""
-    if "claim" in row:
-        return row["claim"]
-    if "premise" in row and "hypothesis" in row:
-        return (row["premise"], row["hypothesis"])
-    raise UserError(f"row {row.get('id', '?')!r} has no text fields; expected 'claim' or "
-                    "'premise' and 'hypothesis'")
 
 
 def resolve_device(name: str, where: str = "device") -> torch.device:
@@ -51,52 +43,32 @@ def resolve_device(name: str, where: str = "device") -> torch.device:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The `finetune` section of params.yaml, less the model name."""
-    max_length: int = 64
-    batch_size: int = 32
-    learning_rate: float = 2.0e-5
-    epochs: int = 2
-    warmup: float = 0.1            # fraction of all steps with a linearly rising learning rate
-    weight_decay: float = 0.01
-    freeze_word_embeddings: bool = True
-    freeze_layers: int = 0         # bottom transformer layers (and all embeddings) kept frozen
-    dropout: float = 0.1
-    eval_every: int = 0            # steps between validation runs; 0: once per epoch
-    max_train_examples: int = 0    # 0: the whole English training split
-    max_val_examples: int = 0      # cap on the validation used to pick the checkpoint; 0: all
-    seed: int = 0
-    device: str = "auto"
+    """What the Trainer needs of the `finetune` section of params.yaml."""
+    max_length: int = knob(MAX_LENGTH, ge=1)
+    batch_size: int = knob(32, ge=1)
+    learning_rate: float = knob(8.0e-5, gt=0)
+    epochs: int = knob(2, ge=0)             # 0: evaluate finetune.model as it is
+    warmup: float = knob(0.1, ge=0, le=0.99)  # fraction of all steps with a linearly rising learning rate
+    weight_decay: float = knob(0.01, ge=0)
+    freeze_word_embeddings: bool = knob(True)
+    freeze_layers: int = knob(0, ge=0)      # bottom transformer layers (and all embeddings) kept frozen
+    dropout: float = knob(0.1, ge=0, le=0.99)
+    eval_every: int = knob(0, ge=0)         # steps between validation runs; 0: once per epoch
+    max_train_examples: int = knob(0, ge=0)  # 0: the whole English training split
+    max_val_examples: int = knob(0, ge=0)   # cap on the validation used to pick the checkpoint; 0: all
+    seed: int = knob(0, ge=0)
+    device: str = knob("auto")
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any], other_keys: Sequence[str] = ()) -> "TrainConfig":
-        """From the params section; `other_keys` are the section's keys the stage reads
-        itself. Any other key is an error (a typo would otherwise be silently ignored)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known - set(other_keys))
-        if unknown:
-            allowed = ", ".join(sorted(known | set(other_keys)))
-            raise UserError(f"finetune.{unknown[0]}: unknown key; allowed: {allowed}")
-        config = cls(**{k: v for k, v in params.items() if k in known})
-        config.validate()
-        return config
 
-    def validate(self) -> None:
-        positive = {"max_length": self.max_length, "batch_size": self.batch_size,
-                    "learning_rate": self.learning_rate}
-        for name, value in positive.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise UserError(f"finetune.{name} = {value!r}; must be a positive number")
-        for name in ("epochs", "eval_every", "max_train_examples", "max_val_examples", "freeze_layers", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UserError(f"finetune.{name} = {value!r}; must be an integer >= 0 (0: off)")
-        if not 0 <= self.warmup < 1:
-            raise UserError(f"finetune.warmup = {self.warmup!r}; must be a fraction in [0, 1)")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"finetune.dropout = {self.dropout!r}; must be in [0, 1)")
-        if not isinstance(self.freeze_word_embeddings, bool):
-            raise UserError(f"finetune.freeze_word_embeddings = {self.freeze_word_embeddings!r}; "
-                            "allowed: true, false")
+
+@dataclass(frozen=True)
+class FinetuneParams(TrainConfig):
+    """The whole `finetune` section: the Trainer's keys and the stage's own."""
+    model: str = knob("e5-small")           # e5-small, a hub name or a local folder
+    num_threads: int = knob(1, ge=0)        # torch CPU threads; 0: torch's default
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
 
 @dataclass
@@ -276,7 +248,7 @@ def english_split(rows: Sequence[dict], split: str, labels: Sequence[str], cap: 
     """English originals of a split as (texts, label indices), in id order; a cap keeps
     a seeded random subset."""
     chosen = sorted((r for r in rows if r["split"] == split and r["lang"] == "en"
-                     and r["variant"] == "original"), key=lambda r: r["id"])
+                     and r["variant"] == ORIGINAL), key=lambda r: r["id"])
     if cap and len(chosen) > cap:
         keep = set(random.Random(f"{seed}-{split}").sample(range(len(chosen)), cap))
         chosen = [r for i, r in enumerate(chosen) if i in keep]
@@ -292,7 +264,7 @@ def label_index(row: dict, labels: Sequence[str]) -> int:
 
 def originals(rows: Sequence[dict], split: str) -> list[dict]:
     """Original (not rephrased) rows of a split in every language, in id order."""
-    return sorted((r for r in rows if r["split"] == split and r["variant"] == "original"),
+    return sorted((r for r in rows if r["split"] == split and r["variant"] == ORIGINAL),
                   key=lambda r: r["id"])
 
 
@@ -312,7 +284,7 @@ def base_report(task: str, model: Classifier, tokenizer, rows: Sequence[dict],
             splits[split]["per_class"] = per_class([gold[i] for i in english],
                                                    [names[i] for i in english], labels)
     train_labels = [r["label"] for r in rows if r["split"] == "train" and r["lang"] == "en"
-                    and r["variant"] == "original"]
+                    and r["variant"] == ORIGINAL]
     test_labels = [r["label"] for r in originals(rows, "test") if r["lang"] == "en"]
     return {"task": task, "labels": list(labels),
             "majority_baseline": majority_baseline(train_labels, test_labels),

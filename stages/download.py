@@ -10,6 +10,7 @@ import logging
 
 from mpn.cli import load_params, run_stage
 from mpn.data.build import download_tasks
+from mpn.params import pipeline
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def main() -> None:
     parser.add_argument("--out", default="data/raw", help="output root (default: %(default)s)")
     args = parser.parse_args()
     params = load_params(args.params)
-    metas = download_tasks(params.get("tasks"), params.get("data") or {}, args.out)
+    metas = download_tasks(pipeline(params).tasks, params.get("data") or {}, args.out)  # data.<task>: each task's own reader
     for task, meta in metas.items():
         log.info("wrote %s/%s: groups per split %s", args.out, task, meta["groups"])
 

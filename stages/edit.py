@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import multiprocessing
@@ -30,48 +28,25 @@ import torch
 from tqdm.auto import tqdm
 
 from mpn.cli import load_params, run_stage
-from mpn.config import knob, parse
 from mpn.edits import reshuffle_streams
 from mpn.editor import Editor
 from mpn.features import FeatureStore
 from mpn.errors import UserError
-from mpn.engines import ENGINES
-from mpn.io import read_json, read_jsonl, write_json, write_text
+from mpn.io import csv_text, read_json, read_jsonl, write_json, write_text
 from mpn.methods import MethodHParams, make_hparams
 from mpn.models import load_classifier
+from mpn.params import pipeline, section
 from mpn.report.inputs import timing_path
+from mpn.schema import CURVE_COLUMNS, EDITS_COLUMNS
 from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
                             timing)
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
 
-EDITS_COLUMNS = ["seed", "stream", "step", "group", "es", "mg_pre", "mg", "clg_pre", "clg",
-                 "clg_heldout_pre", "clg_heldout", "clg_seen_pre", "clg_seen", "steps", "patches",
-                 "trained_languages", "heldout_languages"]
-CURVE_COLUMNS = ["seed", "stream", "n_edits", "locality", "er"]
-
-
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
-    return out.getvalue()
-
-
-@dataclass(frozen=True)
-class EditSettings:
-    """The `edit` section of params.yaml."""
-    engine: str = knob("cached", choices=tuple(ENGINES))
-    eval_every: int = knob(10, ge=1)
-    max_length: int = knob(64, ge=1)
-    max_edits: int | None = knob(None, ge=1)
-    n_bootstrap: int = knob(1000, ge=1)
-    num_threads: int | None = knob(None, ge=0)
-    device: str = knob("cpu")
-    processes: int = knob(0, ge=0)   # (seed, stream) jobs side by side; 0: one per CPU core
-    seed: int = knob(0, ge=0)
+def cells(rows: list[dict]) -> list[dict]:
+    """Language lists as one space-separated cell."""
+    return [{k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows]
 
 
 @dataclass
@@ -129,14 +104,6 @@ def run_streams(job: StreamJob, processes: int) -> list[StreamLog]:
     return logs
 
 
-def seeds_param(params: dict) -> list[int]:
-    seeds = params.get("seeds", [0])
-    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise UserError(f"seeds = {seeds!r}; must be a non-empty list of distinct integers >= 0")
-    return seeds
-
-
 def fingerprint(settings: dict, resolved: dict, task: str, method: str) -> str:
     """What a saved stream depends on: the params this stage reads (`edit`, and the
     method's resolved hyperparameters), the edit set, the model and the code."""
@@ -184,12 +151,13 @@ def main() -> None:
     parser.add_argument("method")
     args = parser.parse_args()
     params = load_params()
-    if args.task not in (params.get("tasks") or []) or args.method not in (params.get("methods") or []):
+    top = pipeline(params)
+    if args.task not in top.tasks or args.method not in top.methods:
         raise UserError(f"{args.task} {args.method}: the task and method must be in params.yaml "
-                        f"tasks ({params.get('tasks')}) and methods ({params.get('methods')})")
-    settings = parse(EditSettings, params.get("edit"), "edit")
+                        f"tasks ({top.tasks}) and methods ({top.methods})")
+    settings = section(params, "edit")
     device = resolve_device(settings.device, "edit.device")
-    seeds = seeds_param(params)
+    seeds = top.seeds
     resolved = load_resolved(args.method)
     hparams = make_hparams(args.method, resolved["hparams"], f"data/hparams/{args.method}.json")
     heldout = HeldOut(frozenset(resolved["heldout"]["languages"]), resolved["heldout"]["fraction"])
@@ -219,7 +187,7 @@ def main() -> None:
     runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
-                              fingerprint(params.get("edit"), resolved, args.task, args.method))
+                              fingerprint(dataclasses.asdict(settings), resolved, args.task, args.method))
     resumed = checkpoints.saved()
     job = StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, checkpoints)
     logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
@@ -232,8 +200,8 @@ def main() -> None:
 
     out = Path("reports") / "tasks" / args.task / args.method
     rows = [row for lg in logs for row in lg.edits]
-    write_text(out / "edits.csv", csv_text(rows, EDITS_COLUMNS))
-    write_text(out / "curve.csv", csv_text([c for lg in logs for c in lg.curve], CURVE_COLUMNS))
+    write_text(out / "edits.csv", csv_text(cells(rows), EDITS_COLUMNS))
+    write_text(out / "curve.csv", csv_text(cells([c for lg in logs for c in lg.curve]), CURVE_COLUMNS))
     write_json(out / "metrics.json", metrics)
     write_json(timing_path(args.task, args.method), {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
                                      "peak_memory_mb": round(max(resource.getrusage(who).ru_maxrss for who in

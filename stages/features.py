@@ -10,38 +10,28 @@ of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.feat
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mpn.cli import load_params, run_stage, task_argument
-from mpn.config import knob, parse
-from mpn.features import FeatureExtractor, FeatureStore, as_text, stage_texts
+from mpn.features import FeatureExtractor, FeatureStore, stage_texts
 from mpn.io import read_jsonl
 from mpn.methods import method_hparams
 from mpn.models import load_classifier
+from mpn.params import section
+from mpn.schema import as_text
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FeatureSettings:
-    """The keys of the `edit` section this stage reads (the edit stage reads them too)."""
-    max_length: int = knob(64, ge=1)
-    seed: int = knob(0, ge=0)                     # the dropout views
-    num_threads: int | None = knob(None, ge=0)
-
-
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    edit = params.get("edit") or {}
-    settings = parse(FeatureSettings, {k: v for k, v in edit.items() if k in FeatureSettings.__dataclass_fields__},
-                     "edit")
+    settings = section(params, "edit")  # max_length, seed (the dropout views), num_threads
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
-    device = resolve_device((params.get("finetune") or {}).get("device", "auto"), "finetune.device")
+    device = resolve_device(section(params, "finetune").device, "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     folder = Path("data") / "edits" / task

@@ -8,18 +8,17 @@ reports/tasks/<task>/train_curve.csv.
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from pathlib import Path
 
 from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_meta, load_rows
-from mpn.io import atomic_folder, write_json, write_text
+from mpn.io import atomic_folder, csv_text, write_json, write_text
 from mpn.anatomy import Anatomy
 from mpn.errors import UserError
 from mpn.models import Classifier, default_prefix, load_encoder
+from mpn.params import section
 from mpn.portable import load_any
 from mpn.train import TrainConfig, Trainer, base_report, english_split
 
@@ -34,13 +33,8 @@ def save_model(model: Classifier, tokenizer, folder: Path) -> None:
 
 
 def curve_csv(curve: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["step", "loss", "val_accuracy"], lineterminator="\n")
-    writer.writeheader()
-    for row in curve:
-        writer.writerow({"step": row["step"], "loss": f"{row['loss']:.6f}",
-                         "val_accuracy": f"{row['val_accuracy']:.6f}"})
-    return out.getvalue()
+    return csv_text(({"step": row["step"], "loss": f"{row['loss']:.6f}", "val_accuracy": f"{row['val_accuracy']:.6f}"}
+                     for row in curve), ["step", "loss", "val_accuracy"])
 
 
 def fine_tune(model_name: str, labels: list[str], rows: list[dict], config: TrainConfig, task: str):
@@ -84,14 +78,13 @@ def _label_key(name: str) -> str:
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    section = params.get("finetune") or {}
-    config = TrainConfig.from_params(section, other_keys=("model", "num_threads"))
-    set_threads(section.get("num_threads", 0), "finetune.num_threads")
+    config = section(params, "finetune")
+    set_threads(config.num_threads)
     started = time.monotonic()
     meta, rows = load_meta(task), load_rows(task)
     labels = list(meta["labels"])
 
-    model_name = section.get("model", "e5-small")
+    model_name = config.model
     if config.epochs == 0:  # an already fine-tuned classifier: evaluate it as it is
         model, tokenizer = load_fine_tuned(model_name, labels)
         curve = []

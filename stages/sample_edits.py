@@ -12,10 +12,11 @@ from pathlib import Path
 
 from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_rows
-from mpn.edits import EditSetConfig, sample_edit_set
+from mpn.edits import sample_edit_set
 from mpn.io import write_json, write_jsonl
 from mpn.anatomy import Anatomy
 from mpn.models import load_classifier
+from mpn.params import section
 from mpn.train import predict, resolve_device
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,11 @@ log = logging.getLogger(__name__)
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    finetune = params.get("finetune") or {}
-    config = EditSetConfig.from_params(params.get("sample_edits") or {})
-    set_threads(finetune.get("num_threads", 0), "finetune.num_threads")
+    finetune, config = section(params, "finetune"), section(params, "sample_edits")
+    set_threads(finetune.num_threads)
     model, tokenizer = load_classifier(Path("models") / task)
-    model.to(resolve_device(finetune.get("device", "auto"), "finetune.device"))
-    max_length = finetune.get("max_length", 64)
+    model.to(resolve_device(finetune.device, "finetune.device"))
+    max_length = finetune.max_length
     labels = Anatomy.of(model).labels
 
     def predict_labels(texts):

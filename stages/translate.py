@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mpn.cli import load_params, run_stage
 from mpn.errors import UserError
-from mpn.translate import (TaskTranslator, TranslateSettings, TranslationCache,
+from mpn.params import pipeline, section
+from mpn.translate import (TaskTranslator, TranslationCache,
                            TranslationRunner, write_translations)
 
 log = logging.getLogger("stages.translate")
@@ -28,11 +29,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     params = load_params(args.params)
-    tasks = params.get("tasks") or []
+    tasks = pipeline(params).tasks
     if args.task not in tasks:
         raise UserError(f"unknown task {args.task!r}; allowed (params.yaml tasks): "
                         f"{', '.join(map(str, tasks))}")
-    settings = TranslateSettings.from_params(params.get("translate"))
+    settings = section(params, "translate")
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:
         runner = TranslationRunner(cache, settings.retry_policy(), settings.batch_size,

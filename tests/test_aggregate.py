@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from mpn.errors import UserError
+from mpn.params import section as read_section
 from mpn.report import aggregate
-from mpn.report.aggregate import AggregateOutputs, AggregateParams
+from mpn.report.aggregate import AggregateOutputs
 from mpn.report.inputs import METRIC_KEYS, ReportLayout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -349,7 +350,7 @@ def test_bad_csv_cell_names_file_and_line(tmp_path):
 ])
 def test_bad_aggregate_params(section, message):
     with pytest.raises(UserError, match=message):
-        AggregateParams.from_params({**params()["aggregate"], **section})
+        read_section({"aggregate": {**params()["aggregate"], **section}}, "aggregate")
 
 
 @pytest.mark.parametrize("tasks", ["xfacts", [], ["../etc"], ["xfacts", "xfacts"]])
@@ -392,4 +393,4 @@ def test_dvc_yaml_declares_outputs_and_plots_of_aggregate():
     plot_ids = out_paths(dvc_yaml["plots"])
     assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
                         "reports/plots/curves", "reports/figures"}
-    AggregateParams.from_params(repo_params["aggregate"])  # the repo's params are valid
+    read_section(repo_params, "aggregate")  # the repo's params are valid

@@ -14,14 +14,15 @@ import yaml
 from conftest import TINY_CORPUS
 from mpn.anatomy import Anatomy
 from mpn.command import main
-from mpn.data.schema import SPLITS, TaskData, make_row
-from mpn.data.store import raw_dir, stage_task, swap_into_place
+from mpn.data.schema import TaskData
+from mpn.data.store import raw_dir, stage_task
 from mpn.editor import Editor
-from mpn.io import read_jsonl
+from mpn.io import read_jsonl, replace_folder
 from mpn.methods import PatcherHParams
 from mpn.models import predict_logits
 from mpn.patch import merge
 from mpn.portable import load_any, logits_without_mpn, save_edited
+from mpn.schema import SPLITS, make_row
 from tiny import make_tiny_hf_classifier, make_tiny_tokenizer
 
 ARCHITECTURES = ["bert", "xlm-roberta", "distilbert", "deberta-v2"]
@@ -166,7 +167,7 @@ def toy_task(root: Path, labels: list[str]) -> None:
                      label=labels[i % len(labels)], texts={"claim": text})
             for split in SPLITS for i, text in enumerate(TINY_CORPUS) for lang in ("en", "de")]
     data = TaskData("toy", "test", labels, ["claim"], ["en", "de"], rows)
-    swap_into_place(stage_task(data, root / "data" / "raw"), raw_dir("toy", root / "data"))
+    replace_folder(stage_task(data, root / "data" / "raw"), raw_dir("toy", root / "data"))
 
 
 @pytest.mark.parametrize("model_labels, error", [

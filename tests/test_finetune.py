@@ -7,6 +7,7 @@ from torch.nn import functional as F
 
 from mpn.errors import UserError
 from mpn.models import Classifier, load_encoder, predict_logits
+from mpn.params import section as read_section
 from mpn.train import (TrainConfig, Trainer, base_report, english_split, majority_baseline,
                        model_input, predict, resolve_device)
 from tiny import make_tiny_encoder
@@ -164,7 +165,7 @@ def test_training_cap_is_a_seeded_subset():
                                          ({"epoch": 3}, "epoch: unknown key")])
 def test_bad_params_are_one_line_errors(params, bad):
     with pytest.raises(UserError, match=bad):
-        TrainConfig.from_params(params)
+        read_section({"finetune": params}, "finetune")
 
 
 def test_unknown_label_and_device_are_user_errors():

@@ -6,6 +6,8 @@ reads it, as DVC would, in an otherwise empty project folder.
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -81,3 +83,48 @@ def test_bad_param_is_one_line_exit_2_and_nothing_written(tmp_path, args, key, v
     assert message in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def plain(value):
+    """A default as YAML writes it: tuples as lists, paths as strings."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return str(value) if isinstance(value, Path) else value
+
+
+def code_defaults() -> dict[str, dict]:
+    """Every params.yaml section as the code's defaults see it (the library's behaviour
+    when a caller passes nothing)."""
+    from mpn import data as tasks
+    from mpn.methods import base_name, hparams_class
+    from mpn.params import SECTIONS, Pipeline, section_class
+    out = {name: dataclasses.asdict(section_class(name)()) for name in SECTIONS}
+    out["top"] = dataclasses.asdict(Pipeline())
+    for name in tasks.task_names():  # each task's own data.<task> section
+        out[f"data.{name}"] = importlib.import_module(tasks.get_task(name).prepare.__module__).DEFAULTS
+    for method in ("patcher", "ft", "grace"):
+        out[f"hparams.{method}"] = dataclasses.asdict(hparams_class(base_name(method))())
+    out["hparams.mpn"] = dataclasses.asdict(hparams_class("mpn")())
+    return out
+
+
+def test_code_defaults_equal_params_yaml():
+    """One set of defaults: every value in params.yaml is also the code's default, so the
+    library, the command line and the pipeline behave alike."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    defaults = code_defaults()
+    yaml_sections = {"top": {k: params[k] for k in ("tasks", "methods", "seeds")}}
+    for name, values in params.items():
+        if name == "hparams":
+            yaml_sections.update({f"hparams.{m}": v for m, v in values.items()})
+        elif name == "data":
+            yaml_sections["data"] = {k: v for k, v in values.items() if not isinstance(v, dict) or k == "split_ratios"}
+            yaml_sections.update({f"data.{t}": v for t, v in values.items() if isinstance(v, dict) and t != "split_ratios"})
+        elif isinstance(values, dict):
+            yaml_sections[name] = values
+    differ = [f"{name}.{key}: params.yaml {value!r}, code {plain(defaults[name].get(key))!r}"
+              for name, values in yaml_sections.items() for key, value in values.items()
+              if plain(defaults[name].get(key)) != value]
+    assert not differ, "\n".join(differ)

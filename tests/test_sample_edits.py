@@ -8,6 +8,7 @@ import pytest
 from mpn.edits import EditSetConfig, assign_streams, sample_edit_set
 from mpn.errors import UserError
 from mpn.models import Classifier, load_encoder, predict_logits
+from mpn.params import section as read_section
 from mpn.train import predict
 from tiny import make_tiny_encoder
 
@@ -144,9 +145,9 @@ def test_streams_are_seeded_balanced_and_capped():
 
 def test_bad_config_and_missing_split_are_user_errors(tiny_model):
     with pytest.raises(UserError, match="n_streams"):
-        EditSetConfig.from_params({"n_streams": 0})
+        read_section({"sample_edits": {"n_streams": 0}}, "sample_edits")
     with pytest.raises(UserError, match="n_stream: unknown key"):
-        EditSetConfig.from_params({"n_stream": 2})
+        read_section({"sample_edits": {"n_stream": 2}}, "sample_edits")
     rows = [r for r in toy_rows() if r["split"] != "val"]
     with pytest.raises(UserError, match="'val'"):
         sample_edit_set(rows, predictor(tiny_model), BIG)

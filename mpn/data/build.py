@@ -8,8 +8,9 @@ from typing import Any
 
 from mpn.data.config import DataConfig
 from mpn.data.registry import get_task
-from mpn.data.store import stage_task, swap_into_place
+from mpn.data.store import stage_task
 from mpn.errors import UserError
+from mpn.io import replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def download_tasks(tasks: Any, data: dict[str, Any], out_root: str | Path) -> di
             staged.append((name, stage_task(task_data, out_root), task_data.meta()))
             log.info("%s: %s", name, task_data.counts())
         for name, tmp, _ in staged:
-            swap_into_place(tmp, out_root / name)
+            replace_folder(tmp, out_root / name)
     finally:
         for _, tmp, _ in staged:
             shutil.rmtree(tmp, ignore_errors=True)

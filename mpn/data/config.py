@@ -1,33 +1,43 @@
 """Reading the `data` params section: shared knobs and strict per-task sections."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mpn.data.schema import SPLITS
+from mpn.config import knob, parse
 from mpn.errors import UserError
+from mpn.schema import SPLITS
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Knobs shared by every task."""
-    seed: int
-    mirror_dir: Path
-    download_dir: Path
-    split_ratios: dict[str, float]
+    """The `data` keys shared by every task (each task's own `data.<task>` section is
+    read by its module, mpn.data.registry)."""
+    seed: int = knob(0, ge=0)
+    mirror_dir: str = knob("../shared/mirror")
+    download_dir: str = knob(".cache/downloads")
+    split_ratios: dict = knob({"train": 0.4, "val": 0.08, "edit": 0.37, "test": 0.15})
 
     @classmethod
-    def from_params(cls, data: dict[str, Any]) -> "DataConfig":
-        return cls(seed=int(data.get("seed", 0)),
-                   mirror_dir=Path(data.get("mirror_dir", "../shared/mirror")),
-                   download_dir=Path(data.get("download_dir", ".cache/downloads")),
-                   split_ratios=split_ratios(data.get("split_ratios")))
+    def from_params(cls, data: Any) -> "DataConfig":
+        if data is not None and not isinstance(data, dict):
+            raise UserError(f"data: expected a mapping, got {data!r}")
+        from mpn.data.registry import task_names  # the registry imports this module
+        shared = {k: v for k, v in (data or {}).items() if k not in task_names()}
+        config = parse(cls, shared, "data")
+        return replace(config, split_ratios=split_ratios(config.split_ratios))
+
+    @property
+    def mirror(self) -> Path:
+        return Path(self.mirror_dir)
+
+    @property
+    def downloads(self) -> Path:
+        return Path(self.download_dir)
 
 
 def split_ratios(raw: Any) -> dict[str, float]:
-    if raw is None:
-        raw = {"train": 0.6, "val": 0.1, "edit": 0.15, "test": 0.15}
     if not isinstance(raw, dict) or set(raw) != set(SPLITS):
         raise UserError(f"data.split_ratios: {raw!r} must map exactly {', '.join(SPLITS)} "
                         "to ratios")

@@ -15,9 +15,10 @@ from mpn.data import sources
 from mpn.data.config import DataConfig, choice, task_section
 from mpn.data.readers import DECODE_ERRORS, iter_jsonl
 from mpn.data.registry import Task, register
-from mpn.data.schema import ORIGINAL, SPLITS, TaskData, make_row
+from mpn.data.schema import TaskData
 from mpn.data.splits import apply_splits, parse_parts
 from mpn.errors import UserError
+from mpn.schema import ORIGINAL, SPLITS, make_row
 
 log = logging.getLogger(__name__)
 

@@ -1,21 +1,9 @@
-"""The normalized row schema every task is written in (see the data contract)."""
+"""A task as built: its rows (in mpn.schema's row schema) and its meta."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SPLITS = ("train", "val", "edit", "test")
-ORIGINAL = "original"
-
-
-def rephrase(n: int) -> str:
-    """Variant name of the n-th rephrasing (n >= 1)."""
-    return f"rephrase{n}"
-
-
-def make_row(*, id: str, group: str, lang: str, variant: str, label: str,
-             texts: dict[str, str], split: str = "") -> dict:
-    return {"id": id, "group": group, "lang": lang, "variant": variant, "split": split,
-            "label": label, **texts}
+from mpn.schema import SPLITS
 
 
 @dataclass

@@ -22,7 +22,7 @@ TIMEOUT_S = 60
 
 
 def mirror_path(cfg: DataConfig, task: str, name: str) -> Path:
-    return cfg.mirror_dir / task / name
+    return cfg.mirror / task / name
 
 
 def mirror_file(cfg: DataConfig, task: str, name: str) -> Path:
@@ -51,7 +51,7 @@ def download(url: str, dest: Path) -> Path:
 
 
 def cached_download(cfg: DataConfig, task: str, url: str) -> Path:
-    dest = cfg.download_dir / task / url.rstrip("/").rsplit("/", 1)[-1]
+    dest = cfg.downloads / task / url.rstrip("/").rsplit("/", 1)[-1]
     if dest.is_file():
         log.info("using cached download %s", dest)
         return dest

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
-from mpn.data.schema import SPLITS, TaskData
+from mpn.data.schema import TaskData
 from mpn.errors import UserError
-from mpn.io import read_json, read_jsonl, write_json, write_jsonl
+from mpn.io import read_json, read_jsonl, staging_folder, write_json, write_jsonl
+from mpn.schema import SPLITS
 
 
 def check(data: TaskData) -> None:
@@ -34,37 +34,15 @@ def check(data: TaskData) -> None:
 def stage_task(data: TaskData, out_root: Path) -> Path:
     """Write a task to a fresh temp dir under out_root; returns that dir."""
     check(data)
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{data.task}.", suffix=".tmp", dir=out_root))
+    tmp = staging_folder(out_root / data.task)
     try:
         for split in SPLITS:
             write_jsonl(tmp / f"{split}.jsonl", (r for r in data.rows if r["split"] == split))
         write_json(tmp / "meta.json", data.meta())
-        _readable(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
-
-
-def _readable(directory: Path) -> None:
-    # Temp files and dirs are created private (0600/0700); outputs are ordinary files.
-    umask = os.umask(0)
-    os.umask(umask)
-    directory.chmod(0o777 & ~umask)
-    for path in directory.iterdir():
-        path.chmod(0o666 & ~umask)
-
-
-def swap_into_place(staged: Path, final: Path) -> None:
-    """Replace `final` (a directory, if any) with `staged`."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-        os.replace(final, old / final.name)
-    os.replace(staged, final)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def raw_dir(task: str, root: str | os.PathLike = "data") -> Path:

@@ -21,7 +21,7 @@ import torch
 from torch.optim.adam import adam
 
 from mpn.config import knob
-from mpn.features import ENGLISH, Text
+from mpn.schema import ENGLISH, Text
 
 
 @dataclass
@@ -52,7 +52,7 @@ class MPNHParams:
     heldout_languages: list[str] = knob([])  # never sampled: the honest transfer test
     # Language rotation (drawn by mpn.sequential, the same draw for every method): per
     # edit, this share of the edit's other languages is held out too, seeded by the edit.
-    heldout_fraction: float = knob(0.0, ge=0, le=1)
+    heldout_fraction: float = knob(0.3, ge=0, le=1)
     memory_per_language: int = knob(200, ge=0)  # memory items in each pool language, beside the English memory
 
     def samples(self, lang: str) -> bool:

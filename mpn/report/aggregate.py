@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpn.config import knob, parse
-from mpn.io import write_json, write_text
+from mpn.config import knob
+from mpn.io import atomic_folder, write_json, write_text
 from mpn.method_names import base_name
+from mpn.params import section
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
-from mpn.report.outputs import atomic_dir
 from mpn.report.paired import compare_to_baseline
 from mpn.report.plot_data import write_plot_data
 from mpn.report.summary import build_summary
@@ -34,9 +34,6 @@ class AggregateParams:
     decimals: int = knob(1, ge=0, le=4)
     dpi: int = knob(120, ge=50, le=600)
 
-    @classmethod
-    def from_params(cls, section: Any) -> "AggregateParams":
-        return parse(cls, section, "aggregate")
 
 
 @dataclass(frozen=True)
@@ -79,13 +76,13 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
               outputs_dir: Path = AggregateOutputs.root) -> AggregateOutputs:
     """Per-task reports from `inputs_dir` (reports/tasks) -> summary, tables, figures
     and plot data in `outputs_dir` (reports)."""
-    settings = AggregateParams.from_params(params.get("aggregate", {}))
+    settings = section(params, "aggregate")
     reports = load_reports(params.get("tasks"), params.get("methods"), ReportLayout(inputs_dir))
     outputs = AggregateOutputs(outputs_dir)
     comparisons = paired_comparisons(reports, settings)
 
     # Folders first (both swapped in only if both were built), the summary files last.
-    with atomic_dir(outputs.plots) as plots_tmp, atomic_dir(outputs.figures) as figures_tmp:
+    with atomic_folder(outputs.plots) as plots_tmp, atomic_folder(outputs.figures) as figures_tmp:
         n_csv = len(write_plot_data(reports, plots_tmp))
         n_png = len(write_figures(reports, figures_tmp, settings.dpi))
     write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))

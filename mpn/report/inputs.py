@@ -14,6 +14,7 @@ from typing import Any
 
 from mpn.errors import UserError
 from mpn.io import read_json
+from mpn.schema import CURVE_COLUMNS
 
 # Each generalization rate comes with its pre-edit control and the lift (post - pre).
 GENERALIZATION = ("mg", "clg", "clg_heldout")
@@ -26,12 +27,9 @@ METRIC_KEYS = (*RATE_KEYS, *RATE_BY_LANG_KEYS, *COUNT_KEYS, "heldout_languages",
                "heldout_edits_by_lang", "seeds", "n_edits_by_seed", "steps_per_edit")
 INTERVAL_KEYS = ("mean", "low", "high")
 
-EDITS_COLUMNS = ("seed", "stream", "step", "group", "es", "mg_pre", "mg", "clg_pre", "clg",
-                 "clg_heldout_pre", "clg_heldout", "patches")
 EDITS_NUMERIC = ("step", "es", "mg_pre", "mg", "clg_pre", "clg", "clg_heldout_pre",
                  "clg_heldout", "patches")
 EDITS_KEYS = ("seed", "stream", "step", "group")
-CURVE_COLUMNS = ("seed", "stream", "n_edits", "locality", "er")
 CURVE_NUMERIC = ("n_edits", "locality", "er")
 CURVE_KEYS = ("seed", "stream", "n_edits")
 
@@ -138,7 +136,7 @@ def _load_task(task: str, methods: list[str], layout: ReportLayout) -> TaskRepor
     reports = {}
     for method in methods:
         metrics = _check_metrics(layout.metrics(task, method).require())
-        edits = read_csv_table(layout.edits(task, method).require(), EDITS_COLUMNS,
+        edits = read_csv_table(layout.edits(task, method).require(), (*EDITS_KEYS, *EDITS_NUMERIC),
                                EDITS_NUMERIC, EDITS_KEYS)
         curve = read_csv_table(layout.curve(task, method).require(), CURVE_COLUMNS,
                                CURVE_NUMERIC, CURVE_KEYS)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from mpn.errors import UserError
 from mpn.io import read_json, read_jsonl
+from mpn.schema import SPLITS
 
-SPLIT_ORDER = ("train", "val", "edit", "test")
 KEY_FIELDS = ("id", "group", "lang", "variant", "split", "label")
 
 
@@ -15,8 +15,8 @@ def load_raw(task: str, root: str | Path = "data") -> tuple[list[dict], list[str
     """All raw rows of `task` (splits in contract order) and its text fields."""
     raw_dir = Path(root) / "raw" / task
     files = sorted(raw_dir.glob("*.jsonl"),
-                   key=lambda p: (SPLIT_ORDER.index(p.stem) if p.stem in SPLIT_ORDER
-                                  else len(SPLIT_ORDER), p.stem))
+                   key=lambda p: (SPLITS.index(p.stem) if p.stem in SPLITS
+                                  else len(SPLITS), p.stem))
     if not files:
         raise UserError(f"no raw data for task {task!r}: {raw_dir}/*.jsonl is missing; "
                         "run the download stage first (dvc repro download)")

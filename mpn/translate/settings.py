@@ -15,9 +15,9 @@ _LANG_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 @dataclass(frozen=True)
 class TranslateSettings:
-    languages: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ("es", "fr", "ja", "pt", "zh")
     provider: str = "google"
-    providers: dict = field(default_factory=dict)  # language -> provider name
+    providers: dict = field(default_factory=lambda: {"pt": "bergamot"})  # language -> provider name
     backtranslate_pivot: str | None = None
     batch_size: int = 32
     rate_limit: float | None = 5.0
@@ -28,11 +28,11 @@ class TranslateSettings:
     max_failures: int = 0
     max_consecutive_failures: int = 10
     cache_dir: str = "data/cache/translations"
-    libre: dict = field(default_factory=dict)
-    deepl: dict = field(default_factory=dict)
-    mymemory: dict = field(default_factory=dict)
-    bergamot: dict = field(default_factory=dict)
-    apertium: dict = field(default_factory=dict)
+    libre: dict = field(default_factory=lambda: {"url": "http://localhost:5000/", "api_key_env": "LIBRE_API_KEY"})
+    deepl: dict = field(default_factory=lambda: {"api_key_env": "DEEPL_API_KEY", "free_api": True, "url": None})
+    mymemory: dict = field(default_factory=lambda: {"email": None})
+    bergamot: dict = field(default_factory=lambda: {"threads": 1})
+    apertium: dict = field(default_factory=lambda: {"binary": "apertium"})
 
     @classmethod
     def from_params(cls, section: dict | None) -> "TranslateSettings":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpn.errors import UserError
+from mpn.schema import ORIGINAL
 from mpn.translate.base import Provider
 from mpn.translate.registry import make_provider
 from mpn.translate.rows import (carried_texts, groups_by_lang, load_raw, next_rephrase,
@@ -74,7 +75,7 @@ class TaskTranslator:
         if name == "reference":
             raise UserError(f"translate.backtranslate_pivot={pivot} needs a machine translation "
                             f"provider, but the provider for {pivot} is 'reference'")
-        originals = [r for r in self.english if r["variant"] == "original"]
+        originals = [r for r in self.english if r["variant"] == ORIGINAL]
         there = self._run(name, SOURCE_LANG, pivot, originals)
         in_pivot = [translated_row(r, pivot, self.fields, there.translations) for r in originals]
         back = self._run(name, pivot, SOURCE_LANG, [p for p in in_pivot if p])

@@ -13,11 +13,12 @@ from typing import Any
 
 from mpn.data.config import DataConfig, choice, languages, task_section
 from mpn.data.registry import Task, register
-from mpn.data.schema import ORIGINAL, SPLITS, TaskData, make_row, rephrase
+from mpn.data.schema import TaskData
 from mpn.data.splits import apply_splits
 from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name
 from mpn.data.xfacts.templates import LANGUAGES, render
 from mpn.errors import UserError
+from mpn.schema import ORIGINAL, SPLITS, make_row, rephrase
 
 log = logging.getLogger(__name__)
 

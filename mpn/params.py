@@ -1,0 +1,87 @@
+"""params.yaml, read one way: every section through its typed dataclass, so no stage
+reads a raw key and a typo or a bad value is a one-line error before any work.
+
+    params = load_params()
+    settings = section(params, "edit")        # an EditSettings
+    top = pipeline(params)                    # tasks, methods, seeds
+
+The dataclasses' defaults equal params.yaml's (tests/test_params.py compares them), so
+the library and the pipeline behave alike. Editing methods' sections (`hparams.<name>`)
+go through mpn.methods.method_hparams.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from mpn.config import knob, parse
+from mpn.errors import UserError
+
+MAX_LENGTH = 64  # tokens per input: finetune.max_length and edit.max_length, and the library's default
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The top-level keys: what the dvc.yaml matrix fans out over."""
+    tasks: list[str] = knob(["xfacts"])
+    methods: list[str] = knob(["patcher", "mpn"])
+    seeds: list[int] = knob([0, 1, 2], ge=0)   # every edit stage runs each of them
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"seeds = {self.seeds!r}; must be a non-empty list of distinct integers >= 0")
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """The `edit` section (features@<task> reads max_length, seed and num_threads)."""
+    engine: str = knob("cached", choices=("cached", "full"))
+    eval_every: int = knob(10, ge=1)        # locality and retention every this many edits
+    max_length: int = knob(MAX_LENGTH, ge=1)  # tokens per input, as in finetune
+    max_edits: int | None = knob(None, ge=1)
+    n_bootstrap: int = knob(1000, ge=1)
+    device: str = knob("cpu")
+    num_threads: int | None = knob(None, ge=0)  # the feature pass; null: torch's default
+    processes: int = knob(0, ge=0)          # (seed, stream) jobs side by side; 0: one per CPU core
+    seed: int = knob(0, ge=0)               # dropout views and bootstrap resampling
+
+
+TOP_LEVEL = ("tasks", "methods", "seeds")
+
+# section name -> its dataclass, imported when first read (the data stages never load torch)
+SECTIONS: dict[str, str] = {
+    "data": "mpn.data.config:DataConfig",
+    "translate": "mpn.translate.settings:TranslateSettings",
+    "finetune": "mpn.train:FinetuneParams",
+    "sample_edits": "mpn.edits:EditSetConfig",
+    "edit": "mpn.params:EditSettings",
+    "aggregate": "mpn.report.aggregate:AggregateParams",
+}
+
+
+def section_class(name: str) -> type:
+    module, _, cls = SECTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def section(params: dict[str, Any], name: str):
+    """params.yaml's section `name` as its typed, checked object."""
+    cls = section_class(name)
+    reader = getattr(cls, "from_params", None)  # sections with checks beyond the fields' own
+    return reader(params.get(name)) if reader else parse(cls, params.get(name), name)
+
+
+def pipeline(params: dict[str, Any]) -> Pipeline:
+    """The top-level `tasks`, `methods` and `seeds`, checked."""
+    return Pipeline(**{key: top_level(params, key) for key in TOP_LEVEL if key in params})
+
+
+def top_level(params: dict[str, Any], key: str):
+    """One top-level key, checked (a stage that reads only `methods` does not fail on `seeds`)."""
+    if key not in params:
+        return getattr(Pipeline(), key)
+    try:  # parse's messages name `where.key`; these keys have no section
+        return getattr(parse(Pipeline, {key: params[key]}, "top"), key)
+    except UserError as err:
+        raise UserError(str(err).replace("top.", "", 1)) from None
