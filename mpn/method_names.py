@@ -1,9 +1,13 @@
 """Method names, without loading any method: `X+mpn` is method X with the MPN
-augmentation, and `mpn` is short for `patcher+mpn` (the reports read these too)."""
+augmentation, `mpn` is short for `patcher+mpn`, and `mpn-tuned` is `patcher+mpn` with
+the transfer study's settings (the reports read these too)."""
 from __future__ import annotations
 
 AUGMENTATION = "+mpn"
-ALIASES = {"mpn": "patcher+mpn"}
+ALIASES = {"mpn": "patcher+mpn", "mpn-tuned": "patcher+mpn"}
+# A named setting of a method: its hyperparameters over the method's own section. mpn-tuned:
+# the transfer study's best variant (docs/benchmarks.md, Transfer study).
+PRESETS = {"mpn-tuned": {"k_translations": 8, "value_norm_max": 5.0}}
 
 
 def split(name: str) -> tuple[str, bool]:

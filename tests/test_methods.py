@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mpn.editor import Editor
-from mpn.methods import REGISTRY, names, resolve
+from mpn.methods import REGISTRY, base_name, names, resolve
 from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
@@ -37,7 +37,7 @@ def other_text(model, tokenizer, target):
 
 
 def test_registry_lists_each_method_and_its_augmented_form():
-    assert set(METHODS) == {m for base in REGISTRY for m in (base, base + "+mpn")}
+    assert set(names()) == {m for base in REGISTRY for m in (base, base + "+mpn")} | {"mpn", "mpn-tuned"}
     assert resolve("mpn") == resolve("patcher+mpn")
 
 
@@ -84,7 +84,7 @@ def test_augmented_methods_train_on_translations_and_never_on_held_out_ones(mode
     target = wrong_label(model, tokenizer, EDIT)
     other = other_text(model, tokenizer, target)
     memory = [t for t in MEMORY if t != other]  # the patch must not be kept silent on it
-    base_method = method.removesuffix("+mpn")
+    base_method = base_name(method)
     for name, right in ((base_method, False), (method, True)):  # the plain method: the control
         editor = make(model, tokenizer, name, memory, **({"k_translations": 1} if name == method else {}))
         result = editor.edit(EDIT, target, {"de": other})
@@ -161,3 +161,18 @@ def test_a_new_method_needs_one_module_one_registry_line_one_params_section(mode
     target = wrong_label(model, tokenizer, EDIT)
     result = editor.edit(EDIT, target, {"de": "die währung von japan ist der euro"})
     assert result.success and result.languages == ["de"]
+
+
+def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
+    """A preset is its method with named settings, under the user's and params.yaml's own."""
+    import dataclasses
+
+    from mpn.methods import make_hparams, method_hparams
+    tuned = dataclasses.asdict(make_hparams("mpn-tuned"))
+    assert tuned == dataclasses.asdict(make_hparams("mpn", {"k_translations": 8, "value_norm_max": 5.0}))
+    assert make_hparams("mpn-tuned", {"k_translations": 2}).k_translations == 2
+    params = {"hparams": {"patcher": {"lr": 0.02}, "mpn": {"k_translations": 4},
+                          "mpn-tuned": {"value_norm_max": 7.0}}}
+    from_params = method_hparams(params, "mpn-tuned")
+    assert (from_params.lr, from_params.k_translations, from_params.value_norm_max) == (0.02, 8, 7.0)
+    assert method_hparams(params, "mpn").value_norm_max is None  # mpn itself stays the paper's

@@ -14,7 +14,7 @@ import importlib
 
 from mpn.config import parse
 from mpn.errors import UserError
-from mpn.method_names import ALIASES, AUGMENTATION, base_name, split
+from mpn.method_names import ALIASES, AUGMENTATION, PRESETS, base_name, split
 from mpn.methods.base import EditRequest, Method, MethodHParams, MPNHParams, Outcome
 from mpn.methods.patcher import PatcherHParams
 
@@ -56,9 +56,11 @@ def hparams_class(name: str) -> type[MethodHParams]:
 
 
 def make_hparams(method: str, overrides: dict | None = None, where: str | None = None) -> MethodHParams:
-    """The method's dataclass with `overrides` (a params.yaml section) applied; any
-    unknown key, wrong type or out-of-range value is a one-line UserError."""
-    return parse(hparams_class(method), dict(overrides or {}), where or f"{method} hyperparameter")
+    """The method's dataclass with its preset (mpn-tuned's settings) and `overrides` (a
+    params.yaml section) applied; any unknown key, wrong type or out-of-range value is a
+    one-line UserError."""
+    return parse(hparams_class(method), {**PRESETS.get(method, {}), **(overrides or {})},
+                 where or f"{method} hyperparameter")
 
 
 SECTION = "hparams"  # params.yaml: every method's section under one key, so the edit stage
@@ -66,7 +68,8 @@ SECTION = "hparams"  # params.yaml: every method's section under one key, so the
 
 
 def method_hparams(params: dict, method: str) -> MethodHParams:
-    """From params.yaml: `hparams.X`, and for X+mpn `hparams.mpn` on top."""
+    """From params.yaml: `hparams.X`, for X+mpn `hparams.mpn` on top, then a preset's
+    settings and its own section (`hparams.mpn-tuned`), if any."""
     base = base_name(method)
     augmented = resolve(method)[1]
     sections = params.get(SECTION) or {}
@@ -80,9 +83,12 @@ def method_hparams(params: dict, method: str) -> MethodHParams:
     overrides = dict(sections.get(base) or {})
     if augmented:
         overrides.update(sections.get("mpn") or {})
+    if method in PRESETS:
+        overrides.update(PRESETS[method])
+        overrides.update(sections.get(method) or {})
     return make_hparams(method, overrides)
 
 
 __all__ = ["ALIASES", "EditRequest", "Method", "MethodHParams", "MPNHParams", "Outcome", "PatcherHParams",
-           "REGISTRY", "SECTION", "base_name", "hparams_class", "make_hparams", "method_class", "method_hparams",
+           "PRESETS", "REGISTRY", "SECTION", "base_name", "hparams_class", "make_hparams", "method_class", "method_hparams",
            "names", "resolve"]
