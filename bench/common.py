@@ -12,6 +12,7 @@ from mpn.cli import load_params
 from mpn.io import read_jsonl
 from mpn.methods import MethodHParams, method_hparams
 from mpn.models import Classifier, load_classifier
+from mpn.params import section
 from mpn.sequential import HeldOut, memory_inputs
 
 
@@ -26,14 +27,15 @@ class TaskRun:
     val_memory: list
     params: dict
     method: str
+    task: str
 
     @property
     def max_length(self) -> int:
-        return (self.params.get("edit") or {}).get("max_length", 64)
+        return section(self.params, "edit").max_length
 
     def heldout(self, seed: int = 0) -> HeldOut:
         """The held-out design of params.yaml's mpn section (fixed languages, rotation)."""
-        return HeldOut.from_hparams(method_hparams(self.params, "mpn"), seed)
+        return HeldOut.from_hparams(method_hparams(self.params, "mpn"), seed, self.task)
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
@@ -51,4 +53,4 @@ def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
                    locality=read_jsonl(folder / "locality.jsonl"),
                    memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                   params=params, method=method)
+                   params=params, method=method, task=task)

@@ -102,7 +102,7 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     method, overrides, hparams = parse_variant(spec, params)
     folder = Path("data") / "edits" / task
     edits = read_jsonl(folder / "edits.jsonl")[:max_edits]
-    heldout = HeldOut.from_hparams(method_hparams(params, "mpn"), 0)
+    heldout = HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task)
     model, tokenizer = load_classifier(Path("models") / task)
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),

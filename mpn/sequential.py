@@ -55,8 +55,10 @@ class HeldOut:
     seed: int = 0
 
     @classmethod
-    def from_hparams(cls, hparams: MPNHParams, seed: int) -> "HeldOut":
-        return cls(frozenset(hparams.heldout_languages), hparams.heldout_fraction, seed)
+    def from_hparams(cls, hparams: MPNHParams, seed: int, task: str | None = None) -> "HeldOut":
+        """The rotation, with the task's own held-out languages where it has them."""
+        fixed = hparams.heldout_by_task.get(task, hparams.heldout_languages)
+        return cls(frozenset(fixed), hparams.heldout_fraction, seed)
 
     def draw(self, edit_id: str, languages) -> frozenset[str]:
         rest = sorted(set(languages) - self.fixed)

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--out", default="data/raw", help="output root (default: %(default)s)")
     args = parser.parse_args()
     params = load_params(args.params)
-    metas = download_tasks(pipeline(params).tasks, params.get("data") or {}, args.out)  # data.<task>: each task's own reader
+    metas = download_tasks(pipeline(params).tasks, params.get("data") or {}, args.out)  # data.<task>: read by the task module
     for task, meta in metas.items():
         log.info("wrote %s/%s: groups per split %s", args.out, task, meta["groups"])
 

@@ -160,9 +160,12 @@ def main() -> None:
     seeds = top.seeds
     resolved = load_resolved(args.method)
     hparams = make_hparams(args.method, resolved["hparams"], f"data/hparams/{args.method}.json")
-    heldout = HeldOut(frozenset(resolved["heldout"]["languages"]), resolved["heldout"]["fraction"])
+    rotation = resolved["heldout"]
+    own = args.task in rotation.get("by_task", {})  # the task's own held-out languages, if set
+    fixed = rotation["by_task"][args.task] if own else rotation["languages"]
+    heldout = HeldOut(frozenset(fixed), rotation["fraction"])
     folder = Path("data") / "edits" / args.task
-    check_languages({"heldout_languages": resolved["heldout"]["languages"],
+    check_languages({f"heldout_by_task.{args.task}" if own else "heldout_languages": fixed,
                      "pool_languages": getattr(hparams, "pool_languages", None)},
                     read_json(folder / "stats.json")["languages"], args.task)
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())

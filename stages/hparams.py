@@ -22,11 +22,12 @@ FOLDER = Path("data") / "hparams"
 
 
 def resolve(params: dict, method: str) -> dict:
-    """{method, hparams: every field of its dataclass, heldout: {languages, fraction}}."""
+    """{method, hparams: every field of its dataclass, heldout: {languages, by_task, fraction}}."""
     hparams = method_hparams(params, method)
     rotation = method_hparams(params, "mpn")  # the same held-out draw for every method
     return {"method": method, "hparams": dataclasses.asdict(hparams),
-            "heldout": {"languages": sorted(rotation.heldout_languages), "fraction": rotation.heldout_fraction}}
+            "heldout": {"languages": sorted(rotation.heldout_languages), "by_task": rotation.heldout_by_task,
+                        "fraction": rotation.heldout_fraction}}
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ def main() -> None:
     if args.task not in tasks:
         raise UserError(f"unknown task {args.task!r}; allowed (params.yaml tasks): "
                         f"{', '.join(map(str, tasks))}")
-    settings = section(params, "translate")
+    settings = section(params, "translate").for_task(args.task)
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:
         runner = TranslationRunner(cache, settings.retry_policy(), settings.batch_size,

@@ -141,3 +141,14 @@ def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_
     assert (loaded.seed, loaded.locality_after, loaded.retained) == (1, [1, 0], [1])
     changed = Checkpoints(tmp_path, "v2")  # params, model, edits or code changed
     assert changed.saved() == 0 and changed.load(1, 0) is None
+
+
+def test_each_task_can_hold_out_its_own_languages():
+    """hparams.mpn.heldout_by_task: a task listed there uses its own fixed held-out
+    languages; the others keep heldout_languages (two tasks in one run need not share them)."""
+    from mpn.methods import make_hparams
+    hparams = make_hparams("mpn", {"heldout_languages": ["sw"], "heldout_by_task": {"xnli": ["ur"]},
+                                   "heldout_fraction": 0.0})
+    assert HeldOut.from_hparams(hparams, 0, "xnli").draw("e1", ["sw", "ur", "my"]) == {"ur"}
+    assert HeldOut.from_hparams(hparams, 0, "xfacts").draw("e1", ["sw", "de"]) == {"sw"}
+    assert HeldOut.from_hparams(hparams, 0).fixed == {"sw"}

@@ -234,3 +234,17 @@ def test_stage_bad_input_is_one_line_and_exit_2(tmp_path, params, task, message)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(message)
     assert not (tmp_path / "data" / "translated").exists()
+
+
+def test_each_task_can_set_its_own_languages_and_providers():
+    """translate.tasks.<task>: its languages, provider and providers over the shared ones."""
+    settings = TranslateSettings.from_params({"languages": ["es", "fr"], "provider": "google",
+                                              "providers": {"pt": "bergamot"},
+                                              "tasks": {"fever": {"languages": ["es", "pt"], "provider": "apertium"}}})
+    fever, xnli = settings.for_task("fever"), settings.for_task("xnli")
+    assert (fever.languages, fever.provider_for("es"), fever.provider_for("pt")) == (("es", "pt"), "apertium", "bergamot")
+    assert (xnli.languages, xnli.provider_for("es")) == (("es", "fr"), "google")
+    with pytest.raises(UserError, match="translate.tasks.fever = .*allowed: a mapping of languages, provider, providers"):
+        TranslateSettings.from_params({"tasks": {"fever": {"timeout_s": 3}}})
+    with pytest.raises(UserError, match="bad language code 'en' in translate.tasks.fever.languages|names the source"):
+        TranslateSettings.from_params({"tasks": {"fever": {"languages": ["en"]}}})

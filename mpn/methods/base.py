@@ -21,6 +21,7 @@ import torch
 from torch.optim.adam import adam
 
 from mpn.config import knob
+from mpn.errors import UserError
 from mpn.schema import ENGLISH, Text
 
 
@@ -50,10 +51,18 @@ class MPNHParams:
     k_translations: int = knob(4, ge=0)  # translations sampled into each step's batch
     pool_languages: list[str] | None = knob(None)  # languages MPN may sample; None = all available
     heldout_languages: list[str] = knob([])  # never sampled: the honest transfer test
+    # Per task, its own held-out languages instead ({xnli: [ur]}): the pipeline's edit
+    # stages read it (mpn.sequential.HeldOut); the Editor takes `heldout=` per edit.
+    heldout_by_task: dict = knob({})
     # Language rotation (drawn by mpn.sequential, the same draw for every method): per
     # edit, this share of the edit's other languages is held out too, seeded by the edit.
     heldout_fraction: float = knob(0.3, ge=0, le=1)
     memory_per_language: int = knob(200, ge=0)  # memory items in each pool language, beside the English memory
+
+    def __post_init__(self):
+        for task, langs in self.heldout_by_task.items():
+            if not (isinstance(langs, list) and all(isinstance(lang, str) for lang in langs)):
+                raise UserError(f"hparams.mpn.heldout_by_task.{task} = {langs!r}; allowed: a list of language codes")
 
     def samples(self, lang: str) -> bool:
         return (lang != ENGLISH and lang not in self.heldout_languages

@@ -14,7 +14,7 @@ from typing import Any
 from mpn.config import knob
 from mpn.io import atomic_folder, write_json, write_text
 from mpn.method_names import base_name
-from mpn.params import section
+from mpn.params import pipeline, section
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.paired import compare_to_baseline
@@ -77,7 +77,8 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
     """Per-task reports from `inputs_dir` (reports/tasks) -> summary, tables, figures
     and plot data in `outputs_dir` (reports)."""
     settings = section(params, "aggregate")
-    reports = load_reports(params.get("tasks"), params.get("methods"), ReportLayout(inputs_dir))
+    top = pipeline(params)
+    reports = load_reports(top.tasks, top.methods, ReportLayout(inputs_dir))
     outputs = AggregateOutputs(outputs_dir)
     comparisons = paired_comparisons(reports, settings)
 

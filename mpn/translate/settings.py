@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from mpn.errors import UserError
 from mpn.translate.pacing import RetryPolicy
@@ -10,6 +10,7 @@ from mpn.translate.registry import check_provider_name
 
 SOURCE_LANG = "en"  # XFEVER translates English claims; rephrases come back to English
 ENGINE_SECTIONS = ("libre", "deepl", "mymemory", "bergamot", "apertium")
+TASK_KEYS = ("languages", "provider", "providers")  # what translate.tasks.<task> may set
 _LANG_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
@@ -33,6 +34,9 @@ class TranslateSettings:
     mymemory: dict = field(default_factory=lambda: {"email": None})
     bergamot: dict = field(default_factory=lambda: {"threads": 1})
     apertium: dict = field(default_factory=lambda: {"binary": "apertium"})
+    # Per task, what differs from the shared languages / provider / providers above
+    # (e.g. {fever: {languages: [es, pt], provider: apertium}}).
+    tasks: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, section: dict | None) -> "TranslateSettings":
@@ -42,6 +46,12 @@ class TranslateSettings:
             if key not in allowed:
                 raise UserError(f"unknown key translate.{key}; allowed: {', '.join(allowed)}")
         settings = cls(**section)
+        settings._check()
+        return settings
+
+    def for_task(self, task: str) -> "TranslateSettings":
+        """These settings with `tasks.<task>`'s languages, provider and providers, checked."""
+        settings = replace(self, **self.tasks.get(task, {}), tasks={})
         settings._check()
         return settings
 
@@ -85,6 +95,19 @@ class TranslateSettings:
             if not isinstance(getattr(self, name) or {}, dict):
                 raise UserError(f"translate.{name} must be a mapping of options, "
                                 f"got {getattr(self, name)!r}")
+        self._check_tasks()
+
+    def _check_tasks(self) -> None:
+        if not isinstance(self.tasks, dict):
+            raise UserError(f"translate.tasks must map a task to its settings, got {self.tasks!r}")
+        for task, override in self.tasks.items():
+            if not isinstance(override, dict) or not set(override) <= set(TASK_KEYS):
+                raise UserError(f"translate.tasks.{task} = {override!r}; allowed: a mapping of "
+                                f"{', '.join(TASK_KEYS)}")
+            try:
+                self.for_task(task)
+            except UserError as err:
+                raise UserError(str(err).replace("translate.", f"translate.tasks.{task}.", 1)) from None
 
 
 def _check_lang(lang: object, where: str) -> None:
