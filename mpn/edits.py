@@ -21,7 +21,6 @@ from mpn.schema import ENGLISH, ORIGINAL, SPLITS, Text, model_input
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class EditSetConfig:
     """The `sample_edits` section of params.yaml."""
@@ -32,7 +31,6 @@ class EditSetConfig:
     n_memory_val: int = knob(200, ge=1)    # validation groups for early stopping (every language's original)
     batch_size: int = knob(64, ge=1)       # inference batch when running the base model
     seed: int = knob(0, ge=0)
-
 
 
 @dataclass

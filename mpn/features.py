@@ -27,6 +27,7 @@ from mpn.params import MAX_LENGTH
 from mpn.patch import find_ffn_site
 from mpn.schema import ENGLISH, Text, as_text
 
+
 def eval_texts(e: dict) -> dict[str, list[Text]]:
     """An edit's evaluation texts by language: "en" the English rephrases; each other
     language its translation, then its translated rephrases."""

@@ -55,10 +55,14 @@ class HeldOut:
     seed: int = 0
 
     @classmethod
+    def for_task(cls, task: str | None, languages: list[str], by_task: dict[str, list[str]],
+                 fraction: float, seed: int = 0) -> "HeldOut":
+        """The rotation, with the task's own fixed held-out languages where it has them."""
+        return cls(frozenset(by_task.get(task, languages)), fraction, seed)
+
+    @classmethod
     def from_hparams(cls, hparams: MPNHParams, seed: int, task: str | None = None) -> "HeldOut":
-        """The rotation, with the task's own held-out languages where it has them."""
-        fixed = hparams.heldout_by_task.get(task, hparams.heldout_languages)
-        return cls(frozenset(fixed), hparams.heldout_fraction, seed)
+        return cls.for_task(task, hparams.heldout_languages, hparams.heldout_by_task, hparams.heldout_fraction, seed)
 
     def draw(self, edit_id: str, languages) -> frozenset[str]:
         rest = sorted(set(languages) - self.fixed)

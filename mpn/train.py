@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -26,7 +26,6 @@ from mpn.params import MAX_LENGTH
 from mpn.schema import ORIGINAL, Text, model_input
 
 log = logging.getLogger(__name__)
-
 
 
 def resolve_device(name: str, where: str = "device") -> torch.device:
@@ -60,15 +59,11 @@ class TrainConfig:
     device: str = knob("auto")
 
 
-
 @dataclass(frozen=True)
 class FinetuneParams(TrainConfig):
     """The whole `finetune` section: the Trainer's keys and the stage's own."""
     model: str = knob("e5-small")           # e5-small, a hub name or a local folder
     num_threads: int = knob(1, ge=0)        # torch CPU threads; 0: torch's default
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
 
 @dataclass

@@ -161,11 +161,10 @@ def main() -> None:
     resolved = load_resolved(args.method)
     hparams = make_hparams(args.method, resolved["hparams"], f"data/hparams/{args.method}.json")
     rotation = resolved["heldout"]
-    own = args.task in rotation.get("by_task", {})  # the task's own held-out languages, if set
-    fixed = rotation["by_task"][args.task] if own else rotation["languages"]
-    heldout = HeldOut(frozenset(fixed), rotation["fraction"])
+    heldout = HeldOut.for_task(args.task, rotation["languages"], rotation["by_task"], rotation["fraction"])
+    own = args.task in rotation["by_task"]  # the task's own held-out languages, for the error's key
     folder = Path("data") / "edits" / args.task
-    check_languages({f"heldout_by_task.{args.task}" if own else "heldout_languages": fixed,
+    check_languages({f"heldout_by_task.{args.task}" if own else "heldout_languages": sorted(heldout.fixed),
                      "pool_languages": getattr(hparams, "pool_languages", None)},
                     read_json(folder / "stats.json")["languages"], args.task)
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
