@@ -1,13 +1,14 @@
 """The cached engine's training step in closed form: the loss and its gradient without
-autograd.
+autograd, in NumPy.
 
 A cached step is a few small products (a batch of about ten rows, a memory of about a
-thousand), so its cost is per-operation overhead, and autograd's graph is about half of
-it. The pending patch is the only thing that trains and the chain from it to the loss
-is fixed, so the backward pass is written out here. It is the same function
-differentiated, not an approximation: tests/test_closed_form.py checks loss and
-gradient against autograd, and tests/test_engines.py checks the trained patch against
-the full engine.
+thousand), so its cost is per-operation overhead: autograd's graph was about half of it,
+and a torch operation costs about 5 microseconds where NumPy's costs 1 to 2 (and MKL's
+matrix-vector product, which torch uses, was 2.5x slower than NumPy's on this AMD CPU).
+So the backward pass is written out here, on NumPy views of the same CPU memory (no
+copies). It is the same function differentiated, not an approximation:
+tests/test_closed_form.py checks loss and gradient against autograd, and
+tests/test_engines.py checks the trained patch against the full engine.
 
 Forward, for the batch's FFN inputs h_i and the pending patch (key k, bias b,
 value v = s * d):
@@ -27,8 +28,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import erf
 from torch import nn
 
 from mpn.losses import Objective
@@ -36,104 +39,145 @@ from mpn.losses import Objective
 SQRT_HALF = math.sqrt(0.5)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
+
 @dataclass
 class StepOutput:
-    """What a training step tells the editor; the gradient is left in the patch's `.grad`."""
+    """What a training step tells the editor, as NumPy arrays on the CPU (the loop's
+    bookkeeping is a few operations on them a step); the gradient is left in the patch's
+    `.grad`."""
     loss: float
-    logits: torch.Tensor         # (batch, labels)
-    edit_preact: torch.Tensor    # (batch,)
-    memory_preact: torch.Tensor  # (memory + held-out memory,)
+    logits: np.ndarray           # (batch, labels)
+    edit_preact: np.ndarray      # (batch,)
+    memory_preact: np.ndarray    # (memory + held-out memory,)
 
 
 def supported(activation: nn.Module, layer_norm: nn.Module, head: nn.Module) -> bool:
     """The closed form assumes erf-GELU, an affine LayerNorm and a linear head (BERT,
-    XLM-R, e5); any other model trains through autograd."""
+    XLM-R, e5) on the CPU (NumPy); any other model, or a GPU, trains through autograd."""
     probe = torch.linspace(-8.0, 8.0, 65)
     with torch.no_grad():
         is_gelu = torch.allclose(activation(probe), F.gelu(probe), atol=1e-6)
     return (is_gelu and isinstance(head, nn.Linear) and isinstance(layer_norm, nn.LayerNorm)
-            and layer_norm.weight is not None and layer_norm.bias is not None)
+            and layer_norm.weight is not None and layer_norm.bias is not None
+            and head.weight.device.type == "cpu")
 
 
-@torch.no_grad()
-def step(flat: torch.Tensor, rows: torch.Tensor, residual: torch.Tensor, memory: torch.Tensor,
-         n_train: int, layer_norm: nn.LayerNorm, head: nn.Linear, objective: Objective) -> StepOutput:
-    """Loss and gradient for the pending patch `flat` = [key, bias, direction, scale].
+@dataclass
+class Readout:
+    """What the closed form reads after the FFN, as NumPy views of the frozen LayerNorm
+    and head parameters (no copies)."""
+    gamma: np.ndarray      # (hidden,) LayerNorm weight
+    beta: np.ndarray       # (hidden,) LayerNorm bias
+    eps: float
+    weight: np.ndarray     # (labels, hidden) head weight
+    bias: np.ndarray       # (labels,) head bias
+
+    @classmethod
+    def of(cls, layer_norm: nn.LayerNorm, head: nn.Linear) -> "Readout":
+        return cls(_numpy(layer_norm.weight), _numpy(layer_norm.bias), layer_norm.eps,
+                   _numpy(head.weight), _numpy(head.bias))
+
+
+def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.ndarray,
+         n_train: int, readout: Readout, objective: Objective) -> tuple[StepOutput, np.ndarray]:
+    """Loss and gradient for the pending patch `params` = [key, bias, direction, scale].
 
     rows, residual: (batch, hidden); memory: (n_train + held-out, hidden), where only
     the first `n_train` rows enter the loss (the rest are scored for early stopping).
-    Sets `flat.grad`. At this size every tensor operation costs microseconds of
-    overhead, so scalars go through Python floats, and GELU is written with erf (its
-    own kernels cost 10x more on ten numbers).
+    Returns the step's output and the gradient, shaped like `params`. Row sums go
+    through `np.add.reduce` and scalars through Python floats: `ndarray.mean` and
+    `einsum` cost 10 to 20 microseconds a call, more than the arithmetic here.
     """
-    hidden, batch = rows.shape[1], rows.shape[0]
-    key, bias, direction, scale = flat.split([hidden, 1, hidden, 1])
+    batch, hidden = rows.shape
+    key, direction = params[:hidden], params[hidden + 1:2 * hidden + 1]
+    bias, scale = float(params[hidden]), float(params[-1])
     value = direction * scale                                               # (hidden,)
+    row_sum = np.add.reduce
 
     # forward
-    a = torch.addmv(bias, rows, key)                                        # (batch,)
-    cdf = torch.erf(a * SQRT_HALF).add_(1.0).mul_(0.5)                      # Phi(a)
+    a = rows @ key + bias                                                   # (batch,)
+    cdf = erf(a * SQRT_HALF)
+    cdf += 1.0
+    cdf *= 0.5                                                              # Phi(a)
     g = a * cdf                                                             # gelu(a)
-    x = torch.addr(residual, g, value)                                      # (batch, hidden)
-    y, mean, rstd = torch.native_layer_norm(x, [hidden], layer_norm.weight, layer_norm.bias, layer_norm.eps)
-    logits = torch.addmm(head.bias, y, head.weight.T)                       # (batch, labels)
-    memory_preact = torch.addmv(bias, memory, key)                          # (memory,)
+    x = residual + np.outer(g, value)                                       # (batch, hidden)
+    x -= row_sum(x, axis=1, keepdims=True) / hidden
+    rstd = 1.0 / np.sqrt(row_sum(x * x, axis=1) / hidden + readout.eps)     # (batch,)
+    x_hat = x * rstd[:, None]                                               # (batch, hidden)
+    scaled_weight = readout.weight * readout.gamma                          # W diag(gamma)
+    logits = x_hat @ scaled_weight.T + (readout.weight @ readout.beta + readout.bias)  # (batch, labels)
+    memory_preact = memory @ key + bias                                     # (memory,)
 
     # edit loss: cross-entropy, back through the head and the LayerNorm to a
-    log_probs = logits.log_softmax(-1)
-    loss = -log_probs[:, objective.target].mean().item()
-    dlogits = log_probs.exp()
-    dlogits[:, objective.target] -= 1.0
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(row_sum(np.exp(shifted), axis=1, keepdims=True))
+    target = objective.target
+    loss = -float(row_sum(log_probs[:, target])) / batch
+    dlogits = np.exp(log_probs)
+    dlogits[:, target] -= 1.0
     dlogits /= batch                                                        # (batch, labels)
-    dx = torch.ops.aten.native_layer_norm_backward(dlogits @ head.weight, x, [hidden], mean, rstd,
-                                                   layer_norm.weight, layer_norm.bias,
-                                                   [True, False, False])[0]  # (batch, hidden)
+    dx_hat = dlogits @ scaled_weight                                        # (batch, hidden)
+    dx = dx_hat - row_sum(dx_hat, axis=1, keepdims=True) / hidden
+    dx -= x_hat * (row_sum(dx_hat * x_hat, axis=1) / hidden)[:, None]
+    dx *= rstd[:, None]                                                     # (batch, hidden)
     dvalue = g @ dx                                                         # (hidden,)
-    gelu_grad = torch.exp(a * a * -0.5).mul_(a).mul_(INV_SQRT_2PI).add_(cdf)  # Phi(a) + a phi(a)
-    da = (dx @ value).mul_(gelu_grad)                                       # (batch,)
+    gelu_grad = np.exp(a * a * -0.5) * a * INV_SQRT_2PI + cdf               # Phi(a) + a phi(a)
+    da = (dx @ value) * gelu_grad                                           # (batch,)
 
     # activation loss: mean of the top-k of exp(-a)
-    act_values, act_index = _top(torch.exp(-a), objective.act_topk)
-    loss += objective.act_coef * act_values.mean().item()
-    da.index_add_(0, act_index, act_values, alpha=-objective.act_coef / act_values.numel())
+    fire = np.exp(-a)
+    where = _top_index(fire, objective.act_topk)
+    top = fire[where]
+    loss += objective.act_coef * float(row_sum(top)) / top.size
+    da[where] -= objective.act_coef / top.size * top
 
     # memory loss: mean(top-k exp(a_m)) * (exp(margin - min a) + exp(-threshold))
     dmemory = memory_preact[:0]                                             # (n_train,)
     if n_train:
-        top_exp = _top_exp(memory_preact[:n_train], objective.mem_topk)     # (n_train,)
-        mean_exp = top_exp.sum().item() / min(objective.mem_topk, n_train)
+        k = min(objective.mem_topk, n_train)
+        top_exp = _top_exp(memory_preact[:n_train], k)                      # (n_train,)
+        mean_exp = float(row_sum(top_exp)) / k
         weakest = int(a.argmin())
-        relative = math.exp(objective.mem_margin - a[weakest].item())
+        relative = math.exp(objective.mem_margin - float(a[weakest]))
         factor = relative + math.exp(-objective.mem_threshold)
         loss += objective.mem_coef * mean_exp * factor
-        dmemory = top_exp.mul_(objective.mem_coef * factor / min(objective.mem_topk, n_train))
+        dmemory = top_exp
+        dmemory *= objective.mem_coef * factor / k
         da[weakest] -= objective.mem_coef * mean_exp * relative
 
-    dkey = torch.addmv(rows.T @ da, memory[:n_train].T, dmemory)            # (hidden,)
-    dbias = da.sum() + dmemory.sum()
-    flat.grad = torch.cat([dkey, dbias[None], dvalue * scale, (dvalue @ direction)[None]])
-    return StepOutput(loss, logits, a, memory_preact)
+    grad = np.empty_like(params)
+    grad[:hidden] = da @ rows + dmemory @ memory[:n_train]                  # d key
+    grad[hidden] = row_sum(da) + row_sum(dmemory)                           # d bias
+    grad[hidden + 1:2 * hidden + 1] = dvalue * scale                        # d direction
+    grad[-1] = dvalue @ direction                                           # d scale
+    return StepOutput(loss, logits, a, memory_preact), grad
 
 
-def _top_exp(x: torch.Tensor, k: int) -> torch.Tensor:
-    """exp(x) at the k largest entries, 0 elsewhere. (n,) -> (n,)
-
-    The memory's k is usually most of it (1,000 of 1,000 + past edits), and dropping
-    the few smallest entries is cheaper than selecting the many largest."""
-    n = x.numel()
-    if k >= n:
-        return x.exp()
-    if 2 * k >= n:
-        out = x.exp()
-        out[torch.topk(x, n - k, largest=False).indices] = 0.0
-        return out
-    top = torch.topk(x, k)
-    return torch.zeros_like(x).index_copy_(0, top.indices, top.values.exp())
+def memory_loss_value(memory_preact: np.ndarray, weakest: float, objective: Objective) -> float:
+    """The memory loss (mpn.losses.memory_loss) of pre-activations `memory_preact` against
+    the edit pre-activation `weakest`: the early stop's check on the held-out memory."""
+    if not memory_preact.size:
+        return 0.0
+    k = min(objective.mem_topk, memory_preact.size)
+    mean_exp = float(np.add.reduce(_top_exp(memory_preact, k))) / k
+    return mean_exp * (math.exp(objective.mem_margin - weakest) + math.exp(-objective.mem_threshold))
 
 
-def _top(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k largest entries and where they are (all of x when k >= its size)."""
-    if k >= x.numel():
-        return x, torch.arange(x.numel(), device=x.device)
-    top = torch.topk(x, k)
-    return top.values, top.indices
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor's memory (no copy)."""
+    return t.detach().numpy()
+
+
+def _top_exp(x: np.ndarray, k: int) -> np.ndarray:
+    """exp(x) at the k largest entries, 0 elsewhere. (n,) -> (n,)"""
+    out = np.exp(x)
+    if k < x.size:
+        out[np.argpartition(x, x.size - k)[:x.size - k]] = 0.0
+    return out
+
+
+def _top_index(x: np.ndarray, k: int) -> np.ndarray | slice:
+    """Where the k largest entries of x are (all of x when k >= its size)."""
+    if k >= x.size:
+        return slice(None)
+    return np.argpartition(x, x.size - k)[x.size - k:]

@@ -1,11 +1,12 @@
 """The cached engine's closed-form step is the autograd step, written out."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mpn import closed_form
-from mpn.losses import Objective
+from mpn.losses import Objective, memory_loss
 
 HIDDEN, BATCH = 16, 5
 
@@ -44,14 +45,25 @@ def test_closed_form_step_matches_autograd(n_train, mem_topk):
 
     loss, logits, a, memory_preact, grad = autograd_reference(flat, rows, residual, memory, n_train,
                                                               norm, head, objective)
-    param = nn.Parameter(flat.clone())
-    out = closed_form.step(param, rows, residual, memory, n_train, norm, head, objective)
+    out, mine_grad = closed_form.step(flat.numpy(), rows.numpy(), residual.numpy(), memory.numpy(), n_train,
+                                      closed_form.Readout.of(norm, head), objective)
 
     assert out.loss == pytest.approx(loss, rel=1e-10)
     for mine, reference in ((out.logits, logits), (out.edit_preact, a), (out.memory_preact, memory_preact)):
-        assert torch.allclose(mine, reference, rtol=1e-10, atol=1e-12)
+        assert np.allclose(mine, reference.numpy(), rtol=1e-10, atol=1e-12)
     assert grad.abs().max() > 1e-3  # the memory and activation terms really contribute
-    assert torch.allclose(param.grad, grad, rtol=1e-8, atol=1e-10), (param.grad - grad).abs().max()
+    assert np.allclose(mine_grad, grad.numpy(), rtol=1e-8, atol=1e-10), np.abs(mine_grad - grad.numpy()).max()
+
+
+@pytest.mark.parametrize("n, mem_topk", [(0, 4), (7, 10), (7, 5), (7, 2)])
+def test_held_out_memory_loss_is_the_memory_loss(n, mem_topk):
+    """The early stop's NumPy memory loss equals mpn.losses.memory_loss (autograd's)."""
+    generator = torch.Generator().manual_seed(n + mem_topk)
+    memory_preact, edit_preact = torch.randn(n, generator=generator, dtype=torch.float64), torch.tensor([0.7], dtype=torch.float64)
+    objective = Objective(target=0, act_coef=5.0, act_topk=3, mem_coef=5.0, mem_topk=mem_topk,
+                          mem_margin=3.0, mem_threshold=-3.0)
+    expected = memory_loss(memory_preact, edit_preact, mem_topk, 3.0, -3.0).item()
+    assert closed_form.memory_loss_value(memory_preact.numpy(), 0.7, objective) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("activation, expected", [

@@ -37,7 +37,7 @@ def test_engines_train_the_same_patch(model_and_tokenizer):
         editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hp, engine=engine,
                         memory=MEMORY, val_memory=VAL_MEMORY)
         if engine == "cached":
-            assert editor.engine.closed_form  # the tiny BERT trains through mpn.closed_form
+            assert editor.engine.readout is not None  # the tiny BERT trains through mpn.closed_form
         results[engine] = editor.edit(EDIT, target)
         p = editor.engine.patches
         patches[engine] = (p.keys.clone(), p.biases.clone(), p.values.clone(),
