@@ -14,10 +14,13 @@ Predictions go through the engine, which carries every method's changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from dataclasses import dataclass, field
 
+import numpy  # noqa: F401  (loaded before _blas looks for its BLAS)
 import torch
+from threadpoolctl import ThreadpoolController
 
 from mpn.config import knob
 from mpn.errors import UserError
@@ -125,14 +128,25 @@ class Method:
 
 @contextlib.contextmanager
 def threads(n: int | None):
-    """torch CPU threads for a block (None: leave them)."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
+    """torch and BLAS CPU threads for a block (None: leave them). NumPy's BLAS counts:
+    with an edit process per core, its own threads on each process's products made MPN's
+    edits five times slower (docs/benchmarks.md, Speed)."""
+    if not n:
         yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with _blas().limit(limits=n, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The thread pools of the libraries loaded by now (NumPy's BLAS among them)."""
+    return ThreadpoolController()
 
 
 @torch.no_grad()
