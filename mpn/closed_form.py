@@ -53,13 +53,14 @@ class StepOutput:
 
 def supported(activation: nn.Module, layer_norm: nn.Module, head: nn.Module) -> bool:
     """The closed form assumes erf-GELU, an affine LayerNorm and a linear head (BERT,
-    XLM-R, e5) on the CPU (NumPy); any other model, or a GPU, trains through autograd."""
+    XLM-R, e5) in float32 or float64 on the CPU (NumPy has no bfloat16); any other model,
+    or a GPU, trains through autograd."""
     probe = torch.linspace(-8.0, 8.0, 65)
     with torch.no_grad():
         is_gelu = torch.allclose(activation(probe), F.gelu(probe), atol=1e-6)
     return (is_gelu and isinstance(head, nn.Linear) and isinstance(layer_norm, nn.LayerNorm)
             and layer_norm.weight is not None and layer_norm.bias is not None
-            and head.weight.device.type == "cpu")
+            and head.weight.device.type == "cpu" and head.weight.dtype in (torch.float32, torch.float64))
 
 
 @dataclass

@@ -74,6 +74,7 @@ def test_held_out_memory_loss_is_the_memory_loss(n, mem_topk):
 def test_closed_form_only_where_it_is_exact(activation, expected):
     assert closed_form.supported(activation, nn.LayerNorm(8), nn.Linear(8, 2)) is expected
     assert closed_form.supported(activation, nn.LayerNorm(8), nn.Sequential(nn.Linear(8, 2))) is False
+    assert closed_form.supported(activation, nn.LayerNorm(8), nn.Linear(8, 2).bfloat16()) is False
 
 
 def test_adam_step_is_the_fused_adam_step_bit_for_bit():
