@@ -10,6 +10,7 @@ import yaml
 
 from mpn import secrets
 from mpn.errors import UserError
+from mpn.params import top_level
 
 log = logging.getLogger("mpn")
 
@@ -29,7 +30,6 @@ def task_argument(params: dict[str, Any]) -> str:
 
 def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
     """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
-    from mpn.params import top_level
     allowed = top_level(params, key)
     if len(sys.argv) != 2 or sys.argv[1] not in allowed:
         given = sys.argv[1] if len(sys.argv) > 1 else "(none)"

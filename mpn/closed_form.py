@@ -65,18 +65,17 @@ def supported(activation: nn.Module, layer_norm: nn.Module, head: nn.Module) -> 
 
 @dataclass
 class Readout:
-    """What the closed form reads after the FFN, as NumPy views of the frozen LayerNorm
-    and head parameters (no copies)."""
-    gamma: np.ndarray      # (hidden,) LayerNorm weight
-    beta: np.ndarray       # (hidden,) LayerNorm bias
+    """What the closed form reads after the FFN: the frozen LayerNorm's affine part folded
+    into the head, computed once per engine instead of at every step.
+    logits = W (gamma * x_hat + beta) + c = scaled_weight x_hat + logit_bias."""
+    scaled_weight: np.ndarray  # (labels, hidden) W diag(gamma)
+    logit_bias: np.ndarray     # (labels,) W beta + c
     eps: float
-    weight: np.ndarray     # (labels, hidden) head weight
-    bias: np.ndarray       # (labels,) head bias
 
     @classmethod
     def of(cls, layer_norm: nn.LayerNorm, head: nn.Linear) -> "Readout":
-        return cls(_numpy(layer_norm.weight), _numpy(layer_norm.bias), layer_norm.eps,
-                   _numpy(head.weight), _numpy(head.bias))
+        weight, gamma = _numpy(head.weight), _numpy(layer_norm.weight)
+        return cls(weight * gamma, weight @ _numpy(layer_norm.bias) + _numpy(head.bias), layer_norm.eps)
 
 
 def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.ndarray,
@@ -105,8 +104,8 @@ def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.
     x -= row_sum(x, axis=1, keepdims=True) / hidden
     rstd = 1.0 / np.sqrt(row_sum(x * x, axis=1) / hidden + readout.eps)     # (batch,)
     x_hat = x * rstd[:, None]                                               # (batch, hidden)
-    scaled_weight = readout.weight * readout.gamma                          # W diag(gamma)
-    logits = x_hat @ scaled_weight.T + (readout.weight @ readout.beta + readout.bias)  # (batch, labels)
+    scaled_weight = readout.scaled_weight                                   # W diag(gamma)
+    logits = x_hat @ scaled_weight.T + readout.logit_bias                   # (batch, labels)
     memory_preact = memory @ key + bias                                     # (memory,)
 
     # edit loss: cross-entropy, back through the head and the LayerNorm to a

@@ -35,7 +35,6 @@ class AggregateParams:
     dpi: int = knob(120, ge=50, le=600)
 
 
-
 @dataclass(frozen=True)
 class AggregateOutputs:
     root: Path = Path("reports")
