@@ -168,8 +168,10 @@ def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer
         Editor(model, tokenizer).edit(EDIT, "MAYBE")
 
 
-class Interrupted(Exception):
-    """Stands for Ctrl-C or any failure that lands inside an edit."""
+class Interrupted(BaseException):
+    """Stands for Ctrl-C landing inside an edit: a BaseException, as KeyboardInterrupt is, so
+    a library's `except Exception` around the code it lands in (transformers' tensor
+    conversion re-raises those as ValueError) passes it on unchanged."""
 
 
 @pytest.mark.parametrize("engine", ["cached", "full"])
