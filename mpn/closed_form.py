@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import erf
+import numba
+import scipy.linalg.cython_blas  # noqa: F401  (np.dot's BLAS in numba: loaded now, so threadpoolctl limits it)
 from torch import nn
 
 from mpn.losses import Objective
@@ -79,105 +80,169 @@ class Readout:
 
 
 def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.ndarray,
-         n_train: int, readout: Readout, objective: Objective) -> tuple[StepOutput, np.ndarray]:
-    """Loss and gradient for the pending patch `params` = [key, bias, direction, scale].
+         n_train: int, readout: Readout, objective: Objective, grad: np.ndarray) -> StepOutput:
+    """Loss of the pending patch `params` = [key, bias, direction, scale]; its gradient
+    is written into `grad` (shaped like `params`).
 
     rows, residual: (batch, hidden); memory: (n_train + held-out, hidden), where only
     the first `n_train` rows enter the loss (the rest are scored for early stopping).
-    Returns the step's output and the gradient, shaped like `params`. Row sums go
-    through `np.add.reduce` and scalars through Python floats: `ndarray.mean` and
-    `einsum` cost 10 to 20 microseconds a call, more than the arithmetic here.
     """
+    loss, logits, edit_preact, memory_preact = _step(
+        params, rows, residual, memory, n_train, readout.scaled_weight, readout.logit_bias, readout.eps,
+        objective.target, objective.act_coef, objective.act_topk, objective.mem_coef, objective.mem_topk,
+        objective.mem_margin, objective.mem_threshold, grad)
+    return StepOutput(loss, logits, edit_preact, memory_preact)
+
+
+# One compiled function a step: each NumPy call costs 1 to 20 microseconds of overhead,
+# more than its arithmetic on a batch of ten rows. `reassoc` lets the row sums run as
+# vector instructions (the same code, so the same numbers, on a given machine).
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _step(params, rows, residual, memory, n_train, scaled_weight, logit_bias, eps, target,
+          act_coef, act_topk, mem_coef, mem_topk, mem_margin, mem_threshold, grad):
     batch, hidden = rows.shape
+    labels = logit_bias.shape[0]
     key, direction = params[:hidden], params[hidden + 1:2 * hidden + 1]
-    bias, scale = float(params[hidden]), float(params[-1])
+    bias, scale = float(params[hidden]), float(params[2 * hidden + 1])
     value = direction * scale                                               # (hidden,)
-    row_sum = np.add.reduce
 
-    # forward
-    a = rows @ key + bias                                                   # (batch,)
-    cdf = erf(a * SQRT_HALF)
-    cdf += 1.0
-    cdf *= 0.5                                                              # Phi(a)
-    g = a * cdf                                                             # gelu(a)
-    x = residual + np.outer(g, value)                                       # (batch, hidden)
-    x -= row_sum(x, axis=1, keepdims=True) / hidden
-    rstd = 1.0 / np.sqrt(row_sum(x * x, axis=1) / hidden + readout.eps)     # (batch,)
-    x_hat = x * rstd[:, None]                                               # (batch, hidden)
-    scaled_weight = readout.scaled_weight                                   # W diag(gamma)
-    logits = x_hat @ scaled_weight.T + readout.logit_bias                   # (batch, labels)
-    memory_preact = memory @ key + bias                                     # (memory,)
+    # forward, a row at a time: a = k.h + b, x = residual + gelu(a) v, logits = W' LN(x) + c
+    a, cdf, g, rstd = np.empty(batch), np.empty(batch), np.empty(batch), np.empty(batch)
+    x_hat, logits = np.empty((batch, hidden)), np.empty((batch, labels))
+    for i in range(batch):
+        a[i] = bias + _dot(rows[i], key)
+        cdf[i] = 0.5 * (1.0 + math.erf(a[i] * SQRT_HALF))                  # Phi(a)
+        g[i] = a[i] * cdf[i]                                                # gelu(a)
+        x, total, squares = x_hat[i], 0.0, 0.0
+        for j in range(hidden):
+            x[j] = residual[i, j] + g[i] * value[j]
+            total += x[j]
+        for j in range(hidden):
+            x[j] -= total / hidden
+            squares += x[j] * x[j]
+        rstd[i] = 1.0 / math.sqrt(squares / hidden + eps)
+        x *= rstd[i]
+        for label in range(labels):
+            logits[i, label] = logit_bias[label] + _dot(x, scaled_weight[label])
+    memory_preact = np.dot(memory, np.ascontiguousarray(key)) + params[hidden]  # (memory,) BLAS
 
-    # edit loss: cross-entropy, back through the head and the LayerNorm to a
-    shifted = logits - logits.max(1, keepdims=True)
-    log_probs = shifted - np.log(row_sum(np.exp(shifted), axis=1, keepdims=True))
-    target = objective.target
-    loss = -float(row_sum(log_probs[:, target])) / batch
-    dlogits = np.exp(log_probs)
-    dlogits[:, target] -= 1.0
-    dlogits /= batch                                                        # (batch, labels)
-    dx_hat = dlogits @ scaled_weight                                        # (batch, hidden)
-    dx = dx_hat - row_sum(dx_hat, axis=1, keepdims=True) / hidden
-    dx -= x_hat * (row_sum(dx_hat * x_hat, axis=1) / hidden)[:, None]
-    dx *= rstd[:, None]                                                     # (batch, hidden)
-    dvalue = g @ dx                                                         # (hidden,)
-    gelu_grad = np.exp(a * a * -0.5) * a * INV_SQRT_2PI + cdf               # Phi(a) + a phi(a)
-    da = (dx @ value) * gelu_grad                                           # (batch,)
+    # edit loss: cross-entropy, back through the head and the LayerNorm to a and v
+    loss = 0.0
+    da, dvalue, dx_hat = np.empty(batch), np.zeros(hidden), np.empty(hidden)
+    for i in range(batch):
+        top = np.max(logits[i])
+        log_norm = top + math.log(np.sum(np.exp(logits[i] - top)))
+        loss -= (logits[i, target] - log_norm) / batch
+        dlogits = np.exp(logits[i] - log_norm) / batch                      # (labels,)
+        dlogits[target] -= 1.0 / batch
+        x, total, along_x = x_hat[i], 0.0, 0.0
+        for j in range(hidden):                                             # dx_hat = dlogits W'
+            dx_hat[j] = 0.0
+            for label in range(labels):
+                dx_hat[j] += dlogits[label] * scaled_weight[label, j]
+            total += dx_hat[j]
+            along_x += dx_hat[j] * x[j]
+        along_value = 0.0
+        for j in range(hidden):                                             # LayerNorm's backward
+            dx = (dx_hat[j] - total / hidden - x[j] * along_x / hidden) * rstd[i]
+            dvalue[j] += g[i] * dx
+            along_value += dx * value[j]
+        gelu_grad = cdf[i] + a[i] * math.exp(-0.5 * a[i] * a[i]) * INV_SQRT_2PI  # Phi(a) + a phi(a)
+        da[i] = along_value * gelu_grad
 
     # activation loss: mean of the top-k of exp(-a)
-    fire = np.exp(-a)
-    where = _top_index(fire, objective.act_topk)
-    top = fire[where]
-    loss += objective.act_coef * float(row_sum(top)) / top.size
-    da[where] -= objective.act_coef / top.size * top
+    fire = _top_exp(-a, min(act_topk, batch))                               # (batch,) 0 off the top-k
+    loss += act_coef * np.sum(fire) / min(act_topk, batch)
+    da -= act_coef / min(act_topk, batch) * fire
 
     # memory loss: mean(top-k exp(a_m)) * (exp(margin - min a) + exp(-threshold))
-    dmemory = memory_preact[:0]                                             # (n_train,)
+    grad_key = np.zeros(hidden)                                             # (hidden,) da rows
+    for i in range(batch):
+        grad_key += da[i] * rows[i]
+    grad_bias = np.sum(da)
     if n_train:
-        k = min(objective.mem_topk, n_train)
-        top_exp = _top_exp(memory_preact[:n_train], k)                      # (n_train,)
-        mean_exp = float(row_sum(top_exp)) / k
-        weakest = int(a.argmin())
-        relative = math.exp(objective.mem_margin - float(a[weakest]))
-        factor = relative + math.exp(-objective.mem_threshold)
-        loss += objective.mem_coef * mean_exp * factor
-        dmemory = top_exp
-        dmemory *= objective.mem_coef * factor / k
-        da[weakest] -= objective.mem_coef * mean_exp * relative
+        k = min(mem_topk, n_train)
+        top_exp = _top_exp(memory_preact[:n_train].astype(np.float64), k)  # (n_train,)
+        mean_exp = np.sum(top_exp) / k
+        weakest = np.argmin(a)
+        relative = math.exp(mem_margin - a[weakest])
+        factor = relative + math.exp(-mem_threshold)
+        loss += mem_coef * mean_exp * factor
+        dmemory = top_exp * (mem_coef * factor / k)                         # (n_train,)
+        grad_key += np.dot(dmemory.astype(memory.dtype), memory[:n_train])  # BLAS
+        grad_bias += np.sum(dmemory) - mem_coef * mean_exp * relative
+        grad_key -= mem_coef * mean_exp * relative * rows[weakest]         # d a[weakest]
 
-    grad = np.empty_like(params)
-    grad[:hidden] = da @ rows + dmemory @ memory[:n_train]                  # d key
-    grad[hidden] = row_sum(da) + row_sum(dmemory)                           # d bias
+    grad[:hidden] = grad_key
+    grad[hidden] = grad_bias
     grad[hidden + 1:2 * hidden + 1] = dvalue * scale                        # d direction
-    grad[-1] = dvalue @ direction                                           # d scale
-    return StepOutput(loss, logits, a, memory_preact), grad
+    grad[2 * hidden + 1] = _dot(dvalue, direction)                         # d scale
+    return loss, logits, a, memory_preact
 
 
 def memory_loss_value(memory_preact: np.ndarray, weakest: float, objective: Objective) -> float:
     """The memory loss (mpn.losses.memory_loss) of pre-activations `memory_preact` against
     the edit pre-activation `weakest`: the early stop's check on the held-out memory."""
+    return _memory_loss_value(memory_preact, weakest, objective.mem_topk, objective.mem_margin,
+                              objective.mem_threshold)
+
+
+@numba.njit(cache=True)
+def _memory_loss_value(memory_preact, weakest, mem_topk, mem_margin, mem_threshold):
     if not memory_preact.size:
         return 0.0
-    k = min(objective.mem_topk, memory_preact.size)
-    mean_exp = float(np.add.reduce(_top_exp(memory_preact, k))) / k
-    return mean_exp * (math.exp(objective.mem_margin - weakest) + math.exp(-objective.mem_threshold))
+    k = min(mem_topk, memory_preact.size)
+    mean_exp = np.sum(_top_exp(memory_preact.astype(np.float64), k)) / k
+    return mean_exp * (math.exp(mem_margin - weakest) + math.exp(-mem_threshold))
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def clip_and_adam(params, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, max_norm):
+    """In place: clip `grad` to total norm `max_norm` (torch.nn.utils.clip_grad_norm_'s
+    rule), then one Adam step with L2 weight decay (torch.optim.Adam's formula); `step`
+    (a 1-element array, torch's state["step"]) counts the steps, this one included."""
+    scale = max_norm / (math.sqrt(_dot(grad, grad)) + 1e-6)
+    if scale < 1.0:
+        grad *= scale
+    step[0] += 1
+    step_size = lr / (1.0 - beta1 ** step[0])
+    bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** step[0])
+    for i in range(params.size):
+        g = grad[i] + weight_decay * params[i]
+        exp_avg[i] += (1.0 - beta1) * (g - exp_avg[i])
+        exp_avg_sq[i] = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+        params[i] -= step_size * exp_avg[i] / (math.sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps)
+
+
+@numba.njit(inline="always", fastmath={"reassoc", "contract"})
+def _dot(x, y):
+    """x . y in float64, for vectors of any float type."""
+    total = 0.0
+    for j in range(x.size):
+        total += np.float64(x[j]) * y[j]
+    return total
+
+
+@numba.njit(cache=True)
+def _top_exp(x, k):
+    """exp(x) at the k largest entries, 0 elsewhere (of tied entries at the k-th value,
+    the first ones). (n,) float64 -> (n,) float64"""
+    out = np.exp(x)
+    if k >= x.size:
+        return out
+    kth = np.partition(x, x.size - k)[x.size - k]
+    ties = k - np.sum(x > kth)                  # entries equal to the k-th value that count
+    for i in range(x.size):
+        if x[i] < kth:
+            out[i] = 0.0
+        elif x[i] == kth:
+            if ties > 0:
+                ties -= 1
+            else:
+                out[i] = 0.0
+    return out
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     """A NumPy view of a CPU tensor's memory (no copy)."""
     return t.detach().numpy()
-
-
-def _top_exp(x: np.ndarray, k: int) -> np.ndarray:
-    """exp(x) at the k largest entries, 0 elsewhere. (n,) -> (n,)"""
-    out = np.exp(x)
-    if k < x.size:
-        out[np.argpartition(x, x.size - k)[:x.size - k]] = 0.0
-    return out
-
-
-def _top_index(x: np.ndarray, k: int) -> np.ndarray | slice:
-    """Where the k largest entries of x are (all of x when k >= its size)."""
-    if k >= x.size:
-        return slice(None)
-    return np.argpartition(x, x.size - k)[x.size - k:]

@@ -16,11 +16,13 @@ same gradient written out in NumPy, which makes a step several times faster.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
-from mpn import closed_form
+from mpn import closed_form, optim
 from mpn.closed_form import StepOutput
 from mpn.features import FeatureExtractor, FeatureStore
 from mpn.losses import Objective
@@ -143,10 +145,17 @@ class CachedEngine:
             return autograd_step(self, prepared, langs, memory, n_train, objective)
         rows, residual = self._batch(prepared, langs)
         flat = self.patches.pending.flat
-        out, grad = closed_form.step(flat.detach().numpy(), rows.numpy(), residual.numpy(), memory.numpy(),
-                                     n_train, self.readout, objective)
-        flat.grad = torch.from_numpy(grad)
-        return out
+        if flat.grad is None:
+            flat.grad = torch.empty_like(flat)
+        return closed_form.step(flat.detach().numpy(), rows.numpy(), residual.numpy(), memory.numpy(),
+                                n_train, self.readout, objective, flat.grad.numpy())
+
+    def updater(self, optimizer: torch.optim.Adam, max_norm: float) -> Callable[[], None]:
+        """The pending patch's update, called once a step: clip its gradient to
+        `max_norm`, then take `optimizer`'s Adam step."""
+        if self.readout is None:
+            return functools.partial(optim.torch_update, optimizer, max_norm)
+        return optim.KernelUpdate(optimizer, max_norm)
 
     @staticmethod
     def _batch(prepared: PreparedEdit, langs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,6 +228,9 @@ class FullEngine:
     def step(self, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
              objective: Objective) -> StepOutput:
         return autograd_step(self, prepared, langs, memory, n_train, objective)
+
+    def updater(self, optimizer: torch.optim.Adam, max_norm: float) -> Callable[[], None]:
+        return functools.partial(optim.torch_update, optimizer, max_norm)
 
     def _run(self, texts: list[Text], dropout: bool):
         """Logits and the pending patch's pre-activation at token 0. (batch, labels), (batch,)"""

@@ -1,11 +1,13 @@
 """The cached engine's closed-form step is the autograd step, written out."""
+import functools
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpn import closed_form
+from mpn import closed_form, optim
 from mpn.losses import Objective, memory_loss
 
 HIDDEN, BATCH = 16, 5
@@ -45,8 +47,9 @@ def test_closed_form_step_matches_autograd(n_train, mem_topk):
 
     loss, logits, a, memory_preact, grad = autograd_reference(flat, rows, residual, memory, n_train,
                                                               norm, head, objective)
-    out, mine_grad = closed_form.step(flat.numpy(), rows.numpy(), residual.numpy(), memory.numpy(), n_train,
-                                      closed_form.Readout.of(norm, head), objective)
+    mine_grad = np.empty_like(flat.numpy())
+    out = closed_form.step(flat.numpy(), rows.numpy(), residual.numpy(), memory.numpy(), n_train,
+                           closed_form.Readout.of(norm, head), objective, mine_grad)
 
     assert out.loss == pytest.approx(loss, rel=1e-10)
     for mine, reference in ((out.logits, logits), (out.edit_preact, a), (out.memory_preact, memory_preact)):
@@ -77,21 +80,39 @@ def test_closed_form_only_where_it_is_exact(activation, expected):
     assert closed_form.supported(activation, nn.LayerNorm(8), nn.Linear(8, 2).bfloat16()) is False
 
 
-def test_adam_step_is_the_fused_adam_step_bit_for_bit():
-    """The patcher's update through torch's functional Adam equals Adam(fused=True).step(),
-    exactly, over many steps with weight decay and an lr the scheduler lowers."""
-    from mpn.methods.base import adam_step
+def _adam_run(make_update, n_steps: int = 50, max_norm: float = 1.5, dtype=torch.float32):
+    """An update made once, as Patcher._train makes it, applied to one parameter over
+    steps with random gradients (written in place, some clipped), weight decay, and an
+    lr the scheduler halves halfway."""
     torch.manual_seed(0)
-    start = torch.randn(9)
-    ours, theirs = nn.Parameter(start.clone()), nn.Parameter(start.clone())
-    optimizers = [torch.optim.Adam([p], lr=1e-2, weight_decay=0.01, fused=True) for p in (ours, theirs)]
-    for step in range(50):
-        grad = torch.randn(9)
-        ours.grad, theirs.grad = grad.clone(), grad.clone()
-        adam_step(optimizers[0])
-        optimizers[1].step()
-        if step == 20:
-            for optimizer in optimizers:
-                optimizer.param_groups[0]["lr"] *= 0.5
-    assert torch.equal(ours, theirs)
-    assert not torch.equal(ours, start)
+    param = nn.Parameter(torch.randn(9, dtype=dtype))
+    param.grad = torch.zeros_like(param)
+    optimizer = torch.optim.Adam([param], lr=1e-2, weight_decay=0.01, fused=True)
+    update = make_update(optimizer, max_norm)
+    for step in range(n_steps):
+        param.grad.copy_(torch.randn(9, dtype=dtype) * (0.5 + step % 3))
+        update()
+        if step == n_steps // 2:
+            optimizer.param_groups[0]["lr"] *= 0.5
+    return param.detach()
+
+
+def test_torch_update_is_clip_grad_norm_and_fused_adam_bit_for_bit():
+    """The autograd path's update, through torch's fused Adam kernel, equals
+    clip_grad_norm_ + Adam(fused=True).step(), exactly."""
+    def reference(optimizer, max_norm):
+        params = optimizer.param_groups[0]["params"]
+        return lambda: (torch.nn.utils.clip_grad_norm_(params, max_norm), optimizer.step())
+    ours = _adam_run(lambda optimizer, max_norm: functools.partial(optim.torch_update, optimizer, max_norm))
+    assert torch.equal(ours, _adam_run(reference))
+    torch.manual_seed(0)
+    assert not torch.equal(ours, torch.randn(9))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-6), (torch.float64, 1e-13)])
+def test_kernel_update_is_the_torch_update(dtype, tolerance):
+    """The closed-form path's compiled clip + Adam takes torch's steps, to float rounding."""
+    ours = _adam_run(optim.KernelUpdate, dtype=dtype)
+    theirs = _adam_run(lambda optimizer, max_norm: functools.partial(optim.torch_update, optimizer, max_norm),
+                       dtype=dtype)
+    assert torch.allclose(ours, theirs, rtol=tolerance, atol=tolerance), (ours - theirs).abs().max()

@@ -81,6 +81,8 @@ class EditRequest:
 
     def sample(self, rng: random.Random) -> list[str]:
         """The translations of one training step."""
+        if not self.k or not self.translations:  # nothing to draw (and no draw is made)
+            return []
         return rng.sample(sorted(self.translations), min(self.k, len(self.translations)))
 
     def texts(self) -> list[Text]:
@@ -147,26 +149,3 @@ def threads(n: int | None):
 def _blas() -> ThreadpoolController:
     """The thread pools of the libraries loaded by now (NumPy's BLAS among them)."""
     return ThreadpoolController()
-
-
-@torch.no_grad()
-def adam_step(optimizer: torch.optim.Adam) -> None:
-    """`optimizer.step()` for a one-group fused Adam: the kernel torch's fused Adam calls
-    (`torch._fused_adam_`, torch pinned in pyproject.toml), with the same state and
-    numbers, without the wrappers' per-call bookkeeping (hooks, profiler records, device
-    grouping), which cost five times the update itself. A test checks it against
-    `optimizer.step()` bit for bit."""
-    group = optimizer.param_groups[0]
-    params = [p for p in group["params"] if p.grad is not None]
-    states = [optimizer.state[p] for p in params]
-    for p, state in zip(params, states):
-        if not state:  # as Adam's lazy init for fused=True
-            state.update(step=torch.zeros((), dtype=torch.float32, device=p.device),
-                         exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-    steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1)
-    beta1, beta2 = group["betas"]
-    torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                       [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"],
-                       beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                       maximize=False, grad_scale=None, found_inf=None)

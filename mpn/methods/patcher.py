@@ -13,7 +13,7 @@ import torch
 from mpn.config import knob
 from mpn.closed_form import memory_loss_value
 from mpn.losses import Objective
-from mpn.methods.base import EditRequest, Method, MethodHParams, Outcome, adam_step, threads
+from mpn.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
 
 
 @dataclass
@@ -40,14 +40,6 @@ class PatcherHParams(MethodHParams):
     # the key's starting point: the English input's FFN input (the paper), the mean of the
     # English and its pool translations' FFN inputs, or either of those centred on the memory's mean
     key_init: str = knob("input", choices=("input", "mean", "centered", "mean_centered"))
-
-
-def _clip_grad_norm(param: torch.Tensor, max_norm: float) -> None:
-    """`torch.nn.utils.clip_grad_norm_` for one tensor, the same formula without the
-    general version's overhead (2 operations instead of 10)."""
-    scale = max_norm / (torch.linalg.vector_norm(param.grad).item() + 1e-6)
-    if scale < 1.0:
-        param.grad.mul_(scale)
 
 
 @torch.no_grad()
@@ -115,8 +107,9 @@ class Patcher(Method):
         key_input, center = self._key_start(request)
         patch = self.engine.patches.start(key_input, hp.value_scale, generator, center)
         self._orient_value(patch, prepared, request.target)
-        # fused: one kernel for the whole update (adam_step); per-step overhead is most of the cost
+        # fused: one kernel for the whole update (mpn.optim); per-step overhead is most of the cost
         optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
+        update = self.engine.updater(optimizer, hp.grad_clip)   # clip, then Adam
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=hp.lr_factor,
                                                                patience=hp.lr_patience)
         sampler = random.Random(seed)
@@ -133,8 +126,7 @@ class Patcher(Method):
             right = right_rows(out.logits, request.target, len(langs), hp.stop_on)
             if right and self._settled(out.memory_preact[n_train:], out.edit_preact, objective, state):
                 break
-            _clip_grad_norm(patch.flat, hp.grad_clip)
-            adam_step(optimizer)
+            update()
             if hp.value_norm_max is not None:
                 _bound_value(patch, hp.value_norm_max)
             if right:
