@@ -116,3 +116,13 @@ def test_kernel_update_is_the_torch_update(dtype, tolerance):
     theirs = _adam_run(lambda optimizer, max_norm: functools.partial(optim.torch_update, optimizer, max_norm),
                        dtype=dtype)
     assert torch.allclose(ours, theirs, rtol=tolerance, atol=tolerance), (ours - theirs).abs().max()
+
+
+def test_top_exp_keeps_exactly_k_entries_when_values_tie():
+    """Tied values at the k-th place: exactly k entries count, as torch.topk's k values
+    (duplicate memory texts have equal pre-activations)."""
+    x = np.array([1.0, 2.0, 2.0, 2.0, 0.0, 3.0])
+    kept = closed_form._top_exp(x, 3)
+    assert np.count_nonzero(kept) == 3
+    assert np.sum(kept) == pytest.approx(np.exp(3.0) + 2 * np.exp(2.0))
+    assert np.array_equal(closed_form._top_exp(x, 6), np.exp(x))
