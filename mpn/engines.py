@@ -9,10 +9,11 @@ FFN input at that position, `h`, depends only on the text. The **cached** engine
 The **full** engine is the reference: the whole model with the patch modules hooked in.
 Both give the same logits to float tolerance (tests/test_engines.py).
 
-A training step (`step`) computes the loss and leaves its gradient in the pending patch.
-The full engine, and any model whose last FFN is not erf-GELU + LayerNorm + linear head,
-goes through autograd; the cached engine on the CPU otherwise uses mpn.closed_form, the
-same gradient written out in NumPy, which makes a step several times faster.
+A training step (`step`) computes the loss and leaves its gradient in the pending patch;
+`updater` gives the step's clip + Adam update (mpn.optim). The full engine, and any model
+whose last FFN is not erf-GELU + LayerNorm + linear head, goes through autograd and
+torch's Adam; the cached engine on the CPU otherwise uses mpn.closed_form, the same
+gradient and update written out and compiled, which makes a step several times faster.
 """
 from __future__ import annotations
 
