@@ -80,16 +80,18 @@ class Readout:
         return cls(weight * gamma, weight @ _numpy(layer_norm.bias) + _numpy(head.bias), layer_norm.eps)
 
 
-def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.ndarray,
-         n_train: int, readout: Readout, objective: Objective, grad: np.ndarray) -> StepOutput:
+def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, index: np.ndarray,
+         memory: np.ndarray, n_train: int, readout: Readout, objective: Objective,
+         grad: np.ndarray) -> StepOutput:
     """Loss of the pending patch `params` = [key, bias, direction, scale]; its gradient
     is written into `grad` (shaped like `params`).
 
-    rows, residual: (batch, hidden); memory: (n_train + held-out, hidden), where only
-    the first `n_train` rows enter the loss (the rest are scored for early stopping).
+    rows, residual: (rows, hidden), of which the step's batch is rows[index] (batch,);
+    memory: (n_train + held-out, hidden), where only the first `n_train` rows enter the
+    loss (the rest are scored for early stopping).
     """
     loss, logits, edit_preact, memory_preact = _step(
-        params, rows, residual, memory, n_train, readout.scaled_weight, readout.logit_bias, readout.eps,
+        params, rows, residual, index, memory, n_train, readout.scaled_weight, readout.logit_bias, readout.eps,
         objective.target, objective.act_coef, objective.act_topk, objective.mem_coef, objective.mem_topk,
         objective.mem_margin, objective.mem_threshold, grad)
     return StepOutput(loss, logits, edit_preact, memory_preact)
@@ -99,9 +101,9 @@ def step(params: np.ndarray, rows: np.ndarray, residual: np.ndarray, memory: np.
 # more than its arithmetic on a batch of ten rows. `reassoc` lets the row sums run as
 # vector instructions (the same code, so the same numbers, on a given machine).
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _step(params, rows, residual, memory, n_train, scaled_weight, logit_bias, eps, target,
+def _step(params, rows, residual, index, memory, n_train, scaled_weight, logit_bias, eps, target,
           act_coef, act_topk, mem_coef, mem_topk, mem_margin, mem_threshold, grad):
-    batch, hidden = rows.shape
+    batch, hidden = index.size, rows.shape[1]
     labels = logit_bias.shape[0]
     key, direction = params[:hidden], params[hidden + 1:2 * hidden + 1]
     bias, scale = float(params[hidden]), float(params[2 * hidden + 1])
@@ -111,12 +113,12 @@ def _step(params, rows, residual, memory, n_train, scaled_weight, logit_bias, ep
     a, cdf, g, rstd = np.empty(batch), np.empty(batch), np.empty(batch), np.empty(batch)
     x_hat, logits = np.empty((batch, hidden)), np.empty((batch, labels))
     for i in range(batch):
-        a[i] = bias + _dot(rows[i], key)
+        a[i] = bias + _dot(rows[index[i]], key)
         cdf[i] = 0.5 * (1.0 + math.erf(a[i] * SQRT_HALF))                  # Phi(a)
         g[i] = a[i] * cdf[i]                                                # gelu(a)
         x, total, squares = x_hat[i], 0.0, 0.0
         for j in range(hidden):
-            x[j] = residual[i, j] + g[i] * value[j]
+            x[j] = residual[index[i], j] + g[i] * value[j]
             total += x[j]
         for j in range(hidden):
             x[j] -= total / hidden
@@ -159,7 +161,7 @@ def _step(params, rows, residual, memory, n_train, scaled_weight, logit_bias, ep
     # memory loss: mean(top-k exp(a_m)) * (exp(margin - min a) + exp(-threshold))
     grad_key = np.zeros(hidden)                                             # (hidden,) da rows
     for i in range(batch):
-        grad_key += da[i] * rows[i]
+        grad_key += da[i] * rows[index[i]]
     grad_bias = np.sum(da)
     if n_train:
         k = min(mem_topk, n_train)
@@ -172,7 +174,7 @@ def _step(params, rows, residual, memory, n_train, scaled_weight, logit_bias, ep
         dmemory = top_exp * (mem_coef * factor / k)                         # (n_train,)
         grad_key += np.dot(dmemory.astype(memory.dtype), memory[:n_train])  # BLAS
         grad_bias += np.sum(dmemory) - mem_coef * mean_exp * relative
-        grad_key -= mem_coef * mean_exp * relative * rows[weakest]         # d a[weakest]
+        grad_key -= mem_coef * mean_exp * relative * rows[index[weakest]]  # d a[weakest]
 
     grad[:hidden] = grad_key
     grad[hidden] = grad_bias

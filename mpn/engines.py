@@ -21,6 +21,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 from mpn import closed_form, optim
@@ -144,12 +145,12 @@ class CachedEngine:
         """One training step's loss; leaves the gradient in the pending patch."""
         if self.readout is None:
             return autograd_step(self, prepared, langs, memory, n_train, objective)
-        rows, residual = self._batch(prepared, langs)
         flat = self.patches.pending.flat
         if flat.grad is None:
             flat.grad = torch.empty_like(flat)
-        return closed_form.step(flat.detach().numpy(), rows.numpy(), residual.numpy(), memory.numpy(),
-                                n_train, self.readout, objective, flat.grad.numpy())
+        return closed_form.step(flat.detach().numpy(), prepared.rows.numpy(), prepared.residual.numpy(),
+                                np.array(self._batch_index(prepared, langs)), memory.numpy(), n_train,
+                                self.readout, objective, flat.grad.numpy())
 
     def updater(self, optimizer: torch.optim.Adam, max_norm: float) -> Callable[[], None]:
         """The pending patch's update, called once a step: clip its gradient to
@@ -159,11 +160,15 @@ class CachedEngine:
         return optim.KernelUpdate(optimizer, max_norm)
 
     @staticmethod
-    def _batch(prepared: PreparedEdit, langs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch_index(prepared: PreparedEdit, langs: list[str]) -> list[int]:
         """Rows of the step's batch: clean English, the sampled translations, the views."""
+        return [0] + [prepared.lang_row[lang] for lang in langs] + prepared.view_rows
+
+    def _batch(self, prepared: PreparedEdit, langs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's batch: its rows and their residuals. (batch, hidden) each"""
         if len(langs) == len(prepared.lang_row) == 0:   # patcher: every row, every step
             return prepared.rows, prepared.residual
-        index = [0] + [prepared.lang_row[lang] for lang in langs] + prepared.view_rows
+        index = self._batch_index(prepared, langs)
         return prepared.rows[index], prepared.residual[index]
 
     def frozen_ffn(self, h: torch.Tensor) -> torch.Tensor:

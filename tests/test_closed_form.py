@@ -47,8 +47,12 @@ def test_closed_form_step_matches_autograd(n_train, mem_topk):
 
     loss, logits, a, memory_preact, grad = autograd_reference(flat, rows, residual, memory, n_train,
                                                               norm, head, objective)
+    # the step's batch is some of the edit's rows, out of order (MPN samples translations)
+    index = np.array([3, 0, 6, 1, 5])
+    all_rows, all_residual = rand(7, HIDDEN), rand(7, HIDDEN)
+    all_rows[index], all_residual[index] = rows, residual
     mine_grad = np.empty_like(flat.numpy())
-    out = closed_form.step(flat.numpy(), rows.numpy(), residual.numpy(), memory.numpy(), n_train,
+    out = closed_form.step(flat.numpy(), all_rows.numpy(), all_residual.numpy(), index, memory.numpy(), n_train,
                            closed_form.Readout.of(norm, head), objective, mine_grad)
 
     assert out.loss == pytest.approx(loss, rel=1e-10)
