@@ -146,8 +146,6 @@ class CachedEngine:
         if self.readout is None:
             return autograd_step(self, prepared, langs, memory, n_train, objective)
         flat = self.patches.pending.flat
-        if flat.grad is None:
-            flat.grad = torch.empty_like(flat)
         return closed_form.step(flat.detach().numpy(), prepared.rows.numpy(), prepared.residual.numpy(),
                                 np.array(self._batch_index(prepared, langs)), memory.numpy(), n_train,
                                 self.readout, objective, flat.grad.numpy())

@@ -60,14 +60,12 @@ def torch_update(optimizer: torch.optim.Adam, max_norm: float) -> None:
 class KernelUpdate:
     """Clip, then Adam, in one compiled call (mpn.closed_form.clip_and_adam) on NumPy
     views of the optimizer's CPU tensors, taken once per edit; equal to `torch_update` to
-    float rounding (tests/test_closed_form.py). The gradient is written into the
-    parameter's `.grad` in place, so the views stay valid."""
+    float rounding (tests/test_closed_form.py). The parameter's `.grad` must exist and be
+    written in place each step (a PendingPatch has it from the start), so the views stay valid."""
 
     def __init__(self, optimizer: torch.optim.Adam, max_norm: float):
         self.group, self.max_norm = optimizer.param_groups[0], max_norm
         param, state = adam_state(optimizer)
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
         self.arrays = [t.detach().numpy() for t in
                        (param, param.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].view(1))]
 

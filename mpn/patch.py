@@ -112,6 +112,8 @@ class PendingPatch(nn.Module):
                                             direction / direction.norm(),          # value direction
                                             h.new_full((1,), float(value_scale))]))  # value scale
         # (2 * hidden + 2,)
+        # the closed form writes each step's gradient into this buffer, in place (mpn.optim.KernelUpdate views it)
+        self.flat.grad = torch.zeros_like(self.flat)
 
     @property
     def key(self) -> torch.Tensor:

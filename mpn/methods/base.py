@@ -18,10 +18,10 @@ import functools
 import random
 from dataclasses import dataclass, field
 
-import numpy  # noqa: F401  (loaded before _blas looks for its BLAS)
 import torch
 from threadpoolctl import ThreadpoolController
 
+import mpn.closed_form  # noqa: F401  (loads NumPy's and SciPy's BLAS, which the step calls, before _blas looks)
 from mpn.config import knob
 from mpn.errors import UserError
 from mpn.schema import ENGLISH, Text
@@ -147,5 +147,5 @@ def threads(n: int | None):
 
 @functools.cache
 def _blas() -> ThreadpoolController:
-    """The thread pools of the libraries loaded by now (NumPy's BLAS among them)."""
+    """The thread pools of the libraries loaded by now (NumPy's and SciPy's BLAS among them)."""
     return ThreadpoolController()
