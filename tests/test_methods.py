@@ -62,6 +62,8 @@ def test_save_and_load_keep_the_logits(model_and_tokenizer, method, tmp_path):
     editor.save(tmp_path / "edits.safetensors")
     loaded = make(model, tokenizer, method)
     loaded.load(tmp_path / "edits.safetensors")
+    for name, tensor in editor.model.state_dict().items():   # every weight bit for bit, not only these logits
+        assert torch.equal(loaded.model.state_dict()[name], tensor), name
     assert torch.equal(logits(loaded), logits(editor))
 
 

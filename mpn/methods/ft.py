@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mpn.config import knob
+from mpn.errors import UserError
 from mpn.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
 from mpn.methods.patcher import right_rows
 
@@ -77,8 +78,13 @@ class FineTune(Method):
             self.down.weight.copy_(self.original)
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {"down_weight_change": (self.down.weight.detach() - self.original).contiguous()}
+        # the edited weight itself: original + (edited - original) is not edited bit for bit in floating point
+        return {"down_weight": self.down.weight.detach().contiguous()}
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        weight = tensors["down_weight"]
+        if weight.shape != self.original.shape:
+            raise UserError(f"saved FT-L weight has shape {tuple(weight.shape)}, this model's is "
+                            f"{tuple(self.original.shape)}: load on the base model the edits were made on")
         with torch.no_grad():
-            self.down.weight.copy_(self.original + tensors["down_weight_change"].to(self.original.device))
+            self.down.weight.copy_(weight.to(self.original.device))
