@@ -11,20 +11,30 @@ model, as the edit stage does, with the held-out rotation of params.yaml `hparam
 (one draw per edit and seed, the same for every variant); `patcher` always runs, first,
 as the paired baseline. Prints one JSON line per variant:
 
-- es; clg_heldout pre, post and lift (mean and 95% interval over seeds);
-- heldout_lift_vs_patcher: the held-out lift minus patcher's on the same edits (seed,
-  stream, group), with a paired bootstrap interval; for X+mpn, also
-  heldout_lift_vs_plain_method, against X when X is among the variants (run it first);
-- pool_unseen_lift: the lift on pool languages' texts the method did not train on;
+- es; clg_heldout pre, post and lift (mean, fact-level 95% interval, between-seed sd);
+- vs_patcher: the paired differences against patcher on the same edits (seed, stream,
+  group): held-out lift, paraphrase lift (texts neither trained on), locality agreement,
+  ES, each with a fact-level interval; for X+mpn, also vs_plain_method, against X when
+  X is among the variants (run it first);
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median);
 - sources: which engine (or people) made each language's texts, as the task's data says.
+
+Then, chosen on one half and reported on the other: the edit facts are split into two
+folds by a seeded draw (--fold-seed); the variant with the largest paired held-out lift
+over patcher on fold A is reported on fold B, and the swap (one "fold" line each).
+
+Controls (variants): "patcher:memory_per_language=200" (Transformer-Patcher with MPN's
+multilingual memory), "patcher:n_views=12" (as many rows per step as MPN: 4 more dropout
+views of the English input instead of 4 translations), "mpn:memory_per_language=0" (MPN
+with the English memory alone).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import random
 import statistics
 import sys
 import time
@@ -42,10 +52,9 @@ from mpn.cli import load_params  # noqa: E402
 from mpn.editor import Editor  # noqa: E402
 from mpn.io import read_json, read_jsonl  # noqa: E402
 from mpn.methods import make_hparams, method_hparams  # noqa: E402
-from mpn.metrics import rate  # noqa: E402
 from mpn.models import load_classifier  # noqa: E402
 from mpn.params import section  # noqa: E402
-from mpn.report.paired import paired_difference  # noqa: E402
+from mpn.report.paired import compare_to_baseline  # noqa: E402
 from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize  # noqa: E402
 
 BASELINE = "patcher"
@@ -77,13 +86,6 @@ def method_of(spec: str) -> str:
     return spec.partition(":")[0]
 
 
-def pool_unseen(row: dict) -> float | None:
-    """Mean lift over the pool languages' texts the edit did not train on."""
-    lifts = [r["post"] - r["pre"] for lang, r in row["by_lang"].items()
-             if lang != "en" and not r["heldout"] and r["post"] is not None and r["pre"] is not None]
-    return sum(lifts) / len(lifts) if lifts else None
-
-
 def sources(task: str) -> dict[str, str]:
     """Who made each language's texts: the translate stage's provider where it wrote
     them, else the task's own source (xfacts: generated from CLDR; XNLI: human)."""
@@ -97,8 +99,23 @@ def sources(task: str) -> dict[str, str]:
     return out
 
 
+@dataclasses.dataclass
+class Run:
+    """One variant's per-edit rows and per-stream curve (what the paired comparison reads)."""
+    edits: list[dict]
+    curve: list[dict]
+
+    def only(self, facts: set[str]) -> "Run":
+        return Run([r for r in self.edits if r["group"] in facts], self.curve)
+
+
+def differences(run: Run, baseline: Run) -> dict:
+    return {metric: {k: None if v is None else round(v, 4) for k, v in diff.as_dict().items()}
+            for metric, diff in compare_to_baseline(run, baseline, 1000, 0).items()}
+
+
 def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
-                processes: int, shared: dict) -> tuple[dict, list[dict]]:
+                processes: int, shared: dict) -> tuple[dict, Run]:
     method, overrides, hparams = parse_variant(spec, params)
     folder = Path("data") / "edits" / task
     edits = read_jsonl(folder / "edits.jsonl")[:max_edits]
@@ -113,27 +130,50 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     start = time.perf_counter()
     logs = run_streams(StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, None), processes)
     wall = time.perf_counter() - start
-    metrics = summarize(logs, 1000, 0)
-    rows = [row for lg in logs for row in lg.edits]
-    for row in rows:
-        row["pool_unseen_lift"] = pool_unseen(row)
+    metrics = summarize(logs, 1000, 0, facts=[e["group"] for e in edits])
+    run = Run([row for lg in logs for row in lg.edits], [c for lg in logs for c in lg.curve])
     line = {"variant": spec, "method": method, "overrides": overrides, "task": task, "seeds": seeds,
-            "n_edits": len(rows), "es": metrics["es"],
+            "n_facts": metrics["n_facts"], "n_edits": metrics["n_edits"], "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
-            "clg_heldout_lift": metrics["clg_heldout_lift"]}
+            "clg_heldout_lift": metrics["clg_heldout_lift"], "clg_paraphrase_lift": metrics["clg_paraphrase_lift"]}
     for name, against in [("patcher", BASELINE), ("plain_method", method.removesuffix("+mpn"))]:
         if against in shared and against != spec and (name == "patcher" or method.endswith("+mpn")):
-            diff = paired_difference(rows, shared[against], "clg_heldout_lift", 1000, 0)
-            line[f"heldout_lift_vs_{name}"] = {k: None if v is None else round(v, 4)
-                                               for k, v in dataclasses.asdict(diff).items()}
-    line.update(pool_unseen_lift=rate([r["pool_unseen_lift"] for r in rows], [r["seed"] for r in rows]),
-                heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
+            line[f"vs_{name}"] = differences(run, shared[against])
+    line.update(heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
                 locality_agreement=metrics["locality_agreement"], er=metrics["er"],
+                er_by_lang={lang: r and r["mean"] for lang, r in metrics["er_by_lang"].items()},
                 steps_per_edit=metrics["steps_per_edit"],
-                sec_per_edit=round(statistics.median(r["seconds"] for r in rows), 4) if rows else None,
+                sec_per_edit=round(statistics.median(r["seconds"] for r in run.edits), 4) if run.edits else None,
                 wall_seconds=round(wall, 1), heldout_languages=sorted(heldout.fixed),
                 heldout_fraction=heldout.fraction)
-    return line, rows
+    return line, run
+
+
+def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
+    """The edit facts in two halves, by a seeded draw."""
+    shuffled = sorted(set(facts))
+    random.Random(f"{seed}-folds").shuffle(shuffled)
+    half = len(shuffled) // 2
+    return set(shuffled[:half]), set(shuffled[half:])
+
+
+def chosen_on_one_fold(runs: dict[str, Run], fold_seed: int) -> list[dict]:
+    """For each fold: the variant (not patcher) with the largest paired held-out lift over
+    patcher there, and its figures on the other fold."""
+    baseline = runs[BASELINE]
+    fold_a, fold_b = folds([r["group"] for r in baseline.edits], fold_seed)
+    lines = []
+    for chosen_on, reported_on, name in ((fold_a, fold_b, "A"), (fold_b, fold_a, "B")):
+        scores = {spec: differences(run.only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
+                  for spec, run in runs.items() if spec != BASELINE}
+        best = max((s for s in scores if scores[s] is not None), key=lambda s: scores[s], default=None)
+        if best is None:
+            continue
+        lines.append({"fold": name, "chosen": best, "heldout_lift_vs_patcher_where_chosen": scores[best],
+                      "n_facts_where_chosen": len(chosen_on), "n_facts_reported": len(reported_on),
+                      "reported_on_other_fold": differences(runs[best].only(reported_on),
+                                                            baseline.only(reported_on))})
+    return lines
 
 
 def main() -> None:
@@ -143,15 +183,19 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--max-edits", type=int, default=None, help="the first N edits of the edit set (all: default)")
     parser.add_argument("--processes", type=int, default=0, help="streams side by side; 0: one per core")
+    parser.add_argument("--fold-seed", type=int, default=0, help="the draw that splits the edit facts into two folds")
     args = parser.parse_args()
     params = load_params()
     shared = {"features": load_features(args.task)}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
+    runs = {}
     for spec in variants:
-        line, rows = run_variant(spec, args.task, params, args.seeds, args.max_edits, args.processes, shared)
+        line, runs[spec] = run_variant(spec, args.task, params, args.seeds, args.max_edits, args.processes, shared)
         if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
-            shared[spec] = rows
+            shared[spec] = runs[spec]
+        print(json.dumps(line), flush=True)
+    for line in chosen_on_one_fold(runs, args.fold_seed):
         print(json.dumps(line), flush=True)
 
 

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import babel
 import torch
@@ -26,6 +26,7 @@ from mpn.engines import ENGINES, Text
 from mpn.errors import UserError
 from mpn.features import FeatureStore
 from mpn.io import atomic_path
+from mpn.memory import Memory
 from mpn.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.methods.base import EditRequest
 from mpn.params import MAX_LENGTH
@@ -68,7 +69,8 @@ class EditResult:
 class Editor:
     def __init__(self, model, tokenizer, method: str = "patcher",
                  hparams: MethodHParams | dict | None = None, engine: str = "cached",
-                 memory: list[Text] = (), val_memory: list[Text] = (), max_length: int = MAX_LENGTH,
+                 memory: Sequence[Text] | Mapping[str, Sequence[Text]] = (),
+                 val_memory: Sequence[Text] | Mapping[str, Sequence[Text]] = (), max_length: int = MAX_LENGTH,
                  any_language_key: bool = False, features: FeatureStore | None = None,
                  device: str | None = None):
         if engine not in ENGINES:
@@ -88,8 +90,8 @@ class Editor:
         if features is not None:  # FFN inputs computed ahead (stage features@<task>)
             self.engine.preload(features, hparams.n_views)
         self.labels = self.engine.extract.anatomy.labels
-        self.method = method_class(self.engine, hparams, self.engine.features(list(memory)),   # (memory, hidden)
-                                   self.engine.features(list(val_memory)))                  # (val_memory, hidden)
+        self.method = method_class(self.engine, hparams, Memory.of(self.engine.features, memory),
+                                   Memory.of(self.engine.features, val_memory))
         self.n_edits = 0
 
     @property
@@ -123,7 +125,8 @@ class Editor:
 
         With the MPN augmentation the method trains on the `translations` of its pool
         languages, never on those in `hparams.heldout_languages` or in `heldout` (this
-        edit's own held-out languages).
+        edit's own held-out languages); no memory row in a held-out language enters any
+        term of this edit's loss or stopping rule (mpn.memory).
 
         Transactional: if anything raises inside (a bad input, Ctrl-C mid-training), the
         model and editor are exactly as before the call, so the next edit works."""
@@ -135,9 +138,10 @@ class Editor:
         hp = self.hparams
         seed = hp.seed * 1_000_003 + self.n_edits
         torch.manual_seed(seed)
-        pool = hp.pool(translations, set(heldout))
+        heldout = frozenset(heldout) | frozenset(hp.heldout_languages)
+        pool = hp.pool(translations, heldout)
         request = EditRequest(text, self.labels.index(target), {lang: translations[lang] for lang in pool},
-                              hp.k_translations, seed)
+                              hp.k_translations, seed, heldout)
         grad_mode = torch.is_grad_enabled()
         try:
             outcome = self.method.edit(request)

@@ -9,7 +9,6 @@ instead of running the encoder again.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,16 +42,15 @@ def edit_texts(edits: list[dict]) -> list[Text]:
 
 
 def memory_texts(rows: list[dict], per_language: int = 0,
-                 languages: Callable[[str], bool] = lambda lang: True) -> list[Text]:
-    """Every English memory row, then up to `per_language` rows in each other language
-    that `languages` admits (MPN keeps its patches silent in the languages it samples)."""
-    inputs = [as_text(r["input"]) for r in rows if r["lang"] == ENGLISH]
-    taken = Counter()
+                 languages: Callable[[str], bool] = lambda lang: True) -> dict[str, list[Text]]:
+    """By language: every English memory row, then up to `per_language` rows in each other
+    language that `languages` admits (in the order the languages first appear)."""
+    by_lang = {ENGLISH: [as_text(r["input"]) for r in rows if r["lang"] == ENGLISH]}
     for r in rows:
-        if r["lang"] != ENGLISH and languages(r["lang"]) and taken[r["lang"]] < per_language:
-            taken[r["lang"]] += 1
-            inputs.append(as_text(r["input"]))
-    return inputs
+        lang = r["lang"]
+        if lang != ENGLISH and languages(lang) and len(by_lang.setdefault(lang, [])) < per_language:
+            by_lang[lang].append(as_text(r["input"]))
+    return {lang: texts for lang, texts in by_lang.items() if texts or lang == ENGLISH}
 
 
 def _length(text: Text) -> int:
@@ -152,5 +150,6 @@ def stage_texts(edits: list[dict], locality: list[dict], memory: list[dict], mem
                 memory_per_language: int) -> list[Text]:
     """Every text an edit stage may read, for any method: edits, locality, and the memory
     sets in English plus `memory_per_language` rows per other language."""
+    memories = [memory_texts(rows, memory_per_language) for rows in (memory, memory_val)]
     return (edit_texts(edits) + [as_text(r["input"]) for r in locality]
-            + memory_texts(memory, memory_per_language) + memory_texts(memory_val, memory_per_language))
+            + [t for by_lang in memories for texts in by_lang.values() for t in texts])

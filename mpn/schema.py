@@ -40,6 +40,6 @@ def as_text(value) -> Text:
 
 # reports/tasks/<task>/<method>/edits.csv: one row per edit made; curve.csv: every eval_every edits
 EDITS_COLUMNS = ("seed", "stream", "step", "group", "es", "mg_pre", "mg", "clg_pre", "clg",
-                 "clg_heldout_pre", "clg_heldout", "clg_seen_pre", "clg_seen", "steps", "patches",
-                 "trained_languages", "heldout_languages")
-CURVE_COLUMNS = ("seed", "stream", "n_edits", "locality", "er")
+                 "clg_heldout_pre", "clg_heldout", "clg_paraphrase_pre", "clg_paraphrase",
+                 "clg_seen_pre", "clg_seen", "steps", "patches", "trained_languages", "heldout_languages")
+CURVE_COLUMNS = ("seed", "stream", "n_edits", "locality", "agreement", "er")

@@ -33,10 +33,11 @@ from mpn.schema import ENGLISH, Text, as_text
 log = logging.getLogger(__name__)
 
 
-def memory_inputs(rows: list[dict], hparams: MethodHParams) -> list[Text]:
-    """The English memory, and up to `memory_per_language` items in each language the
-    method samples (MPN), so its changes stay silent there too."""
-    return memory_texts(rows, hparams.memory_per_language, hparams.samples)
+def memory_inputs(rows: list[dict], hparams: MethodHParams) -> dict[str, list[Text]]:
+    """By language: the English memory, and up to `memory_per_language` items in each
+    language the method remembers (MPN: those it samples), so its changes stay silent
+    there too. An edit's held-out languages are masked out per edit (mpn.memory)."""
+    return memory_texts(rows, hparams.memory_per_language, hparams.remembers)
 
 
 def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
@@ -73,32 +74,45 @@ class HeldOut:
 
 def language_rows(texts: dict[str, list[Text]], pre: list[bool], post: list[bool],
                   trained: set[Text], heldout: frozenset[str]) -> dict[str, dict]:
-    """Per language: pre and post over the texts not trained on (unseen), and over the
-    ones trained on (seen); None where there are none."""
+    """Per language: pre and post over the texts not trained on (unseen), over the ones
+    trained on (seen), and (other languages) over the translated rephrases alone
+    (`para`: texts no method trains on; MPN's in-language paraphrases of a translation it
+    may have trained on); None where there are none."""
     rows, i = {}, 0
     for lang, ts in texts.items():
         seen = [t in trained for t in ts]
         pairs = list(zip(pre[i:i + len(ts)], post[i:i + len(ts)], seen))
         i += len(ts)
+        para = pairs[1:] if lang != ENGLISH else []
         rows[lang] = {"heldout": int(lang in heldout),
                       "pre": _mean([p for p, _, s in pairs if not s]),
                       "post": _mean([q for _, q, s in pairs if not s]),
                       "seen_pre": _mean([p for p, _, s in pairs if s]),
-                      "seen_post": _mean([q for _, q, s in pairs if s])}
+                      "seen_post": _mean([q for _, q, s in pairs if s]),
+                      "para_pre": _mean([p for p, _, _ in para]),
+                      "para_post": _mean([q for _, q, _ in para])}
     return rows
 
 
 def edit_rates(langs: dict[str, dict]) -> dict:
-    """One edit's MG, CLG (unseen texts, mean over languages), CLG held-out and CLG seen,
-    each post with its pre beside it."""
+    """One edit's rates, each post with its pre beside it (means over languages):
+    MG (English rephrases); CLG (texts this method did not train on: a method-specific
+    set, so never compared across methods); CLG held-out (every text of the languages
+    held out for the edit: the headline); CLG paraphrase (translated rephrases in the
+    languages not held out: no method trains on them, so methods compare like for like);
+    CLG seen (texts trained on: recall, not generalization)."""
     en = langs.get(ENGLISH) or {}
-    unseen = [r for lang, r in langs.items() if lang != ENGLISH and r["post"] is not None]
+    others = [r for lang, r in langs.items() if lang != ENGLISH]
+    unseen = [r for r in others if r["post"] is not None]
     heldout = [r for r in unseen if r["heldout"]]
-    seen = [r for lang, r in langs.items() if lang != ENGLISH and r["seen_post"] is not None]
+    para = [r for r in others if not r["heldout"] and r["para_post"] is not None]
+    seen = [r for r in others if r["seen_post"] is not None]
     return {"mg_pre": en.get("pre"), "mg": en.get("post"),
             "clg_pre": _mean([r["pre"] for r in unseen]), "clg": _mean([r["post"] for r in unseen]),
             "clg_heldout_pre": _mean([r["pre"] for r in heldout]),
             "clg_heldout": _mean([r["post"] for r in heldout]),
+            "clg_paraphrase_pre": _mean([r["para_pre"] for r in para]),
+            "clg_paraphrase": _mean([r["para_post"] for r in para]),
             "clg_seen_pre": _mean([r["seen_pre"] for r in seen]),
             "clg_seen": _mean([r["seen_post"] for r in seen])}
 
@@ -112,7 +126,11 @@ class StreamLog:
     locality_base: list[int] = field(default_factory=list)
     agreement: list[int] = field(default_factory=list)
     locality_langs: list[str] = field(default_factory=list)
+    locality_groups: list[str] = field(default_factory=list)   # each item's fact (the bootstrap's unit)
     retained: list[int] = field(default_factory=list)   # per edit made, right at the end
+    # per edit made, per language: its translation right just after the edit, and at the end
+    translation_after_edit: list[dict] = field(default_factory=list)
+    translation_at_end: list[dict] = field(default_factory=list)
 
 
 class SequentialEditing:
@@ -174,7 +192,10 @@ class SequentialEditing:
         out.locality_base = [int(b == r["label"]) for b, r in zip(self.base_locality, self.locality)]
         out.agreement = [int(a == b) for a, b in zip(after, self.base_locality)]
         out.locality_langs = [r["lang"] for r in self.locality]
+        out.locality_groups = [r["group"] for r in self.locality]
         out.retained = self._retained(made)
+        out.translation_after_edit = [row.pop("translation_post") for row in out.edits]
+        out.translation_at_end = self._translations_retained(made)
         return out
 
     def _edit(self, e: dict, stream: int, step: int) -> dict:
@@ -190,11 +211,13 @@ class SequentialEditing:
         post = [p == target for p in post_all[1:]]
         trained = {text} | {translations[lang] for lang in result.languages}
         langs = language_rows(texts, pre, post, trained, heldout)
+        starts = dict(zip(texts, _starts(texts)))   # each language's translation: its first text
+        translation_post = {lang: int(post[starts[lang]]) for lang in translations}
         return {"seed": self.heldout.seed, "stream": stream, "step": step, "group": e["group"],
                 "es": int(post_all[0] == target), **edit_rates(langs), "steps": result.steps,
                 "seconds": round(result.seconds, 4), **self.editor.extras(),
                 "trained_languages": result.languages, "heldout_languages": sorted(heldout),
-                "by_lang": langs}
+                "by_lang": langs, "translation_post": translation_post}
 
     def _running(self, stream: int, made: list[dict]) -> dict:
         after = self.editor.predict(self.locality_inputs)
@@ -202,6 +225,7 @@ class SequentialEditing:
         right_base = sum(b == r["label"] for b, r in zip(self.base_locality, self.locality))
         return {"seed": self.heldout.seed, "stream": stream, "n_edits": len(made),
                 "locality": round(right_after / right_base, 4) if right_base else None,
+                "agreement": _mean([a == b for a, b in zip(after, self.base_locality)]),
                 "er": _mean(self._retained(made))}
 
     def _retained(self, made: list[dict]) -> list[int]:
@@ -209,6 +233,15 @@ class SequentialEditing:
             return []
         preds = self.editor.predict([as_text(e["input"]) for e in made])
         return [int(p == e["target"]) for p, e in zip(preds, made)]
+
+    def _translations_retained(self, made: list[dict]) -> list[dict]:
+        """Per edit made, per language: is its translation right now (end of stream)?"""
+        pairs = [(i, lang, as_text(t)) for i, e in enumerate(made) for lang, t in sorted(e["translations"].items())]
+        preds = self.editor.predict([t for _, _, t in pairs]) if pairs else []
+        out = [{} for _ in made]
+        for (i, lang, _), p in zip(pairs, preds):
+            out[i][lang] = int(p == made[i]["target"])
+        return out
 
 
 class Checkpoints:
@@ -244,6 +277,15 @@ class Checkpoints:
         write_json(self._path(seed, stream), saved)
 
 
+def _starts(texts: dict[str, list]) -> list[int]:
+    """Where each language's texts start in the flat list."""
+    starts, i = [], 0
+    for ts in texts.values():
+        starts.append(i)
+        i += len(ts)
+    return starts
+
+
 def _mean(values):
     values = [float(v) for v in values if v is not None]
     return round(sum(values) / len(values), 4) if values else None
@@ -253,17 +295,21 @@ def _lift(post, pre):
     return None if post is None or pre is None else post - pre
 
 
-RATE_KEYS = ("mg", "clg", "clg_heldout")  # each reported as post, _pre and _lift
+RATE_KEYS = ("mg", "clg", "clg_heldout", "clg_paraphrase")  # each reported as post, _pre and _lift
 
 
-def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
-    """metrics.json: every rate over seeds (mean, between-seed sd, 95% interval from
-    resampling edits within seeds); each generalization rate with its pre-edit control."""
+def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int, facts: list[str] | None = None) -> dict:
+    """metrics.json: every rate over seeds (mean, between-seed sd, and a 95% interval from
+    resampling whole facts, the same draw for every seed and method: `facts`, the edit
+    set's groups, is the universe drawn from); each generalization rate with its
+    pre-edit control; the counts of facts and of edit rows."""
     edits = [row for lg in logs for row in lg.edits]
     seeds = [row["seed"] for row in edits]
+    groups = [row["group"] for row in edits]
+    universe = sorted(set(facts if facts is not None else groups))
 
     def over_edits(values) -> dict | None:
-        return rate(values, seeds, n_bootstrap, seed)
+        return rate(values, seeds, groups, n_bootstrap, seed, universe)
 
     out = {"es": over_edits([r["es"] for r in edits])}
     for key in RATE_KEYS:
@@ -282,9 +328,11 @@ def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
                                   for lang in langs}
     out["heldout_edits_by_lang"] = {lang: sum(lang in r["heldout_languages"] for r in edits) for lang in langs}
     out.update(_locality(logs, n_bootstrap, seed))
-    out["er"] = rate([x for lg in logs for x in lg.retained],
-                     [lg.seed for lg in logs for _ in lg.retained], n_bootstrap, seed)
+    out["er"] = rate([x for lg in logs for x in lg.retained], [lg.seed for lg in logs for _ in lg.retained],
+                     [row["group"] for lg in logs for row in lg.edits], n_bootstrap, seed, universe)
+    out.update(_retention_by_lang(logs, langs, n_bootstrap, seed, universe))
     out["seeds"] = sorted({lg.seed for lg in logs})
+    out["n_facts"] = len(set(groups))
     out["n_edits"] = len(edits)
     out["n_edits_by_seed"] = [sum(s == k for s in seeds) for k in out["seeds"]]
     out["n_streams"] = len(logs) // max(1, len(out["seeds"]))
@@ -293,20 +341,39 @@ def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
     return out
 
 
+def _retention_by_lang(logs: list[StreamLog], langs: list[str], n_bootstrap: int, seed: int,
+                       universe: list[str]) -> dict:
+    """Per language, over the edits made: is the edit's translation right at the end of
+    its stream (er_by_lang), beside right just after the edit (its control)?"""
+    made = [(lg.seed, row["group"], after, end) for lg in logs
+            for row, after, end in zip(lg.edits, lg.translation_after_edit, lg.translation_at_end)]
+    seeds, groups = [m[0] for m in made], [m[1] for m in made]
+    out = {"er_by_lang": {}, "er_by_lang_after_edit": {}}
+    for lang in langs:
+        for key, column in (("er_by_lang", 3), ("er_by_lang_after_edit", 2)):
+            out[key][lang] = rate([m[column].get(lang) for m in made], seeds, groups, n_bootstrap, seed, universe)
+    return out
+
+
 def _locality(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
+    """Locality resamples its items' facts: the same items are measured in every stream
+    and seed, so a stream x item row is no independent draw."""
     after = [x for lg in logs for x in lg.locality_after]
     base = [x for lg in logs for x in lg.locality_base]
     langs = [x for lg in logs for x in lg.locality_langs]
-    groups = [lg.seed for lg in logs for _ in lg.locality_after]
+    facts = [x for lg in logs for x in lg.locality_groups]
+    seeds = [lg.seed for lg in logs for _ in lg.locality_after]
+    universe = sorted(set(facts))
 
     def of(lang):
         keep = [i for i, item_lang in enumerate(langs) if item_lang == lang]
-        return ratio([after[i] for i in keep], [base[i] for i in keep], [groups[i] for i in keep],
-                     n_bootstrap, seed)
+        return ratio([after[i] for i in keep], [base[i] for i in keep], [seeds[i] for i in keep],
+                     [facts[i] for i in keep], n_bootstrap, seed, universe)
 
-    return {"locality": ratio(after, base, groups, n_bootstrap, seed),
+    return {"locality": ratio(after, base, seeds, facts, n_bootstrap, seed, universe),
             "locality_by_lang": {lang: of(lang) for lang in sorted(set(langs))},
-            "locality_agreement": rate([x for lg in logs for x in lg.agreement], groups, n_bootstrap, seed)}
+            "locality_agreement": rate([x for lg in logs for x in lg.agreement], seeds, facts, n_bootstrap, seed,
+                                       universe)}
 
 
 def timing(logs: list[StreamLog]) -> dict:

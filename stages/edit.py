@@ -195,7 +195,7 @@ def main() -> None:
     logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
-    metrics = summarize(logs, settings.n_bootstrap, settings.seed)
+    metrics = summarize(logs, settings.n_bootstrap, settings.seed, facts=[e["group"] for e in edits])
     metrics.update(method=args.method, task=args.task, engine=settings.engine,
                    heldout_languages=resolved["heldout"]["languages"],
                    heldout_fraction=resolved["heldout"]["fraction"])

@@ -4,7 +4,8 @@ Usage: python stages/features.py <task>
 Reads models/<task>/ and data/edits/<task>/; writes data/features/<task>/
 {features.safetensors, texts.json}: every text any edit stage reads (edits and their
 evaluation texts, locality, memory and validation memory in English and up to
-`hparams.mpn.memory_per_language` rows per other language) and `hparams.patcher.n_views` dropout views
+as many rows per other language as `hparams.patcher.memory_per_language` or
+`hparams.mpn.memory_per_language` asks, whichever is more) and `hparams.patcher.n_views` dropout views
 of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.features).
 """
 from __future__ import annotations
@@ -31,13 +32,14 @@ def main() -> None:
     task = task_argument(params)
     settings = section(params, "edit")  # max_length, seed (the dropout views), num_threads
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
+    per_language = max(hparams.memory_per_language, method_hparams(params, "patcher").memory_per_language)
     device = resolve_device(section(params, "finetune").device, "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     folder = Path("data") / "edits" / task
     edits = read_jsonl(folder / "edits.jsonl")
     texts = stage_texts(edits, read_jsonl(folder / "locality.jsonl"), read_jsonl(folder / "memory.jsonl"),
-                        read_jsonl(folder / "memory_val.jsonl"), hparams.memory_per_language)
+                        read_jsonl(folder / "memory_val.jsonl"), per_language)
     model, tokenizer = load_classifier(Path("models") / task)
     extract = FeatureExtractor(model.to(device), tokenizer, settings.max_length)
     store = FeatureStore.compute(extract, texts, [as_text(e["input"]) for e in edits], hparams.n_views,

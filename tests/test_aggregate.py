@@ -54,6 +54,7 @@ def metrics_for(task: str, method: str) -> dict:
     out.update(with_controls("mg", None if task == "xnli" else rate(0.7 + gain, 0.6 + gain, 0.8 + gain), 0.2))
     out.update(with_controls("clg", rate(0.45 + gain, 0.4 + gain, 0.5 + gain), 0.3))
     out.update(with_controls("clg_heldout", rate(0.5 + gain, 0.4 + gain, 0.6 + gain, 0.02), 0.3))
+    out.update(with_controls("clg_paraphrase", rate(0.4 + gain, 0.3 + gain, 0.5 + gain), 0.3))
     out.update(clg_seen=rate(0.95, 0.9, 1.0) if method == "mpn" else None,
                clg_by_lang=by_lang(clg), clg_by_lang_pre=by_lang(pre), clg_by_lang_lift=by_lang(lift),
                clg_heldout_by_lang=by_lang({**{l: None for l in LANGS}, "sw": clg["sw"]}),
@@ -64,7 +65,9 @@ def metrics_for(task: str, method: str) -> dict:
                locality=rate(0.987654321, 0.97, 1.0), locality_agreement=rate(0.95, 0.9, 1.0),
                locality_by_lang={"en": rate(0.99, 0.98, 1.0), "de": rate(0.98, 0.96, 1.0)},
                er=rate(0.9 + gain / 4, 0.85, 0.95 + gain / 4),
-               n_edits=10, patches=10, seeds=[0], n_edits_by_seed=[10], steps_per_edit=50)
+               er_by_lang=by_lang({lang: 0.5 + gain for lang in LANGS}),
+               er_by_lang_after_edit=by_lang({lang: 0.6 + gain for lang in LANGS}),
+               n_facts=10, n_edits=10, patches=10, seeds=[0], n_edits_by_seed=[10], steps_per_edit=50)
     return out
 
 
@@ -87,16 +90,16 @@ def edit_rows(method: str) -> list[dict]:
     clg = 0.6 if method == "mpn" else 0.4
     return [{"seed": 0, "stream": s, "step": step, "group": f"g{s}{step}", "es": 1, "mg_pre": "",
              "mg": "", "clg_pre": 0.3, "clg": clg, "clg_heldout_pre": 0.3, "clg_heldout": clg + 0.1,
-             "patches": step}
+             "clg_paraphrase_pre": 0.3, "clg_paraphrase": clg - 0.1, "patches": step}
             for s in range(2) for step in range(1, 6)]
 
 
 def curve_rows(method: str) -> list[dict]:
     """Stream 0 checked at 2 and 4 edits, stream 1 only at 2."""
     drop = 0.1 if method == "patcher" else 0.0
-    return [{"seed": 0, "stream": 0, "n_edits": 2, "locality": 1.0, "er": 1.0},
-            {"seed": 0, "stream": 0, "n_edits": 4, "locality": 0.9 - drop, "er": 0.8},
-            {"seed": 0, "stream": 1, "n_edits": 2, "locality": 0.8, "er": 0.9}]
+    return [{"seed": 0, "stream": 0, "n_edits": 2, "locality": 1.0, "agreement": 1.0, "er": 1.0},
+            {"seed": 0, "stream": 0, "n_edits": 4, "locality": 0.9 - drop, "agreement": 0.95 - drop, "er": 0.8},
+            {"seed": 0, "stream": 1, "n_edits": 2, "locality": 0.8, "agreement": 0.9, "er": 0.9}]
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -151,9 +154,12 @@ def test_summary_json_has_every_task_method_and_metric_key(outputs):
     summary = json.loads(outputs.summary_json.read_text())
     assert list(summary) == TASKS
     for task in TASKS:
-        assert list(summary[task]) == METHODS
+        assert list(summary[task]) == [*METHODS, "paired"]
         for method in METHODS:
             assert set(summary[task][method]) == set(METRIC_KEYS)
+    # every paired comparison summary.md shows, with both counts
+    held_out = summary["xfacts"]["paired"]["mpn − patcher"]["clg_heldout_lift"]
+    assert held_out == {"n_pairs": 10, "n_facts": 10, "mean": 0.2, "low": 0.2, "high": 0.2, "sd": 0.0}
 
 
 def test_summary_json_values_come_from_the_metrics_files(outputs):
@@ -202,9 +208,11 @@ def test_summary_md_has_clg_per_language_with_heldout_marked(outputs):
 
 def test_summary_md_pairs_methods_on_the_same_edits(outputs):
     md = outputs.summary_md.read_text()
-    assert "### Paired differences on the same edits (lifts): each method minus the first, each X+mpn minus its X" in md
-    # clg lift is 0.3 vs 0.1 on all 10 shared edits; mg is blank in both logs.
-    assert "| mpn − patcher | 10 | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] | +20.0 [+20.0, +20.0] |" in md
+    assert "each method minus the first, each X+mpn minus its X" in md
+    # held-out and paraphrase lifts are 0.2 apart on all 10 shared edits; mg is blank in
+    # both logs; locality agreement at the streams' ends: +10 (stream 0) and 0 (stream 1)
+    assert ("| mpn − patcher | 10 (10) | +0.0 [+0.0, +0.0] | n/a | +20.0 [+20.0, +20.0] | +20.0 [+20.0, +20.0] "
+            "| +5.0 [+0.0, +10.0] |") in md
 
 
 def test_every_augmented_method_is_also_paired_with_its_own_base(tmp_path):
@@ -293,7 +301,7 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
     outputs = aggregate_in({**params(), "tasks": ["xfacts"]}, tmp_path)
     md = outputs.summary_md.read_text()
-    assert "| mpn − patcher | 0 | n/a | n/a | n/a | n/a |" in md
+    assert "| mpn − patcher | 0 (0) | n/a | n/a | n/a | n/a | n/a |" in md
     assert "| CLG unseen post | n/a | n/a |" in md and "| MG post | 70.0 [60.0, 80.0] | 90.0 [80.0, 100.0] |" in md
     assert (outputs.figures / "xfacts" / "clg_heatmap.png").read_bytes()[:8] == PNG_SIGNATURE
     assert read_csv(outputs.plots / "clg_by_lang" / "xfacts.csv") == []
@@ -337,7 +345,7 @@ def test_missing_metric_key_is_named(tmp_path):
 def test_bad_csv_cell_names_file_and_line(tmp_path):
     write_reports(tmp_path / "tasks")
     path = tmp_path / "tasks" / "xfacts" / "patcher" / "curve.csv"
-    path.write_text("seed,stream,n_edits,locality,er\n0,0,2,1.0,1.0\n0,0,4,high,0.8\n")
+    path.write_text("seed,stream,n_edits,locality,agreement,er\n0,0,2,1.0,1.0,1.0\n0,0,4,high,0.9,0.8\n")
     with pytest.raises(UserError, match=r"curve\.csv:3: column locality value 'high' "
                                         r"is not a number"):
         aggregate_in(params(), tmp_path)

@@ -203,7 +203,7 @@ def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_t
         signal.signal(signal.SIGALRM, previous)
     assert torch.is_grad_enabled()  # whatever the interrupt landed in
     assert editor.engine.patches.pending is None and editor.engine.patches.count == 1
-    assert editor.n_edits == 1 and len(editor.method.edit_memory) == 2
+    assert editor.n_edits == 1 and len(editor.method.edit_memory) == 1
     assert torch.equal(predict_logits(model, tokenizer, probe), before)
     # the next edit works, and exactly as if the interrupted one had never been tried
     editor.hparams = PatcherHParams(max_steps=50)
@@ -234,10 +234,11 @@ def test_past_edits_join_the_memory(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     translations = {"de": "die währung von japan ist der euro"}
     editor = Editor(model, tokenizer, "mpn", {"max_steps": 20}, memory=MEMORY)
-    assert torch.cat([editor.method.memory, *editor.method.edit_memory]).shape[0] == len(MEMORY)
+    assert editor.method.edit_memory == []
     editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
-    remembered = torch.cat([editor.method.memory, *editor.method.edit_memory])[len(MEMORY):]
-    assert torch.equal(remembered, editor.engine.features([EDIT, translations["de"]]))
+    [remembered] = editor.method.edit_memory
+    assert remembered.langs == ("en", "de")
+    assert torch.equal(remembered.features, editor.engine.features([EDIT, translations["de"]]))
 
 
 def test_patch_key_starts_at_the_edit_input(model_and_tokenizer):

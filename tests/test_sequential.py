@@ -21,9 +21,26 @@ def test_rate_and_ratio_intervals_bracket_the_mean():
 
 def test_rates_over_seeds_average_seed_means_and_resample_within_seeds():
     # seed 0: four edits, mean 1.0; seed 1: two edits, mean 0.0 -> mean of means 0.5
-    r = rate([1, 1, 1, 1, 0, 0], groups=[0, 0, 0, 0, 1, 1], n_bootstrap=200)
+    r = rate([1, 1, 1, 1, 0, 0], seeds=[0, 0, 0, 0, 1, 1], n_bootstrap=200)
     assert r["mean"] == 0.5 and r["low"] == r["high"] == 0.5  # no within-seed spread
     assert r["sd"] == round(0.5 ** 0.5, 4)
+
+
+def test_the_bootstrap_resamples_facts_not_rows():
+    """Three seeds that edit the same 30 facts with the same outcomes carry no more
+    evidence than one seed: the interval must be exactly one seed's, not the narrower
+    one that 90 independent rows would give."""
+    outcomes = [1] * 18 + [0] * 12
+    facts = [f"fact{i}" for i in range(30)]
+    one_seed = rate(outcomes, [0] * 30, facts)
+    three_seeds = rate(outcomes * 3, [s for s in range(3) for _ in range(30)], facts * 3)
+    assert three_seeds == one_seed
+    as_rows = rate(outcomes * 3, [s for s in range(3) for _ in range(30)])  # each row its own fact
+    assert as_rows["high"] - as_rows["low"] < 0.8 * (three_seeds["high"] - three_seeds["low"])
+    # the same draw for every method: a fact's rows in any order, any subset, give one interval
+    assert rate(outcomes[::-1], [0] * 30, facts[::-1]) == one_seed
+    assert ratio([1, 0, 1], [1, 1, 1], [0, 0, 0], ["b", "a", "c"], universe=["a", "b", "c", "d"]) == \
+        ratio([0, 1, 1], [1, 1, 1], [0, 0, 0], ["a", "b", "c"], universe=["d", "c", "b", "a"])
 
 
 def test_seen_texts_never_count_as_generalization():
@@ -31,12 +48,18 @@ def test_seen_texts_never_count_as_generalization():
     pre = [False, True, False, False, False]
     post = [True, True, True, False, True]
     langs = language_rows(texts, pre, post, trained={"input", "t-de"}, heldout=frozenset({"sw"}))
-    assert langs["de"] == {"heldout": 0, "pre": 0.0, "post": 0.0, "seen_pre": 0.0, "seen_post": 1.0}
-    assert langs["sw"] == {"heldout": 1, "pre": 0.0, "post": 1.0, "seen_pre": None, "seen_post": None}
+    assert langs["de"] == {"heldout": 0, "pre": 0.0, "post": 0.0, "seen_pre": 0.0, "seen_post": 1.0,
+                           "para_pre": 0.0, "para_post": 0.0}
+    assert langs["sw"] == {"heldout": 1, "pre": 0.0, "post": 1.0, "seen_pre": None, "seen_post": None,
+                           "para_pre": None, "para_post": None}
     rates = edit_rates(langs)
     assert rates["mg_pre"] == 0.5 and rates["mg"] == 1.0
     assert rates["clg"] == 0.5 and rates["clg_pre"] == 0.0  # de's unseen rephrase, sw's translation
     assert rates["clg_heldout"] == 1.0 and rates["clg_seen"] == 1.0
+    # like for like: de's rephrase alone, whichever method trained on de's translation
+    assert rates["clg_paraphrase"] == 0.0
+    assert edit_rates(language_rows(texts, pre, post, trained={"input"}, heldout=frozenset({"sw"})))[
+        "clg_paraphrase"] == 0.0
 
 
 def test_rotation_holds_out_a_seeded_share_of_each_edits_languages():
@@ -109,11 +132,15 @@ def test_max_per_stream_ends_each_stream_after_that_many_edits_made(editor):
 
 def test_memory_is_english_for_patcher_and_adds_mpn_pool_languages():
     rows = [{"lang": lang, "input": f"{lang} {i}"} for lang in ("en", "de", "es", "ja") for i in range(3)]
-    assert memory_inputs(rows, make_hparams("patcher")) == ["en 0", "en 1", "en 2"]
+    assert memory_inputs(rows, make_hparams("patcher")) == {"en": ["en 0", "en 1", "en 2"]}
     mpn = make_hparams("mpn", {"heldout_languages": ["ja"], "memory_per_language": 2})
-    assert memory_inputs(rows, mpn) == ["en 0", "en 1", "en 2", "de 0", "de 1", "es 0", "es 1"]
+    assert memory_inputs(rows, mpn) == {"en": ["en 0", "en 1", "en 2"], "de": ["de 0", "de 1"], "es": ["es 0", "es 1"]}
     pooled = make_hparams("mpn", {"pool_languages": ["es"], "memory_per_language": 5})
-    assert memory_inputs(rows, pooled) == ["en 0", "en 1", "en 2", "es 0", "es 1", "es 2"]
+    assert memory_inputs(rows, pooled) == {"en": ["en 0", "en 1", "en 2"], "es": ["es 0", "es 1", "es 2"]}
+    # the control: Transformer-Patcher with MPN's multilingual memory, MPN with English only
+    assert memory_inputs(rows, make_hparams("patcher", {"memory_per_language": 1})) == {
+        "en": ["en 0", "en 1", "en 2"], "de": ["de 0"], "es": ["es 0"], "ja": ["ja 0"]}
+    assert memory_inputs(rows, make_hparams("mpn", {"memory_per_language": 0})) == {"en": ["en 0", "en 1", "en 2"]}
 
 
 def test_mpn_never_trains_on_a_rotated_out_language(editor):

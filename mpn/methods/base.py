@@ -3,7 +3,8 @@ the outcome it returns, and the MPN augmentation that any method can take (`X+mp
 
 A method (mpn/methods/<name>.py) is one class with a typed `HParams` dataclass and:
 - `__init__(engine, hparams, memory, val_memory)`: the engine runs the (patched)
-  classifier from cached FFN inputs; memory: (n, hidden) FFN inputs of unrelated texts;
+  classifier from cached FFN inputs; memory: FFN inputs of unrelated texts with their
+  languages (mpn.memory.Memory), read only through `memory.without(request.heldout)`;
 - `edit(request) -> Outcome`: make one edit; if anything raises inside, the model is
   left exactly as before the call;
 - `reset()`: back to the base model;
@@ -24,6 +25,7 @@ from threadpoolctl import ThreadpoolController
 import mpn.closed_form  # noqa: F401  (loads NumPy's and SciPy's BLAS, which the step calls, before _blas looks)
 from mpn.config import knob
 from mpn.errors import UserError
+from mpn.memory import Memory
 from mpn.schema import ENGLISH, Text
 
 
@@ -34,12 +36,18 @@ class MethodHParams:
 
     # without the MPN augmentation: the English input alone, the English memory alone
     k_translations = 0
-    memory_per_language = 0
+    heldout_languages = ()
+    memory_per_language = 0   # memory rows in each other language it remembers (a field where a method has it)
     n_views = 0   # dropout copies of the edit input per training step (a field where a method has it)
 
     def samples(self, lang: str) -> bool:
-        """May the method train on (and keep its changes silent in) this language?"""
+        """May the method train on this language?"""
         return False
+
+    def remembers(self, lang: str) -> bool:
+        """May its memory hold rows in this language (up to `memory_per_language`)? Rows
+        in a language held out for an edit are masked out for that edit (mpn.memory)."""
+        return lang not in self.heldout_languages
 
     def pool(self, translations: dict[str, Text], heldout: set[str]) -> list[str]:
         """The languages of `translations` this edit may train on."""
@@ -70,6 +78,9 @@ class MPNHParams:
         return (lang != ENGLISH and lang not in self.heldout_languages
                 and (self.pool_languages is None or lang in self.pool_languages))
 
+    def remembers(self, lang: str) -> bool:
+        return self.samples(lang)   # its changes stay silent in the languages it trains on
+
 
 @dataclass
 class EditRequest:
@@ -78,6 +89,7 @@ class EditRequest:
     translations: dict[str, Text]   # what the method may train on (empty without +mpn)
     k: int                          # translations sampled into each training step
     seed: int                       # this edit's seed
+    heldout: frozenset[str] = frozenset()   # languages no term of this edit's loss may see
 
     def sample(self, rng: random.Random) -> list[str]:
         """The translations of one training step."""
@@ -108,9 +120,9 @@ class Method:
     HParams: type = MethodHParams
     engines: tuple[str, ...] = ("cached", "full")   # engines the method runs on
 
-    def __init__(self, engine, hparams, memory: torch.Tensor, val_memory: torch.Tensor):
+    def __init__(self, engine, hparams, memory: Memory, val_memory: Memory):
         self.engine, self.hparams = engine, hparams
-        self.memory, self.val_memory = memory, val_memory      # (n, hidden) each
+        self.memory, self.val_memory = memory, val_memory
 
     def edit(self, request: EditRequest) -> Outcome:
         raise NotImplementedError

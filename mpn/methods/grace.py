@@ -92,7 +92,7 @@ class Grace(Method):
 
     def __init__(self, engine, hparams, memory, val_memory):
         super().__init__(engine, hparams, memory, val_memory)
-        self.codebook = Codebook.empty(memory.shape[1], memory.device)
+        self.codebook = Codebook.empty(memory.features.shape[1], memory.features.device)
         engine.replacements.append(lambda h, out: self.codebook.replace(h, out))
 
     def edit(self, request: EditRequest) -> Outcome:

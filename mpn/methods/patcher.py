@@ -13,7 +13,9 @@ import torch
 from mpn.config import knob
 from mpn.closed_form import memory_loss_value
 from mpn.losses import Objective
+from mpn.memory import Memory
 from mpn.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
+from mpn.schema import ENGLISH
 
 
 @dataclass
@@ -40,6 +42,9 @@ class PatcherHParams(MethodHParams):
     # the key's starting point: the English input's FFN input (the paper), the mean of the
     # English and its pool translations' FFN inputs, or either of those centred on the memory's mean
     key_init: str = knob("input", choices=("input", "mean", "centered", "mean_centered"))
+    # memory rows in each other language beside the English memory (0: English only, the
+    # paper); a control for MPN's multilingual memory (X+mpn's default comes from `mpn`)
+    memory_per_language: int = knob(0, ge=0)
 
 
 @torch.no_grad()
@@ -67,7 +72,7 @@ class Patcher(Method):
 
     def __init__(self, engine, hparams, memory, val_memory):
         super().__init__(engine, hparams, memory, val_memory)
-        self.edit_memory = [memory[:0]]   # FFN inputs of past edits: later patches stay silent on them
+        self.edit_memory: list[Memory] = []   # FFN inputs of past edits: later patches stay silent on them
 
     def edit(self, request: EditRequest) -> Outcome:
         hp, patches = self.hparams, self.engine.patches
@@ -75,17 +80,17 @@ class Patcher(Method):
             prepared = self.engine.prepare(request.text, request.translations, hp.n_views)
             with threads(self.engine.train_threads):
                 steps, loss, final_lr = self._train(prepared, request)
-            remembered = self.engine.features(request.texts())
+            remembered = Memory(self.engine.features(request.texts()), (ENGLISH, *sorted(request.translations)))
         except BaseException:
             patches.discard()
             raise
         patches.commit()
-        self.edit_memory.append(remembered)  # (1 + pool, hidden): the English input and its pool translations
+        self.edit_memory.append(remembered)  # the English input and its pool translations
         return Outcome(steps, loss, {"final_lr": final_lr})
 
     def reset(self) -> None:
         self.engine.patches.reset()
-        self.edit_memory = [self.memory[:0]]
+        self.edit_memory = []
 
     def extras(self) -> dict:
         return {"patches": self.engine.patches.count}
@@ -93,12 +98,16 @@ class Patcher(Method):
     def state(self) -> dict[str, torch.Tensor]:
         patches = self.engine.patches
         return {"keys": patches.keys.detach().clone(), "biases": patches.biases.detach().clone(),
-                "values": patches.values.detach().clone(), "edit_memory": torch.cat(self.edit_memory)}
+                "values": patches.values.detach().clone(), **self._past_edits().tensors("edit_memory")}
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
         self.reset()
         self.engine.patches.load(tensors["keys"], tensors["biases"], tensors["values"])
-        self.edit_memory.append(tensors["edit_memory"])
+        self.edit_memory.append(Memory.from_tensors(tensors, "edit_memory"))
+
+    def _past_edits(self) -> Memory:
+        hidden = self.memory.features.shape[1]
+        return Memory.cat([Memory.empty(hidden, self.memory.features.device), *self.edit_memory])
 
     # --- training ---------------------------------------------------------------
     def _train(self, prepared, request: EditRequest) -> tuple[int, float, float]:
@@ -114,9 +123,13 @@ class Patcher(Method):
                                                                patience=hp.lr_patience)
         sampler = random.Random(seed)
         # training memory and held-out memory in one matrix: one product a step serves
-        # the memory loss and the early-stop check (only the first n_train rows train)
-        memory = torch.cat([self.memory, *self.edit_memory, self.val_memory])     # (memory + val, hidden)
-        n_train = memory.shape[0] - self.val_memory.shape[0]
+        # the memory loss and the early-stop check (only the first n_train rows train);
+        # no row in a language held out for this edit, in any of the three (mpn.memory)
+        heldout = request.heldout
+        val_memory = self.val_memory.without(heldout)                            # (val, hidden)
+        memory = torch.cat([self.memory.without(heldout), self._past_edits().without(heldout),
+                            val_memory])                                          # (memory + val, hidden)
+        n_train = memory.shape[0] - val_memory.shape[0]
         objective = Objective.for_edit(hp, request.target)
         state, step, loss = {"best": float("inf"), "stale": 0}, 0, float("nan")
         for step in range(1, hp.max_steps + 1):
@@ -142,9 +155,10 @@ class Patcher(Method):
         key_init = self.hparams.key_init
         texts = request.texts() if key_init.startswith("mean") else [request.text]
         key_input = self.engine.features(texts).mean(0)                        # (hidden,)
-        if not key_init.endswith("centered") or not self.memory.shape[0]:
+        memory = self.memory.without(request.heldout)                          # (memory, hidden)
+        if not key_init.endswith("centered") or not memory.shape[0]:
             return key_input, None
-        return key_input, self.memory.mean(0)                                  # (hidden,)
+        return key_input, memory.mean(0)                                       # (hidden,)
 
     def _orient_value(self, patch, prepared, target: int) -> None:
         """Pick the sign of the random value that moves the clean input toward the target.

@@ -65,7 +65,7 @@ def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> 
         pairs = [(m, first) for m in others]
         pairs += [(m, base) for m in others if (base := base_name(m)) != m and base != first and base in report.methods]
         comparisons[report.task] = {
-            f"{m} − {base}": compare_to_baseline(report.methods[m].edits, report.methods[base].edits,
+            f"{m} − {base}": compare_to_baseline(report.methods[m], report.methods[base],
                                                   settings.n_bootstrap, settings.seed)
             for m, base in pairs}
     return comparisons
@@ -86,7 +86,7 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
         n_csv = len(write_plot_data(reports, plots_tmp))
         n_png = len(write_figures(reports, figures_tmp, settings.dpi))
     write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))
-    write_json(outputs.summary_json, build_summary(reports))
+    write_json(outputs.summary_json, build_summary(reports, comparisons))
     write_text(outputs.root / "timings.md", render_timings_md(reports))  # untracked: machine-local
     log.info("wrote %s, %s, %d plot CSVs, %d figures", outputs.summary_json,
              outputs.summary_md, n_csv, n_png)

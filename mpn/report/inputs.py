@@ -17,20 +17,20 @@ from mpn.io import read_json
 from mpn.schema import CURVE_COLUMNS
 
 # Each generalization rate comes with its pre-edit control and the lift (post - pre).
-GENERALIZATION = ("mg", "clg", "clg_heldout")
+GENERALIZATION = ("mg", "clg", "clg_heldout", "clg_paraphrase")
 RATE_KEYS = ("es", *(f"{k}{s}" for k in GENERALIZATION for s in ("", "_pre", "_lift")),
              "clg_seen", "locality", "locality_agreement", "er")
 RATE_BY_LANG_KEYS = (*(f"{k}{s}" for k in ("clg_by_lang", "clg_heldout_by_lang")
-                       for s in ("", "_pre", "_lift")), "locality_by_lang")
-COUNT_KEYS = ("n_edits", "patches")
+                       for s in ("", "_pre", "_lift")), "locality_by_lang", "er_by_lang", "er_by_lang_after_edit")
+COUNT_KEYS = ("n_facts", "n_edits", "patches")
 METRIC_KEYS = (*RATE_KEYS, *RATE_BY_LANG_KEYS, *COUNT_KEYS, "heldout_languages", "heldout_fraction",
                "heldout_edits_by_lang", "seeds", "n_edits_by_seed", "steps_per_edit")
 INTERVAL_KEYS = ("mean", "low", "high")
 
 EDITS_NUMERIC = ("step", "es", "mg_pre", "mg", "clg_pre", "clg", "clg_heldout_pre",
-                 "clg_heldout", "patches")
+                 "clg_heldout", "clg_paraphrase_pre", "clg_paraphrase", "patches")
 EDITS_KEYS = ("seed", "stream", "step", "group")
-CURVE_NUMERIC = ("n_edits", "locality", "er")
+CURVE_NUMERIC = ("n_edits", "locality", "agreement", "er")
 CURVE_KEYS = ("seed", "stream", "n_edits")
 
 

@@ -13,9 +13,14 @@ from mpn.report.inputs import TaskReport
 DIGITS = 4
 
 
-def build_summary(reports: list[TaskReport]) -> dict[str, dict[str, dict[str, Any]]]:
-    return {report.task: {method: rounded(r.metrics) for method, r in report.methods.items()}
-            for report in reports}
+def build_summary(reports: list[TaskReport], comparisons: dict | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per task: each method's metrics, and under `paired` every paired comparison
+    ("method − baseline": metric -> n_pairs, n_facts, mean, low, high, sd)."""
+    out = {report.task: {method: rounded(r.metrics) for method, r in report.methods.items()} for report in reports}
+    for task, pairs in (comparisons or {}).items():
+        out[task]["paired"] = {pair: {metric: rounded(diff.as_dict()) for metric, diff in diffs.items()}
+                               for pair, diffs in pairs.items()}
+    return out
 
 
 def rounded(value: Any, digits: int = DIGITS) -> Any:

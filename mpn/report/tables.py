@@ -14,13 +14,14 @@ Comparisons = dict[str, dict[str, dict[str, PairedDifference]]]
 DEFINITIONS = """\
 - **ES** (edit success): the English edit input has the target label right after its edit.
 - **MG** (monolingual generalization): English rephrases of the edit input get the target label.
-- **CLG** (cross-lingual generalization): translations of the edit input, and their rephrases, get the target label; only texts the method did not train on count (unseen).
-- **held-out**: CLG in the languages MPN was not allowed to train on for that edit (fixed `hparams.mpn.heldout_languages`, plus the per-edit rotation `hparams.mpn.heldout_fraction`); Transformer-Patcher is measured on the same languages.
+- **CLG** (cross-lingual generalization): translations of the edit input, and their rephrases, get the target label; only texts the method did not train on count (unseen). Which texts those are differs between methods, so CLG unseen is never compared across methods.
+- **held-out** (the headline): CLG in the languages held out for that edit (fixed `hparams.mpn.heldout_languages`, plus the per-edit rotation `hparams.mpn.heldout_fraction`), the same draw for every method. No text in a held-out language enters any term of that edit's loss or stopping rule: not the batch, the memory, the validation memory, nor rows remembered from past edits.
+- **paraphrase**: CLG on the translated rephrases in the languages not held out. No method trains on them, so methods compare like for like; for MPN they are in-language paraphrases of a translation it trained on.
 - **seen**: CLG on the exact texts the method trained on during the edit (MPN's pool translations): recall, a sanity value, never generalization.
 - **pre**: the same texts predicted right before the edit (after the stream's earlier edits): the control.
 - **lift**: post minus pre, per edit, then averaged: what the edit itself did.
 - **Locality**: on unrelated held-out inputs after the whole stream, agreement (share of predictions unchanged from the base model) and accuracy ratio (accuracy after / base accuracy).
-- **ER** (edit retention): the stream's edit inputs still right at its end."""
+- **ER** (edit retention): the stream's edit inputs still right at its end; **ER per language**: each made edit's translation into that language right at the end of the stream, beside right just after the edit."""
 
 
 def fmt_rate(rate: dict[str, float] | None, decimals: int, signed: bool = False) -> str:
@@ -68,7 +69,8 @@ def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
     parts = ["# Editing results",
              "Rates in %, as mean [95% interval] ±between-seed standard deviation (left out "
              "when 0): the mean "
-             "over seeds of each seed's mean; the interval resamples edits within seeds. "
+             "over seeds of each seed's mean; the interval resamples whole facts (the seeds edit the same "
+             "facts), the same draw for every seed and method. "
              "n/a: not measurable (for example MG on a task without rephrases). Seconds per "
              "edit, which differ from run to run, are in reports/timings.md (not tracked).",
              DEFINITIONS]
@@ -94,12 +96,15 @@ def task_sections(report: TaskReport, comparisons: dict[str, dict[str, PairedDif
                 by_language_table(report, "clg_by_lang", decimals),
                 "### CLG per language, held-out edits only: pre → post (lift)",
                 by_language_table(report, "clg_heldout_by_lang", decimals, counts=True),
+                "### Edit retention per language (translations at the end of the stream): after edit → end",
+                retention_table(report, decimals),
                 "### Locality per language (accuracy ratio)",
                 locality_table(report, decimals),
                 "### Base model accuracy per language", base_accuracy_table(report, decimals)]
     if comparisons:
-        sections += ["### Paired differences on the same edits (lifts): each method minus the first, "
-                     "each X+mpn minus its X",
+        sections += ["### Paired differences on the same edits (lifts, on texts neither method trained on): "
+                     "each method minus the first, each X+mpn minus its X; intervals resample facts "
+                     "(locality agreement: streams)",
                      paired_table(comparisons, decimals)]
     return sections
 
@@ -108,7 +113,9 @@ MAIN_ROWS = (("ES", "es", False), ("MG pre", "mg_pre", False), ("MG post", "mg",
              ("MG lift", "mg_lift", True), ("CLG unseen pre", "clg_pre", False),
              ("CLG unseen post", "clg", False), ("CLG unseen lift", "clg_lift", True),
              ("CLG held-out pre", "clg_heldout_pre", False), ("CLG held-out post", "clg_heldout", False),
-             ("CLG held-out lift", "clg_heldout_lift", True), ("CLG seen (recall)", "clg_seen", False),
+             ("CLG held-out lift", "clg_heldout_lift", True),
+             ("CLG paraphrase pre", "clg_paraphrase_pre", False), ("CLG paraphrase post", "clg_paraphrase", False),
+             ("CLG paraphrase lift", "clg_paraphrase_lift", True), ("CLG seen (recall)", "clg_seen", False),
              ("Locality agreement", "locality_agreement", False),
              ("Locality accuracy ratio", "locality", False), ("ER", "er", False))
 
@@ -119,6 +126,7 @@ def main_table(report: TaskReport, decimals: int) -> str:
     rows = [[title, *(fmt_rate(r.metrics[key], decimals, signed) for r in methods)]
             for title, key, signed in MAIN_ROWS]
     rows.append(["Edits per seed", *(", ".join(map(str, r.metrics["n_edits_by_seed"])) for r in methods)])
+    rows.append(["Distinct facts edited", *(str(r.metrics["n_facts"]) for r in methods)])
     rows.append(["Steps per edit (median)", *(fmt_number(r.metrics["steps_per_edit"], "g") for r in methods)])
     return markdown_table(["Metric", *report.methods], rows)
 
@@ -139,6 +147,14 @@ def by_language_table(report: TaskReport, key: str, decimals: int, counts: bool 
     return markdown_table(header, rows)
 
 
+def retention_table(report: TaskReport, decimals: int) -> str:
+    langs = report.languages("er_by_lang")
+    rows = [[lang, *(f"{fmt_percent((r.metrics['er_by_lang_after_edit'].get(lang) or {}).get('mean'), decimals)} → "
+                     f"{fmt_rate(r.metrics['er_by_lang'].get(lang), decimals)}" for r in report.methods.values())]
+            for lang in langs]
+    return markdown_table(["Language", *report.methods], rows)
+
+
 def locality_table(report: TaskReport, decimals: int) -> str:
     langs = report.languages("locality_by_lang")
     rows = [[lang, *(fmt_rate(r.metrics["locality_by_lang"].get(lang), decimals)
@@ -155,13 +171,13 @@ def base_accuracy_table(report: TaskReport, decimals: int) -> str:
     return markdown_table(["Language", "val", "test"], rows)
 
 
-PAIRED_TITLES = {"es": "ΔES", "mg_lift": "ΔMG lift", "clg_lift": "ΔCLG lift",
-                 "clg_heldout_lift": "ΔCLG held-out lift"}
+PAIRED_TITLES = {"es": "ΔES", "mg_lift": "ΔMG lift", "clg_heldout_lift": "ΔCLG held-out lift",
+                 "clg_paraphrase_lift": "ΔCLG paraphrase lift", "locality_agreement": "ΔLocality agreement"}
 
 
 def paired_table(comparisons: dict[str, dict[str, PairedDifference]], decimals: int) -> str:
-    header = ["Comparison", "Shared edits", *(PAIRED_TITLES[m] for m in PAIRED_METRICS)]
-    rows = [[pair, str(diffs["es"].n_pairs),
+    header = ["Comparison", "Shared edit rows (facts)", *(PAIRED_TITLES[m] for m in PAIRED_METRICS)]
+    rows = [[pair, f"{diffs['es'].n_pairs} ({diffs['es'].n_facts})",
              *(fmt_difference(diffs[m], decimals) for m in PAIRED_METRICS)]
             for pair, diffs in comparisons.items()]
     return markdown_table(header, rows)
