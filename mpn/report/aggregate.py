@@ -19,7 +19,7 @@ from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.paired import compare_to_baseline
 from mpn.report.plot_data import write_plot_data
-from mpn.report.summary import build_summary
+from mpn.report.summary import build_paired, build_summary
 from mpn.report.tables import Comparisons, render_summary_md, render_timings_md
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ class AggregateOutputs:
     @property
     def summary_json(self) -> Path:
         return self.root / "summary.json"
+
+    @property
+    def paired_json(self) -> Path:
+        return self.root / "paired.json"
 
     @property
     def summary_md(self) -> Path:
@@ -86,8 +90,9 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
         n_csv = len(write_plot_data(reports, plots_tmp))
         n_png = len(write_figures(reports, figures_tmp, settings.dpi))
     write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))
-    write_json(outputs.summary_json, build_summary(reports, comparisons))
+    write_json(outputs.summary_json, build_summary(reports))
+    write_json(outputs.paired_json, build_paired(comparisons))
     write_text(outputs.root / "timings.md", render_timings_md(reports))  # untracked: machine-local
-    log.info("wrote %s, %s, %d plot CSVs, %d figures", outputs.summary_json,
-             outputs.summary_md, n_csv, n_png)
+    log.info("wrote %s, %s, %s, %d plot CSVs, %d figures", outputs.summary_json,
+             outputs.paired_json, outputs.summary_md, n_csv, n_png)
     return outputs

@@ -1,4 +1,6 @@
-"""reports/summary.json: every task's and method's metrics in one DVC metrics file.
+"""reports/summary.json: every task's and method's metrics in one DVC metrics file;
+reports/paired.json: every paired method comparison, in its own file so that each
+file keeps one shape (task -> method, task -> "method − baseline").
 
 `dvc metrics show` flattens nested keys (xfacts.mpn.clg.mean) and leaves out nulls
 and lists, so the file keeps the edit stage's keys as they are and only rounds floats:
@@ -13,14 +15,16 @@ from mpn.report.inputs import TaskReport
 DIGITS = 4
 
 
-def build_summary(reports: list[TaskReport], comparisons: dict | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per task: each method's metrics, and under `paired` every paired comparison
-    ("method − baseline": metric -> n_pairs, n_facts, mean, low, high, sd)."""
-    out = {report.task: {method: rounded(r.metrics) for method, r in report.methods.items()} for report in reports}
-    for task, pairs in (comparisons or {}).items():
-        out[task]["paired"] = {pair: {metric: rounded(diff.as_dict()) for metric, diff in diffs.items()}
-                               for pair, diffs in pairs.items()}
-    return out
+def build_summary(reports: list[TaskReport]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per task: each method's metrics."""
+    return {report.task: {method: rounded(r.metrics) for method, r in report.methods.items()} for report in reports}
+
+
+def build_paired(comparisons: dict) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per task, per "method − baseline": metric -> n_pairs, n_facts, mean, low, high, sd."""
+    return {task: {pair: {metric: rounded(diff.as_dict()) for metric, diff in diffs.items()}
+                   for pair, diffs in pairs.items()}
+            for task, pairs in comparisons.items()}
 
 
 def rounded(value: Any, digits: int = DIGITS) -> Any:
