@@ -9,6 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from mpn import secrets
+from mpn.cpu import pin_arithmetic
 from mpn.errors import UserError
 from mpn.params import top_level
 
@@ -51,8 +52,10 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); bad input becomes one line on stderr and exit code 2. Both
-    that line and the traceback of any other failure are scrubbed of credentials."""
+    """Run a stage's main() with the arithmetic pinned (mpn.cpu); bad input becomes one
+    line on stderr and exit code 2. Both that line and the traceback of any other
+    failure are scrubbed of credentials."""
+    pin_arithmetic()
     setup_logging()
     try:
         main()

@@ -37,7 +37,7 @@ class Pipeline:
 class EditSettings:
     """The `edit` section (features@<task> reads max_length, seed and num_threads)."""
     engine: str = knob("cached", choices=("cached", "full"))
-    eval_every: int = knob(10, ge=1)        # locality and retention every this many edits
+    eval_every: int = knob(5, ge=1)        # locality and retention every this many edits
     max_length: int = knob(MAX_LENGTH, ge=1)  # tokens per input, as in finetune
     max_edits: int | None = knob(None, ge=1)
     n_bootstrap: int = knob(1000, ge=1)

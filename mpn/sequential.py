@@ -296,10 +296,13 @@ def _lift(post, pre):
 
 
 RATE_KEYS = ("mg", "clg", "clg_heldout", "clg_paraphrase")  # each reported as post, _pre and _lift
+# What DVC's own views list (metrics.json): each with its pre-edit control beside it.
+HEADLINE = ("es", "mg_pre", "mg", "mg_lift", "clg_pre", "clg", "clg_lift", "clg_heldout_pre", "clg_heldout",
+            "clg_heldout_lift", "locality_agreement", "locality", "er")
 
 
 def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int, facts: list[str] | None = None) -> dict:
-    """metrics.json: every rate over seeds (mean, between-seed sd, and a 95% interval from
+    """report.json: every rate over seeds (mean, between-seed sd, and a 95% interval from
     resampling whole facts, the same draw for every seed and method: `facts`, the edit
     set's groups, is the universe drawn from); each generalization rate with its
     pre-edit control; the counts of facts and of edit rows."""
@@ -341,6 +344,16 @@ def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int, facts: list[st
     return out
 
 
+def headline(report: dict) -> dict:
+    """metrics.json, the file `dvc metrics show/diff` and `dvc exp show` list: each
+    HEADLINE rate's mean, the counts, and under ci95 each interval as a [low, high] list
+    (DVC's tables leave lists out, so they stay a few columns wide; reports read them)."""
+    out: dict = {key: report[key]["mean"] if report[key] else None for key in HEADLINE}
+    out.update(n_edits=report["n_edits"], n_facts=report["n_facts"])
+    out["ci95"] = {key: [report[key]["low"], report[key]["high"]] for key in HEADLINE if report[key]}
+    return out
+
+
 def _retention_by_lang(logs: list[StreamLog], langs: list[str], n_bootstrap: int, seed: int,
                        universe: list[str]) -> dict:
     """Per language, over the edits made: is the edit's translation right at the end of
@@ -377,7 +390,7 @@ def _locality(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
 
 
 def timing(logs: list[StreamLog]) -> dict:
-    """Machine-dependent costs, kept out of metrics.json so reruns give identical metrics."""
+    """Machine-dependent costs, kept out of report.json so reruns give identical files."""
     seconds = [row["seconds"] for lg in logs for row in lg.edits if "seconds" in row]
     return {"sec_per_edit": round(statistics.median(seconds), 4) if seconds else None,
             "edit_seconds_total": round(sum(seconds), 2)}

@@ -52,7 +52,7 @@ class TrainConfig:
     freeze_word_embeddings: bool = knob(True)
     freeze_layers: int = knob(0, ge=0)      # bottom transformer layers (and all embeddings) kept frozen
     dropout: float = knob(0.1, ge=0, le=0.99)
-    eval_every: int = knob(0, ge=0)         # steps between validation runs; 0: once per epoch
+    eval_every: int = knob(5, ge=0)         # steps between validation runs; 0: once per epoch
     max_train_examples: int = knob(0, ge=0)  # 0: the whole English training split
     max_val_examples: int = knob(0, ge=0)   # cap on the validation used to pick the checkpoint; 0: all
     seed: int = knob(0, ge=0)
@@ -261,6 +261,15 @@ def originals(rows: Sequence[dict], split: str) -> list[dict]:
     """Original (not rephrased) rows of a split in every language, in id order."""
     return sorted((r for r in rows if r["split"] == split and r["variant"] == ORIGINAL),
                   key=lambda r: r["id"])
+
+
+def base_metrics(report: dict) -> dict:
+    """base_metrics.json, the file DVC's views list: test accuracy in English, its mean
+    over the task's other languages, and the majority-class baseline."""
+    by_lang = report["test"]["accuracy_by_lang"]
+    others = [accuracy for lang, accuracy in by_lang.items() if lang != "en"]
+    return {"accuracy_en": by_lang.get("en"), "accuracy_other_languages": sum(others) / len(others) if others else None,
+            "majority_baseline": report["majority_baseline"]}
 
 
 def base_report(task: str, model: Classifier, tokenizer, rows: Sequence[dict],

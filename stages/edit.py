@@ -3,8 +3,9 @@
 Usage: python stages/edit.py <task> <method>
 Reads models/<task>/, data/edits/<task>/, data/features/<task>/ and the method's
 hyperparameters, data/hparams/<method>.json (stage hparams@<method>); writes reports/tasks/<task>/<method>/
-metrics.json (every rate over the seeds in params `seeds`, with its pre-edit control and
-a bootstrap 95% interval), edits.csv (one row per edit), curve.csv (locality and edit
+report.json (every rate over the seeds in params `seeds`, with its pre-edit control and
+a bootstrap 95% interval), metrics.json (the headline rates, for DVC's own views),
+edits.csv (one row per edit), curve.csv (locality and edit
 retention every `edit.eval_every` edits). Timings, which differ from run to run, go to
 reports/timings/<task>/<method>.json, which neither git nor DVC tracks.
 """
@@ -36,10 +37,9 @@ from mpn.io import csv_text, read_json, read_jsonl, write_json, write_text
 from mpn.methods import MethodHParams, make_hparams
 from mpn.models import load_classifier
 from mpn.params import pipeline, section
-from mpn.report.inputs import timing_path
 from mpn.schema import CURVE_COLUMNS, EDITS_COLUMNS
-from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs, summarize,
-                            timing)
+from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, headline, memory_inputs,
+                            summarize, timing)
 from mpn.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -204,10 +204,12 @@ def main() -> None:
     rows = [row for lg in logs for row in lg.edits]
     write_text(out / "edits.csv", csv_text(cells(rows), EDITS_COLUMNS))
     write_text(out / "curve.csv", csv_text(cells([c for lg in logs for c in lg.curve]), CURVE_COLUMNS))
-    write_json(out / "metrics.json", metrics)
-    write_json(timing_path(args.task, args.method), {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
-                                     "peak_memory_mb": round(max(resource.getrusage(who).ru_maxrss for who in
-                                                                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024, 1)})
+    write_json(out / "report.json", metrics)
+    write_json(out / "metrics.json", headline(metrics))
+    timings = Path("reports") / "timings" / args.task / f"{args.method}.json"  # read by ReportLayout.timing
+    peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    write_json(timings, {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
+                         "peak_memory_mb": round(peak_kb / 1024, 1)})
     log.info("%s/%s: es %s, clg %s (pre %s), clg_heldout %s (pre %s), locality %s, %d edits over %d seeds",
              args.task, args.method, metrics["es"], metrics["clg"], metrics["clg_pre"], metrics["clg_heldout"],
              metrics["clg_heldout_pre"], metrics["locality"], metrics["n_edits"], len(seeds))

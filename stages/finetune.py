@@ -3,8 +3,9 @@ split, keep the best checkpoint on English validation, and report its accuracy i
 language (zero-shot cross-lingual transfer).
 
 Usage: python stages/finetune.py <task>
-Writes models/<task>/ (classifier + tokenizer), reports/tasks/<task>/base.json and
-reports/tasks/<task>/train_curve.csv.
+Writes models/<task>/ (classifier + tokenizer), reports/tasks/<task>/base.json (accuracy
+per language and split), base_metrics.json (the headline, for DVC's views) and
+train_curve.csv.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mpn.errors import UserError
 from mpn.models import Classifier, default_prefix, load_encoder
 from mpn.params import section
 from mpn.portable import load_any
-from mpn.train import TrainConfig, Trainer, base_report, english_split
+from mpn.train import TrainConfig, Trainer, base_metrics, base_report, english_split
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def main() -> None:
     save_model(model.cpu(), tokenizer, Path("models") / task)
     write_text(Path("reports") / "tasks" / task / "train_curve.csv", curve_csv(curve))
     write_json(Path("reports") / "tasks" / task / "base.json", report)
+    write_json(Path("reports") / "tasks" / task / "base_metrics.json", base_metrics(report))
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
              task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
              report["majority_baseline"], (time.monotonic() - started) / 60)

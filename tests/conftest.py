@@ -1,7 +1,16 @@
+import os
 import sys
 from pathlib import Path
 
-import pytest
+from mpn.cpu import OPT_OUT, PINS
+
+# Before torch and NumPy load: this process and every stage it starts compute as a
+# stage does, and no stage subprocess spends seconds restarting itself to pin them
+# (MPN_UNPINNED=1 runs the tests on the libraries' own choice, e.g. under other caps).
+if os.environ.get(OPT_OUT) != "1":
+    os.environ.update(PINS)
+
+import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py and friends
 

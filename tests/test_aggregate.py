@@ -117,7 +117,7 @@ def write_reports(root: Path, tasks=TASKS, methods=METHODS) -> None:
         for method in methods:
             out = root / task / method
             out.mkdir(parents=True, exist_ok=True)
-            (out / "metrics.json").write_text(json.dumps(metrics_for(task, method)))
+            (out / "report.json").write_text(json.dumps(metrics_for(task, method)))
             write_csv(out / "edits.csv", edit_rows(method))
             write_csv(out / "curve.csv", curve_rows(method))
             timing = root.parent / "timings" / task / f"{method}.json"
@@ -265,10 +265,11 @@ def test_clg_plot_data_has_a_row_per_language_and_method(outputs):
     assert len(xnli) == len(LANGS) * len(METHODS) - 1
 
 
-def test_curve_plot_data_averages_over_streams(outputs):
+def test_curve_plot_data_averages_every_stream_up_to_the_shortest(outputs):
+    # stream 0 measured at 2 and 4 edits, stream 1 only at 2: a point at 4 would be
+    # stream 0's alone, drawn on the same line as the mean of both
     rows = read_csv(outputs.plots / "curves" / "xfacts-patcher.csv")
-    assert rows == [{"n_edits": "2", "locality": "0.9", "er": "0.95", "streams": "2"},
-                    {"n_edits": "4", "locality": "0.8", "er": "0.8", "streams": "1"}]
+    assert rows == [{"n_edits": "2", "agreement": "0.95", "er": "0.95", "locality": "0.9", "streams": "2"}]
 
 
 def test_base_accuracy_plot_data(outputs):
@@ -296,11 +297,11 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
     write_reports(tmp_path / "tasks", tasks=["xfacts"])
     for method in METHODS:
         out = tmp_path / "tasks" / "xfacts" / method
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = json.loads((out / "report.json").read_text())
         metrics.update(clg_by_lang={}, clg_by_lang_pre={}, clg_by_lang_lift={}, clg_heldout_by_lang={},
                        clg_heldout_by_lang_pre={}, clg_heldout_by_lang_lift={}, locality_by_lang={},
                        heldout_edits_by_lang={}, clg=None, clg_heldout=None)
-        (out / "metrics.json").write_text(json.dumps(metrics))
+        (out / "report.json").write_text(json.dumps(metrics))
         (out / "edits.csv").write_text(",".join(edit_rows(method)[0]) + "\n")
         (out / "curve.csv").write_text(",".join(curve_rows(method)[0]) + "\n")
     outputs = aggregate_in({**params(), "tasks": ["xfacts"]}, tmp_path)
@@ -315,13 +316,13 @@ def test_task_with_nothing_measured_still_aggregates(tmp_path):
 
 def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):
     write_reports(tmp_path / "reports" / "tasks")
-    (tmp_path / "reports" / "tasks" / "xnli" / "mpn" / "metrics.json").unlink()
+    (tmp_path / "reports" / "tasks" / "xnli" / "mpn" / "report.json").unlink()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params()))
     result = subprocess.run([sys.executable, str(REPO / "stages" / "aggregate.py")],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: missing reports/tasks/xnli/mpn/metrics.json: it is made by stage "
+        "error: missing reports/tasks/xnli/mpn/report.json: it is made by stage "
         "edit@xnli-mpn (run `dvc repro edit@xnli-mpn`)")
     # Nothing written: the inputs are checked before the first output.
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["tasks", "timings"]  # the inputs
@@ -338,11 +339,11 @@ def test_missing_base_report_names_the_finetune_stage(tmp_path):
 
 def test_missing_metric_key_is_named(tmp_path):
     write_reports(tmp_path / "tasks")
-    path = tmp_path / "tasks" / "xfacts" / "mpn" / "metrics.json"
+    path = tmp_path / "tasks" / "xfacts" / "mpn" / "report.json"
     metrics = json.loads(path.read_text())
     del metrics["clg_heldout"]
     path.write_text(json.dumps(metrics))
-    with pytest.raises(UserError, match=r"mpn/metrics\.json: missing keys \['clg_heldout'\]"):
+    with pytest.raises(UserError, match=r"mpn/report\.json: missing keys \['clg_heldout'\]"):
         aggregate_in(params(), tmp_path)
 
 
@@ -391,7 +392,7 @@ def test_every_per_task_report_is_under_the_aggregate_dep_folder():
         reports = {p for p in reports if p.startswith("reports")}
         assert reports, f"{name} declares no reports"
         assert all(p.startswith("reports/tasks/${item.task}/") for p in reports), reports
-    aggregate_outs = out_paths(stages["aggregate"]["outs"] + stages["aggregate"]["metrics"])
+    aggregate_outs = out_paths(stages["aggregate"]["outs"] + stages["aggregate"].get("metrics", []))
     assert not [p for p in aggregate_outs if p.startswith("reports/tasks")]
 
 
@@ -400,8 +401,9 @@ def test_dvc_yaml_declares_outputs_and_plots_of_aggregate():
     repo_params = yaml.safe_load((REPO / "params.yaml").read_text())
     stage = dvc_yaml["stages"]["aggregate"]
     outs = out_paths(stage["outs"])
-    assert outs == {"reports/summary.md", "reports/figures", "reports/plots"}
-    assert stage["metrics"] == [{"reports/summary.json": {"cache": False}}, {"reports/paired.json": {"cache": False}}]
+    assert outs == {"reports/summary.md", "reports/figures", "reports/plots", "reports/summary.json",
+                    "reports/paired.json"}
+    assert "metrics" not in stage  # DVC's views list the edit stages' headline files instead
     plot_ids = out_paths(dvc_yaml["plots"])
     assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
                         "reports/plots/curves", "reports/figures"}

@@ -43,7 +43,7 @@ def fresh_model(toy_encoder) -> Classifier:
 
 def config(**overrides) -> TrainConfig:
     base = dict(max_length=16, batch_size=4, learning_rate=3.0e-3, epochs=6, warmup=0.0,
-                freeze_word_embeddings=False, device="cpu", seed=0)
+                freeze_word_embeddings=False, eval_every=0, device="cpu", seed=0)
     return TrainConfig(**{**base, **overrides})
 
 
@@ -62,12 +62,21 @@ def test_fine_tuning_lowers_training_loss_and_keeps_best_checkpoint(toy_encoder)
     trainer = Trainer(model, tokenizer, config())
     result = trainer.fit(texts, labels, val_texts, val_labels)
     assert mean_loss(model, tokenizer, texts, labels) < before - 0.02
-    assert [r["step"] for r in result.curve] == [6, 12, 18, 24, 30, 36]  # 24 items / batch 4
+    assert [r["step"] for r in result.curve] == [6, 12, 18, 24, 30, 36]  # eval_every 0: each epoch (24 items / batch 4)
     best = max(result.curve, key=lambda r: r["val_accuracy"])
     assert result.best_step == best["step"]
     assert best["val_accuracy"] == 1.0  # the signal word was learned
     # the model left behind is the best checkpoint, not the last one
     assert trainer.accuracy(val_texts, val_labels) == pytest.approx(best["val_accuracy"])
+
+
+def test_eval_every_n_steps_makes_the_curve_and_picks_among_all_checks(toy_encoder):
+    _, tokenizer = toy_encoder
+    rows = toy_rows()
+    trainer = Trainer(fresh_model(toy_encoder), tokenizer, config(eval_every=5))
+    result = trainer.fit(*english_split(rows, "train", LABELS), *english_split(rows, "val", LABELS))
+    assert [r["step"] for r in result.curve] == [5, 10, 15, 20, 25, 30, 35, 36]  # and the last step
+    assert result.best_step == max(result.curve, key=lambda r: r["val_accuracy"])["step"]
 
 
 def test_frozen_word_embeddings_do_not_move(toy_encoder):

@@ -25,6 +25,7 @@ import yaml
 
 from mpn.features import FeatureStore, as_text, edit_texts
 from mpn.io import read_json, read_jsonl
+from mpn.sequential import HEADLINE, headline
 from tiny import make_tiny_encoder
 
 pytestmark = pytest.mark.slow
@@ -159,7 +160,7 @@ def test_every_stage_writes_its_outputs(pipeline):
 @pytest.mark.parametrize("method", METHODS)
 def test_edit_stage_metrics(pipeline, method):
     repo, _, _ = pipeline
-    metrics = read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json")
+    metrics = read_json(repo / f"reports/tasks/xfacts/{method}/report.json")
     assert set(metrics) >= METRIC_KEYS
     assert all(1 <= n <= MAX_EDITS for n in metrics["n_edits_by_seed"]) and len(metrics["n_edits_by_seed"]) == 2
     assert metrics["patches"] == metrics["n_edits"] == sum(metrics["n_edits_by_seed"])
@@ -171,13 +172,15 @@ def test_edit_stage_metrics(pipeline, method):
     assert read_json(repo / f"reports/timings/xfacts/{method}.json")["sec_per_edit"] > 0
     for name in ("edits.csv", "curve.csv"):
         assert (repo / f"reports/tasks/xfacts/{method}/{name}").read_text().count("\n") >= 2
+    # the headline for DVC's views: the report's means, intervals and counts
+    assert read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json") == headline(metrics)
 
 
 def test_some_edits_succeed(pipeline):
     # The tiny random model is hard to edit; one success in either method shows the
     # patches train and reach the model that is measured.
     repo, _, _ = pipeline
-    successes = [read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json")["es"]["mean"]
+    successes = [read_json(repo / f"reports/tasks/xfacts/{method}/metrics.json")["es"]
                  for method in METHODS]
     assert max(successes) > 0, f"no edit succeeded (es {successes})"
 
@@ -198,8 +201,15 @@ def test_aggregate_outputs(pipeline):
                          "curves/xfacts-patcher.csv", "curves/xfacts-mpn.csv"}
     shown = json.loads(dvc("metrics", "show", "--json", repo=repo, env=env))
     files = shown[""]["data"]
-    assert files["reports/summary.json"]["data"]["xfacts"]["mpn"]["n_edits"] >= 1
-    assert "accuracy" in files["reports/tasks/xfacts/base.json"]["data"]["test"]
+    assert set(files) == {"reports/tasks/xfacts/base_metrics.json", "reports/tasks/xfacts/patcher/metrics.json",
+                          "reports/tasks/xfacts/mpn/metrics.json"}
+    assert files["reports/tasks/xfacts/mpn/metrics.json"]["data"]["n_edits"] >= 1
+    assert set(files["reports/tasks/xfacts/base_metrics.json"]["data"]) == {
+        "accuracy_en", "accuracy_other_languages", "majority_baseline"}
+    # DVC's tables leave the ci95 lists out; the file keeps them for the reports.
+    assert set(files["reports/tasks/xfacts/mpn/metrics.json"]["data"]) == {*HEADLINE, "n_edits", "n_facts"}
+    headline = read_json(repo / "reports/tasks/xfacts/mpn/metrics.json")
+    assert set(headline["ci95"]) <= set(HEADLINE) and "es" in headline["ci95"]
 
 
 def test_first_run_ran_every_stage(pipeline):
@@ -232,7 +242,7 @@ def test_experiment_with_a_changed_param_reruns_only_what_reads_it(pipeline):
             steps = [int(row["steps"]) for row in csv.DictReader(
                 (repo / f"reports/tasks/xfacts/{method}/edits.csv").open())]
             assert steps and max(steps) <= 20
-        assert "reports/summary.json" in dvc("metrics", "diff", repo=repo, env=env)
+        assert "reports/tasks/xfacts/patcher/metrics.json" in dvc("metrics", "diff", repo=repo, env=env)
         run(["git", "checkout", "--", "."], repo, env)
 
         # an MPN-only knob leaves Transformer-Patcher's stage up to date
@@ -250,11 +260,11 @@ def test_killed_edit_stage_resumes_finished_streams_with_the_same_metrics(pipeli
     """kill -9 once a stream is checkpointed; `dvc repro` then loads it instead of
     redoing it, and the metrics are those of the uninterrupted run, byte for byte."""
     repo, env, _ = pipeline
-    metrics = repo / "reports/tasks/xfacts/mpn/metrics.json"
+    metrics = repo / "reports/tasks/xfacts/mpn/report.json"
     straight = metrics.read_bytes()
     checkpoints = repo / "data/checkpoints/edit/xfacts-mpn"
     shutil.rmtree(checkpoints)
-    for name in ("metrics.json", "edits.csv", "curve.csv"):  # as if the stage's first run was killed
+    for name in ("report.json", "metrics.json", "edits.csv", "curve.csv"):  # as if the stage's first run was killed
         (repo / "reports/tasks/xfacts/mpn" / name).unlink()
     proc = subprocess.Popen([sys.executable, "stages/edit.py", "xfacts", "mpn"], cwd=repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -302,8 +312,9 @@ def test_queued_experiments_run_with_two_workers(pipeline):
     dvc("queue", "stop", "--kill", repo=repo, env=env)
     assert status.count("Success") == 2, status
     shown = json.loads(dvc("exp", "show", "--json", repo=repo, env=env))
-    runs = {exp["name"]: exp["data"] for commit in shown for exp in (commit.get("experiments") or [])
+    revs = {exp["name"]: exp for commit in shown for exp in (commit.get("experiments") or [])
             for exp in exp["revs"] if exp["name"] in ("steps20", "steps40")}  # other tests make experiments too
+    runs = {name: exp["data"] for name, exp in revs.items()}
     assert set(runs) == {"steps20", "steps40"}
     for name, data in runs.items():
         assert data["params"]["params.yaml"]["data"]["hparams"]["patcher"]["max_steps"] == int(name[5:])
@@ -319,8 +330,10 @@ def test_queued_experiments_run_with_two_workers(pipeline):
     assert {(row["Experiment"], row["method"]) for row in rows} == {(n, m) for n in runs for m in METHODS}
     for row in rows:
         assert row["hparams.patcher.max_steps"] == row["Experiment"][5:] and row["task"] == "xfacts"
-        rate = runs[row["Experiment"]]["metrics"]["reports/summary.json"]["data"]["xfacts"][row["method"]]["es"]
-        assert row["es"].startswith(f"{100 * rate['mean']:.1f} [{100 * rate['low']:.1f}, "), (row, rate)
+        committed = f"{revs[row['Experiment']]['rev']}:reports/tasks/xfacts/{row['method']}/metrics.json"
+        headline = json.loads(run(["git", "show", committed], repo, env))
+        assert row["es"] == f"{100 * headline['es']:.1f} [{100 * headline['ci95']['es'][0]:.1f}, " \
+                            f"{100 * headline['ci95']['es'][1]:.1f}]", (row, headline)
     bad = subprocess.run([sys.executable, "-m", "mpn.report.experiments", "--metrics", "speed"], cwd=repo, env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: 'speed' is not a rate"), bad.stderr

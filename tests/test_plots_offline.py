@@ -69,7 +69,8 @@ def tiny_report() -> TaskReport:
         metrics = {"clg_by_lang": {"de": rate(clg), "sw": rate(clg - 0.1)},
                    "clg_by_lang_pre": {"de": rate(0.3), "sw": rate(0.3)},
                    "heldout_languages": ["sw"]}
-        curve = [{"seed": 0, "stream": "0", "n_edits": n, "locality": 1 - n / 50, "er": 1 - n / 40}
+        curve = [{"seed": 0, "stream": "0", "n_edits": n, "locality": 1 - n / 50, "agreement": 1 - n / 60,
+                  "er": 1 - n / 40}
                  for n in (2, 4, 6)]
         methods[method] = MethodReport(method, metrics, [], curve)
     by_lang = {"en": 0.9, "de": 0.8, "sw": 0.6}

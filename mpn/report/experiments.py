@@ -3,7 +3,8 @@
 Reads `dvc exp show --json` (the commit's baseline and every experiment DVC holds for
 it: queued sweeps, `dvc exp run -S ...`) and prints one Markdown row per experiment,
 task and method: the params that differ between the experiments, then the chosen
-rates from each one's reports/summary.json as mean [95% interval] in %.
+rates from each one's edit metrics (reports/tasks/<task>/<method>/metrics.json) as
+mean [95% interval] in %.
 
     python -m mpn.report.experiments                       # every experiment of HEAD
     python -m mpn.report.experiments --metrics es clg_heldout_lift --out sweep.md
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,8 @@ from mpn.errors import UserError
 from mpn.io import write_text
 from mpn.report.tables import fmt_rate, markdown_table
 
-SUMMARY = "reports/summary.json"
+METRICS_FILE = re.compile(r"^reports/tasks/(?P<task>[^/]+)/(?P<method>[^/]+)/metrics\.json$")
+SUMMARY = "reports/tasks/<task>/<method>/metrics.json"
 DEFAULT_METRICS = ["es", "mg_lift", "clg_lift", "clg_heldout_lift", "locality_agreement", "locality", "er"]
 LIFTS = ("_lift",)  # shown with a sign
 
@@ -31,7 +34,7 @@ class Run:
     """One row source: a baseline commit or an experiment, its params and summary."""
     name: str
     params: dict[str, Any]   # flattened: {"hparams.patcher.lr": 0.01, ...}
-    summary: dict[str, Any]  # reports/summary.json: {task: {method: {metric: rate}}}
+    summary: dict[str, Any]  # {task: {method: {metric: {"mean", "low", "high"}}}}
 
 
 def dvc_exp_show(all_commits: bool = False) -> list[dict]:
@@ -59,8 +62,28 @@ def collect(shown: list[dict]) -> list[Run]:
 def _run(name: str, entry: dict) -> Run:
     data = entry.get("data") or {}
     params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-    summary = ((data.get("metrics") or {}).get(SUMMARY) or {}).get("data") or {}
+    summary: dict[str, Any] = {}
+    for path, metrics in sorted((data.get("metrics") or {}).items()):
+        if (match := METRICS_FILE.match(path)) and metrics.get("data"):
+            headline = committed_json(entry["rev"], path)
+            summary.setdefault(match["task"], {})[match["method"]] = rates(headline)
     return Run(name, flatten(params), summary)
+
+
+def committed_json(rev: str, path: str) -> dict[str, Any]:
+    """The file as the commit holds it: DVC's JSON leaves out list values such as ci95,
+    and metrics files (cache: false) are committed with every experiment."""
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    if proc.returncode:
+        raise UserError(f"{path} is not committed in {rev[:7]}: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def rates(headline: dict[str, Any]) -> dict[str, Any]:
+    """An edit stage's metrics.json (means, ci95: [low, high]) -> metric: mean, low, high."""
+    intervals = headline.get("ci95") or {}
+    return {key: {"mean": mean, "low": intervals[key][0], "high": intervals[key][1]}
+            for key, mean in headline.items() if key in intervals}
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -81,11 +104,11 @@ def varying(runs: list[Run]) -> list[str]:
 
 
 def check_metrics(runs: list[Run], metrics: list[str]) -> None:
-    rates = sorted({metric for run in runs for methods in run.summary.values() for values in methods.values()
-                    for metric, rate in values.items() if isinstance(rate, dict) and "mean" in rate})
+    known = sorted({metric for run in runs for methods in run.summary.values() for values in methods.values()
+                    for metric in values})
     for metric in metrics:
-        if metric not in rates:
-            raise UserError(f"--metrics: {metric!r} is not a rate in {SUMMARY}; allowed: {', '.join(rates)}")
+        if metric not in known:
+            raise UserError(f"--metrics: {metric!r} is not a rate in {SUMMARY}; allowed: {', '.join(known)}")
 
 
 def table(runs: list[Run], metrics: list[str], decimals: int = 1) -> str:

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mpn.report.inputs import TaskReport  # noqa: E402
+from mpn.report.plot_data import shared_points  # noqa: E402
 
 HELDOUT_NOTE = "* always held out of MPN's pool"
 # No software/date metadata: the same inputs give byte-identical PNGs.
@@ -101,31 +101,32 @@ def _bars_with_errors(rates: list[dict | None]) -> tuple[np.ndarray, np.ndarray]
 def curves_figure(report: TaskReport) -> plt.Figure:
     colors = method_colors(list(report.methods))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharex=True)
-    for ax, metric, title in ((axes[0], "locality", "Locality"),
+    for ax, metric, title in ((axes[0], "agreement", "Locality: agreement with the base model"),
                               (axes[1], "er", "Edit retention")):
+        streams = 0
         for method, r in report.methods.items():
-            n, mean, low, high = stream_band(r.curve, metric)
+            n, mean, low, high, streams = stream_band(r.curve, metric)
             ax.plot(n, mean, marker="o", markersize=3, label=method, color=colors[method])
             ax.fill_between(n, low, high, color=colors[method], alpha=0.2, linewidth=0)
-        ax.set_title(f"{report.task}: {title.lower()} during sequential editing")
-        ax.set_xlabel("Edits made in the stream")
-        ax.set_ylabel(f"{title} (%)")
+        ax.set_title(f"{report.task}: {title.lower()}")
+        ax.set_xlabel(f"Edits made in the stream (every point: all {streams} streams)")
+        ax.set_ylabel(f"{title.split(':')[0]} (%)")
+        ax.set_ylim(top=100.5)  # both are shares of items, never above 100
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        legend_below(ax, "Method (band: min to max over streams)")
+        legend_below(ax, "Method (line: mean; band: min to max over streams)")
     return fig
 
 
-def stream_band(curve: list[dict[str, Any]], metric: str) -> tuple[np.ndarray, ...]:
-    """n_edits, and the mean, min and max over streams of `metric` there (in %)."""
-    by_n: dict[float, list[float]] = defaultdict(list)
-    for row in curve:
-        if row[metric] is not None:
-            by_n[row["n_edits"]].append(100 * row[metric])
-    n = np.array(sorted(by_n))
-    values = [by_n[k] for k in n]
-    return (n, np.array([np.mean(v) for v in values]), np.array([min(v) for v in values]),
-            np.array([max(v) for v in values]))
+def stream_band(curve: list[dict[str, Any]], metric: str) -> tuple[Any, ...]:
+    """At each number of edits every stream reached (streams differ in length, so a
+    point past the shortest would average a different set of streams): n_edits, and
+    the mean, min and max over streams of `metric` there (in %); and the stream count."""
+    points = shared_points(curve, metric)
+    n = np.array(sorted(points))
+    values = [100 * np.array(points[k]) for k in n]
+    return (n, np.array([v.mean() for v in values]), np.array([v.min() for v in values]),
+            np.array([v.max() for v in values]), len(values[0]) if values else 0)
 
 
 def base_accuracy_figure(report: TaskReport) -> plt.Figure:

@@ -1,5 +1,5 @@
 """The aggregate stage's inputs: where each file lives, which stage makes it, and
-strict loading of the edit stage's metrics.json, edits.csv and curve.csv.
+strict loading of the edit stage's report.json, edits.csv and curve.csv.
 
 Paths come from the params' task and method lists, never from globbing, so a missing
 report is an error that names the file and the stage to run, not a silently shorter table.
@@ -66,8 +66,8 @@ class ReportLayout:
     def _method_file(self, task: str, method: str, name: str) -> ExpectedFile:
         return ExpectedFile(self.root / task / method / name, f"edit@{task}-{method}")
 
-    def metrics(self, task: str, method: str) -> ExpectedFile:
-        return self._method_file(task, method, "metrics.json")
+    def report(self, task: str, method: str) -> ExpectedFile:
+        return self._method_file(task, method, "report.json")
 
     def edits(self, task: str, method: str) -> ExpectedFile:
         return self._method_file(task, method, "edits.csv")
@@ -135,7 +135,7 @@ def _load_task(task: str, methods: list[str], layout: ReportLayout) -> TaskRepor
     base = _check_base(layout.base(task).require())
     reports = {}
     for method in methods:
-        metrics = _check_metrics(layout.metrics(task, method).require())
+        metrics = _check_metrics(layout.report(task, method).require())
         edits = read_csv_table(layout.edits(task, method).require(), (*EDITS_KEYS, *EDITS_NUMERIC),
                                EDITS_NUMERIC, EDITS_KEYS)
         curve = read_csv_table(layout.curve(task, method).require(), CURVE_COLUMNS,

@@ -5,7 +5,8 @@ declares each folder once and new tasks need no dvc.yaml edit:
 
     clg_by_lang/<task>.csv         lang, method, clg, low, high, pre (unseen texts)
     base_accuracy/<task>.csv       lang, accuracy           (test split)
-    curves/<task>-<method>.csv     n_edits, locality, er, streams
+    curves/<task>-<method>.csv     n_edits, agreement, er, locality, streams (up to the
+                                   shortest stream, so every point averages every stream)
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from mpn.report.outputs import write_csv
 
 CLG_COLUMNS = ["lang", "method", "clg", "low", "high", "pre"]
 BASE_COLUMNS = ["lang", "accuracy"]
-CURVE_COLUMNS = ["n_edits", "locality", "er", "streams"]
+CURVE_COLUMNS = ["n_edits", "agreement", "er", "locality", "streams"]
+CURVE_METRICS = ("agreement", "er", "locality")  # locality: the ratio to the base model (may pass 1)
 
 
 def clg_rows(report: TaskReport) -> list[dict[str, Any]]:
@@ -41,23 +43,25 @@ def base_accuracy_rows(report: TaskReport) -> list[dict[str, Any]]:
     return [{"lang": lang, "accuracy": acc} for lang, acc in by_lang.items()]
 
 
-def mean_curve(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Locality and ER at each n_edits, averaged over the streams that got that far."""
-    points: dict[float, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+def shared_points(curve: list[dict[str, Any]], metric: str) -> dict[int, list[float]]:
+    """n_edits -> `metric` of every stream, at each n_edits that every stream (seed,
+    stream) measured: streams differ in length (each ends at its last mistake), and a
+    point past the shortest would average fewer, different streams."""
+    by_stream: dict[tuple, dict[int, float]] = defaultdict(dict)
     for row in curve:
-        for metric in ("locality", "er"):
-            if row[metric] is not None:
-                points[row["n_edits"]][metric].append(row[metric])
-        points[row["n_edits"]]["streams"].append((row["seed"], row["stream"]))
-    return [{"n_edits": int(n),
-             "locality": _mean_or_none(point["locality"]),
-             "er": _mean_or_none(point["er"]),
-             "streams": len(set(point["streams"]))}
-            for n, point in sorted(points.items())]
+        by_stream[(row["seed"], row["stream"])][int(row["n_edits"])] = row[metric]
+    shared = set.intersection(*(set(points) for points in by_stream.values())) if by_stream else set()
+    return {n: [points[n] for points in by_stream.values()] for n in sorted(shared)
+            if all(points[n] is not None for points in by_stream.values())}
 
 
-def _mean_or_none(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+def mean_curve(curve: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each CURVE_METRICS' mean over all streams, at each n_edits every stream reached."""
+    means = {metric: shared_points(curve, metric) for metric in CURVE_METRICS}
+    streams = len({(row["seed"], row["stream"]) for row in curve})
+    return [{"n_edits": n, **{m: float(np.mean(means[m][n])) if n in means[m] else None for m in CURVE_METRICS},
+             "streams": streams}
+            for n in sorted(set().union(*means.values()))]
 
 
 def write_plot_data(reports: list[TaskReport], out_dir: Path) -> list[Path]:
