@@ -8,12 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from mpn.cli import load_params
-from mpn.io import read_jsonl
-from mpn.methods import MethodHParams, method_hparams
-from mpn.models import Classifier, load_classifier
-from mpn.params import section
-from mpn.sequential import HeldOut, memory_inputs
+from mpn.pipeline.stage import load_params
+from mpn.pipeline.io import read_jsonl
+from mpn.editing.methods import MethodHParams, method_hparams
+from mpn.model.classifier import Classifier
+from mpn.model.portable import load_classifier
+from mpn.pipeline.params import EditSettings, section
+from mpn.experiment.sequential import HeldOut, memory_inputs
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TaskRun:
 
     @property
     def max_length(self) -> int:
-        return section(self.params, "edit").max_length
+        return section(self.params, EditSettings).max_length
 
     def heldout(self, seed: int = 0) -> HeldOut:
         """The held-out design of params.yaml's mpn section (fixed languages, rotation)."""

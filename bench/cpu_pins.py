@@ -1,4 +1,4 @@
-"""What the CPU pins (mpn/cpu.py) cost and what they fix, one stage at a time.
+"""What the CPU pins (mpn/pipeline/cpu.py) cost and what they fix, one stage at a time.
 
     python bench/cpu_pins.py --stage finetune xfacts --outs models/xfacts reports/tasks/xfacts/base.json
 
@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mpn.cpu import PINS  # noqa: E402
+from mpn.pipeline.cpu import PINS  # noqa: E402
 
 CAPS = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "DNNL_MAX_CPU_ISA": "SSE41",
         "NPY_DISABLE_CPU_FEATURES": PINS["NPY_DISABLE_CPU_FEATURES"], "OPENBLAS_CORETYPE": "Nehalem",
         "NUMBA_CPU_NAME": "generic"}
-NO_PINS = {"MPN_UNPINNED": "1"}  # mpn.cpu: leave the libraries' own choice (this bench only)
+NO_PINS = {"MPN_UNPINNED": "1"}  # mpn.pipeline.cpu: leave the libraries' own choice (this bench only)
 CONFIGS = {"unpinned": NO_PINS, "unpinned-sse4": {**NO_PINS, **CAPS},
            "pinned": {}, "pinned-sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
            "pinned-1thread": {"OMP_NUM_THREADS": "1"}}  # torch's default threads: the core count

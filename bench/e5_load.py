@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 
-from mpn.models import E5_NAME, load_encoder
+from mpn.model.classifier import E5_NAME, load_encoder
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ import torch
 
 from common import load_task
 from mpn.data import load_rows
-from mpn.editor import Editor
-from mpn.edits import GroupIndex
-from mpn.io import read_jsonl
-from mpn.schema import model_input
-from mpn.sequential import SequentialEditing, summarize, timing
+from mpn.editing.editor import Editor
+from mpn.experiment.edit_sets import GroupIndex
+from mpn.pipeline.io import read_jsonl
+from mpn.pipeline.schema import model_input
+from mpn.experiment.sequential import SequentialEditing, summarize, timing
 
 
 EDIT_KINDS = ("mistakes", "counterfactual")

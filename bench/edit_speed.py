@@ -18,8 +18,8 @@ import time
 import torch
 
 from common import TaskRun, load_task
-from mpn.editor import Editor
-from mpn.sequential import as_text, precompute
+from mpn.editing.editor import Editor
+from mpn.experiment.sequential import as_text, precompute
 
 
 def run(engine: str, task: TaskRun, edits: list[dict]):

@@ -25,9 +25,9 @@ from collections import Counter
 
 from common import load_task
 from edit_scale import EDIT_KINDS, long_stream
-from mpn.edits import reshuffle_streams
-from mpn.editor import Editor
-from mpn.sequential import SequentialEditing, as_text
+from mpn.experiment.edit_sets import reshuffle_streams
+from mpn.editing.editor import Editor
+from mpn.experiment.sequential import SequentialEditing, as_text
 
 
 def word_overlap(a, b) -> float:

@@ -36,26 +36,22 @@ import dataclasses
 import json
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "stages"))  # the edit stage's stream runner
-
-from edit import StreamJob, load_features, run_streams  # noqa: E402
-
-from mpn.cli import load_params  # noqa: E402
-from mpn.editor import Editor  # noqa: E402
-from mpn.io import read_json, read_jsonl  # noqa: E402
-from mpn.methods import make_hparams, method_hparams  # noqa: E402
-from mpn.models import load_classifier  # noqa: E402
-from mpn.params import section  # noqa: E402
-from mpn.report.paired import compare_to_baseline  # noqa: E402
-from mpn.sequential import HeldOut, SequentialEditing, memory_inputs, summarize  # noqa: E402
+from mpn.editing.editor import Editor
+from mpn.editing.features import FeatureStore
+from mpn.editing.methods import make_hparams, method_hparams
+from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs, summarize
+from mpn.experiment.streams import StreamJob, run_streams
+from mpn.model.portable import load_classifier
+from mpn.pipeline.io import read_json, read_jsonl
+from mpn.pipeline.params import EditSettings, section
+from mpn.pipeline.stage import load_params
+from mpn.report.paired import compare_to_baseline
 
 BASELINE = "patcher"
 
@@ -124,7 +120,7 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                     val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                    max_length=section(params, "edit").max_length, features=shared["features"])
+                    max_length=section(params, EditSettings).max_length, features=shared["features"])
     runner = SequentialEditing(editor, read_jsonl(folder / "locality.jsonl"))
     runner.precompute(edits)
     start = time.perf_counter()
@@ -186,7 +182,7 @@ def main() -> None:
     parser.add_argument("--fold-seed", type=int, default=0, help="the draw that splits the edit facts into two folds")
     args = parser.parse_args()
     params = load_params()
-    shared = {"features": load_features(args.task)}
+    shared = {"features": FeatureStore.load(Path("data") / "features" / args.task)}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
     runs = {}

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mpn.cli import setup_logging
-from mpn.io import read_jsonl
+from mpn.pipeline.stage import setup_logging
+from mpn.pipeline.io import read_jsonl
 from mpn.translate import RetryPolicy, TranslationCache, TranslationRunner, make_provider
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,67 +1,170 @@
-"""What every stage script shares: params loading, logging, one-line errors."""
+"""The `mpn-edit` command: edit any sequence classifier without writing Python.
+
+    mpn-edit edit --model M --requests R.jsonl --method patcher [--set KEY=VALUE ...]
+                  [--memory MEM.jsonl] --out DIR
+    mpn-edit predict --model DIR --texts T.jsonl
+
+M: a folder from the pipeline (models/<task>), a folder `edit` wrote, or any Hugging
+Face sequence classifier (hub name or folder). A request is one JSON object a line:
+
+    {"text": "...", "target": "REFUTES", "translations": {"de": "...", "fr": "..."}}
+
+the input as `text`, or `premise` and `hypothesis`, or the pipeline's `input` (a text or
+a [premise, hypothesis] pair); the `target` label; optional `translations`, by language
+code, which the +mpn methods train on. Every request is checked before the first edit,
+and DIR is written only when every edit has run (atomically: temp folder, then rename).
+"""
 from __future__ import annotations
 
-import logging
+import argparse
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import yaml
+from tqdm.auto import tqdm
 
-from mpn import secrets
-from mpn.cpu import pin_arithmetic
-from mpn.errors import UserError
-from mpn.params import top_level
+from mpn.editing.editor import Editor
+from mpn.editing.methods import make_hparams
+from mpn.model.anatomy import Anatomy
+from mpn.model.classifier import predict_logits
+from mpn.model.portable import load_any, logits_without_mpn, save_edited
+from mpn.pipeline import secrets
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.params import MAX_LENGTH
+from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
+from mpn.pipeline.stage import setup_logging
 
-log = logging.getLogger("mpn")
-
-
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"missing {path}: run stages from the project root")
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
-
-
-def task_argument(params: dict[str, Any]) -> str:
-    """The one command-line argument of a per-task stage: a task listed in params.yaml."""
-    return listed_argument(params, "tasks", "task")
+INPUT_FIELDS = "text, premise and hypothesis, or input"
 
 
-def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
-    """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
-    allowed = top_level(params, key)
-    if len(sys.argv) != 2 or sys.argv[1] not in allowed:
-        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
-        raise UserError(f"{what} {given!r} is not in params.yaml {key}; allowed: {', '.join(allowed)}")
-    return sys.argv[1]
+@dataclass
+class Request:
+    text: str | tuple
+    target: str
+    translations: dict
 
 
-def set_threads(n: int) -> None:
-    """torch CPU threads (a checked params value); 0 leaves torch's default."""
-    if n:
-        import torch  # the data stages never need it
-        torch.set_num_threads(n)
+def read_inputs(path: str, with_target: bool, labels: list[str] = ()) -> list[Request]:
+    """Every line of `path` as a request (or, without targets, an input to predict);
+    the first bad line is a one-line UserError naming file:line and what is allowed."""
+    if not Path(path).is_file():
+        raise UserError(f"missing file {path}")
+    rows = []
+    with open(path, encoding="utf-8", errors=DECODE_ERRORS) as f:
+        for lineno, row in iter_jsonl(f, path):
+            where = f"{path}:{lineno}"
+            target = row.get("target") if with_target else ""
+            if with_target and target not in labels:
+                shown = "missing" if target is None else repr(target)
+                raise UserError(f"{where}: target {shown} is not a label of the model; allowed: {', '.join(labels)}")
+            translations = row.get("translations") or {}
+            if not isinstance(translations, dict):
+                raise UserError(f"{where}: translations must be an object {{language: text}}, got {translations!r}")
+            rows.append(Request(_text(row, where), target,
+                                {lang: _text({"input": t}, f"{where}: translations.{lang}") for lang, t in translations.items()}))
+    if not rows:
+        raise UserError(f"{path}: no requests (one JSON object a line)")
+    return rows
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    secrets.install_log_scrubbing()
+def _text(row: dict, where: str) -> str | tuple:
+    """A text, or a (premise, hypothesis) pair, from a row's input fields."""
+    if "premise" in row or "hypothesis" in row:
+        value = [row.get("premise"), row.get("hypothesis")]
+    else:
+        value = row.get("text", row.get("input"))
+    pair = isinstance(value, list) and len(value) == 2
+    parts = value if pair else [value]
+    if not all(isinstance(p, str) and p.strip() for p in parts):
+        raise UserError(f"{where}: no input: give {INPUT_FIELDS} as non-empty text")
+    return tuple(value) if pair else value
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main() with the arithmetic pinned (mpn.cpu); bad input becomes one
-    line on stderr and exit code 2. Both that line and the traceback of any other
-    failure are scrubbed of credentials."""
-    pin_arithmetic()
+def parse_sets(items: list[str], method: str):
+    """`--set key=value` items (YAML values) over the method's defaults."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
+        overrides[key] = yaml.safe_load(value)
+    return make_hparams(method, overrides, where=f"--set for method {method}")
+
+
+def edit(args) -> None:
+    hparams = parse_sets(args.set, args.method)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    model, tokenizer = load_any(args.model)
+    labels = Anatomy.of(model).labels
+    requests = read_inputs(args.requests, True, labels)
+    memory = [r.text for r in read_inputs(args.memory, False)] if args.memory else []
+    if not memory:
+        tqdm.write("warning: no --memory: nothing keeps the patches silent on unrelated inputs", file=sys.stderr)
+    n_val = max(1, len(memory) // 10) if memory else 0   # held out: the early stop watches it
+    editor = Editor(model, tokenizer, args.method, hparams, memory=memory[n_val:], val_memory=memory[:n_val],
+                    max_length=args.max_length, device=args.device)
+    editor.warm([t for r in requests for t in (r.text, *r.translations.values())], [r.text for r in requests])
+    n_right = 0
+    for i, request in enumerate(tqdm(requests, desc="edits", unit="edit"), 1):
+        result = editor.edit(request.text, request.target, request.translations)
+        n_right += result.success
+        tqdm.write(f"edit {i}/{len(requests)}: {'success' if result.success else 'FAILED'}  "
+                   f"steps {result.steps}  {result.seconds:.3f} s  target {request.target}  {request.text!r}")
+    save_edited(editor, tokenizer, out)
+    tqdm.write(f"{n_right}/{len(requests)} edits succeeded; edited model and tokenizer in {out}")
+    if args.check:
+        texts = [r.text for r in requests]
+        difference = (logits_without_mpn(out, texts, args.max_length) - editor.engine.predict(texts).cpu()).abs().max()
+        tqdm.write(f"reload check: {out} loaded by transformers alone (mpn blocked) gives the edited "
+                   f"model's logits on the {len(texts)} requests to within {difference.item():.2g}")
+
+
+def predict(args) -> None:
+    model, tokenizer = load_any(args.model)
+    labels = Anatomy.of(model).labels
+    texts = [r.text for r in read_inputs(args.texts, False)]
+    probabilities = predict_logits(model, tokenizer, texts, max_length=args.max_length).softmax(-1)
+    for text, probs in zip(texts, probabilities.tolist()):
+        best = max(range(len(labels)), key=probs.__getitem__)
+        print(json.dumps({"input": text, "label": labels[best],
+                          "probabilities": {label: round(p, 6) for label, p in zip(labels, probs)}},
+                         ensure_ascii=False))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="mpn-edit", description="Edit a sequence classifier's mistakes, one example each.")
+    commands = top.add_subparsers(dest="command", required=True)
+    e = commands.add_parser("edit", help="edit a classifier with requests from a jsonl file, save it to --out")
+    e.add_argument("--model", required=True, help="pipeline folder, folder saved by mpn-edit, or hub name / folder")
+    e.add_argument("--requests", required=True, help="jsonl: text (or premise, hypothesis), target, translations")
+    e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn")
+    e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
+    e.add_argument("--memory", help="jsonl of unrelated inputs the edits must leave alone (a tenth is held out for early stopping)")
+    e.add_argument("--out", required=True, help="folder for the edited model and tokenizer")
+    e.add_argument("--no-check", dest="check", action="store_false",
+                   help="skip reloading --out with transformers alone to compare logits (a few seconds)")
+    p = commands.add_parser("predict", help="print each input's label and probabilities as JSON lines")
+    p.add_argument("--model", required=True)
+    p.add_argument("--texts", required=True, help="jsonl: text, or premise and hypothesis, or input")
+    for sub in (e, p):
+        sub.add_argument("--max-length", type=int, default=MAX_LENGTH, help="tokens per input (longer ones are cut)")
+    e.add_argument("--device", default="cpu", help="auto, cpu or cuda[:N]")
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     setup_logging()
     try:
-        main()
+        {"edit": edit, "predict": predict}[args.command](args)
     except UserError as err:
         print(f"error: {secrets.scrub(err)}", file=sys.stderr)
         sys.exit(2)
-    except Exception:  # noqa: BLE001 - logged (scrubbed) with its traceback, then exit 1
-        log.exception("stage failed")
-        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """Stage aggregate: every task's and method's edit reports -> reports/summary.json,
 reports/summary.md, reports/figures/, reports/plots/ (see mpn/report/)."""
-from mpn.cli import load_params, run_stage
+from mpn.pipeline.stage import load_params, run_stage
 from mpn.report import aggregate
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mpn.cli import load_params, run_stage
 from mpn.data.build import download_tasks
-from mpn.params import pipeline
+from mpn.pipeline.params import pipeline
+from mpn.pipeline.stage import load_params, run_stage
 
 log = logging.getLogger(__name__)
 

@@ -12,96 +12,36 @@ reports/timings/<task>/<method>.json, which neither git nor DVC tracks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
-import os
 import resource
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from mpn.cli import load_params, run_stage
-from mpn.edits import reshuffle_streams
-from mpn.editor import Editor
-from mpn.features import FeatureStore
-from mpn.errors import UserError
-from mpn.io import csv_text, read_json, read_jsonl, write_json, write_text
-from mpn.methods import MethodHParams, make_hparams
-from mpn.models import load_classifier
-from mpn.params import pipeline, section
-from mpn.schema import CURVE_COLUMNS, EDITS_COLUMNS
-from mpn.sequential import (Checkpoints, HeldOut, SequentialEditing, StreamLog, headline, memory_inputs,
-                            summarize, timing)
-from mpn.train import resolve_device
+from mpn.editing.editor import Editor
+from mpn.editing.features import FeatureStore
+from mpn.editing.methods import make_hparams
+from mpn.experiment.sequential import (Checkpoints, HeldOut, SequentialEditing, headline, memory_inputs, summarize,
+                                       timing)
+from mpn.experiment.streams import StreamJob, run_streams
+from mpn.model.device import resolve_device
+from mpn.model.portable import load_classifier
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import csv_text, read_json, read_jsonl, write_json, write_text
+from mpn.pipeline.params import EditSettings, pipeline, section
+from mpn.pipeline.schema import CURVE_COLUMNS, EDITS_COLUMNS
+from mpn.pipeline.stage import load_params, run_stage
 
 log = logging.getLogger(__name__)
+
 
 def cells(rows: list[dict]) -> list[dict]:
     """Language lists as one space-separated cell."""
     return [{k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows]
-
-
-@dataclass
-class StreamJob:
-    """One (seed, stream) of editing; a pool of processes runs them side by side."""
-    runner: SequentialEditing
-    hparams: MethodHParams
-    heldout: HeldOut                            # the rotation; each seed draws its own
-    streams: dict[int, dict[int, list[dict]]]   # seed -> stream -> its edits, in order
-    checkpoints: Checkpoints
-
-    def __call__(self, key: tuple[int, int]) -> StreamLog:
-        seed, stream = key
-        torch.set_num_threads(1)  # the same arithmetic in one process or several
-        torch.manual_seed(seed)
-        self.runner.editor.hparams = dataclasses.replace(self.hparams, seed=seed)
-        self.runner.heldout = dataclasses.replace(self.heldout, seed=seed)
-        return self.runner.run(self.streams[seed][stream], checkpoints=self.checkpoints, progress=False)[0]
-
-    @classmethod
-    def for_seeds(cls, runner, hparams, heldout, edits: list[dict], seeds: list[int], checkpoints) -> "StreamJob":
-        """Each seed re-draws the stream assignment (mpn.edits.reshuffle_streams)."""
-        streams = {}
-        for seed in seeds:
-            streams[seed] = defaultdict(list)
-            for e in reshuffle_streams(edits, seed):
-                streams[seed][e["stream"]].append(e)
-        return cls(runner, hparams, heldout, streams, checkpoints)
-
-    def keys(self) -> list[tuple[int, int]]:
-        return [(seed, stream) for seed, streams in self.streams.items() for stream in sorted(streams)]
-
-
-_JOB: StreamJob | None = None  # what forked workers run (inherited, not pickled)
-
-
-def _run_stream(key: tuple[int, int]) -> StreamLog:
-    return _JOB(key)
-
-
-def run_streams(job: StreamJob, processes: int) -> list[StreamLog]:
-    """Every (seed, stream)'s log, seeds in order, then streams. Editing steps are
-    single-threaded, so streams in separate processes use the cores one process would
-    leave idle; forked workers share the features loaded once before."""
-    keys = job.keys()
-    processes = min(len(keys), processes or os.cpu_count() or 1)
-    global _JOB
-    _JOB = job
-    with (tqdm(total=len(keys), desc=f"edit ({job.runner.editor.name})", unit="stream") as bar,
-          multiprocessing.get_context("fork").Pool(processes) if processes > 1 else contextlib.nullcontext() as pool):
-        logs = []
-        for stream_log in (pool.imap(_run_stream, keys, chunksize=1) if pool else map(job, keys)):
-            logs.append(stream_log)
-            bar.update(1)
-    return logs
 
 
 def fingerprint(settings: dict, resolved: dict, task: str, method: str) -> str:
@@ -155,7 +95,7 @@ def main() -> None:
     if args.task not in top.tasks or args.method not in top.methods:
         raise UserError(f"{args.task} {args.method}: the task and method must be in params.yaml "
                         f"tasks ({top.tasks}) and methods ({top.methods})")
-    settings = section(params, "edit")
+    settings = section(params, EditSettings)
     device = resolve_device(settings.device, "edit.device")
     seeds = top.seeds
     resolved = load_resolved(args.method)

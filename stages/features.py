@@ -6,7 +6,7 @@ Reads models/<task>/ and data/edits/<task>/; writes data/features/<task>/
 evaluation texts, locality, memory and validation memory in English and up to
 as many rows per other language as `hparams.patcher.memory_per_language` or
 `hparams.mpn.memory_per_language` asks, whichever is more) and `hparams.patcher.n_views` dropout views
-of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.features).
+of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.editing.features).
 """
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from pathlib import Path
 
 import torch
 
-from mpn.cli import load_params, run_stage, task_argument
-from mpn.features import FeatureExtractor, FeatureStore, stage_texts
-from mpn.io import read_jsonl
-from mpn.methods import method_hparams
-from mpn.models import load_classifier
-from mpn.params import section
-from mpn.schema import as_text
-from mpn.train import resolve_device
+from mpn.editing.features import FeatureExtractor, FeatureStore, stage_texts
+from mpn.editing.methods import method_hparams
+from mpn.experiment.finetune import FinetuneParams
+from mpn.model.device import resolve_device
+from mpn.model.portable import load_classifier
+from mpn.pipeline.io import read_jsonl
+from mpn.pipeline.params import EditSettings, section
+from mpn.pipeline.schema import as_text
+from mpn.pipeline.stage import load_params, run_stage, task_argument
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    settings = section(params, "edit")  # max_length, seed (the dropout views), num_threads
+    settings = section(params, EditSettings)  # max_length, seed (the dropout views), num_threads
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
     per_language = max(hparams.memory_per_language, method_hparams(params, "patcher").memory_per_language)
-    device = resolve_device(section(params, "finetune").device, "finetune.device")
+    device = resolve_device(section(params, FinetuneParams).device, "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
     folder = Path("data") / "edits" / task

@@ -13,15 +13,15 @@ import logging
 import time
 from pathlib import Path
 
-from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_meta, load_rows
-from mpn.io import atomic_folder, csv_text, write_json, write_text
-from mpn.anatomy import Anatomy
-from mpn.errors import UserError
-from mpn.models import Classifier, default_prefix, load_encoder
-from mpn.params import section
-from mpn.portable import load_any
-from mpn.train import TrainConfig, Trainer, base_metrics, base_report, english_split
+from mpn.experiment.finetune import FinetuneParams, TrainConfig, Trainer, base_metrics, base_report, english_split
+from mpn.model.anatomy import Anatomy
+from mpn.model.classifier import Classifier, default_prefix, load_encoder
+from mpn.model.portable import load_any
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import atomic_folder, csv_text, write_json, write_text
+from mpn.pipeline.params import section
+from mpn.pipeline.stage import load_params, run_stage, set_threads, task_argument
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _label_key(name: str) -> str:
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    config = section(params, "finetune")
+    config = section(params, FinetuneParams)
     set_threads(config.num_threads)
     started = time.monotonic()
     meta, rows = load_meta(task), load_rows(task)

@@ -13,9 +13,9 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from mpn.cli import listed_argument, load_params, run_stage
-from mpn.io import write_json
-from mpn.methods import method_hparams
+from mpn.editing.methods import method_hparams
+from mpn.pipeline.io import write_json
+from mpn.pipeline.stage import listed_argument, load_params, run_stage
 
 log = logging.getLogger(__name__)
 FOLDER = Path("data") / "hparams"

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mpn.cli import load_params, run_stage, set_threads, task_argument
 from mpn.data import load_rows
-from mpn.edits import sample_edit_set
-from mpn.io import write_json, write_jsonl
-from mpn.anatomy import Anatomy
-from mpn.models import load_classifier
-from mpn.params import section
-from mpn.train import predict, resolve_device
+from mpn.experiment.edit_sets import EditSetConfig, sample_edit_set
+from mpn.experiment.finetune import FinetuneParams, predict
+from mpn.model.anatomy import Anatomy
+from mpn.model.device import resolve_device
+from mpn.model.portable import load_classifier
+from mpn.pipeline.io import write_json, write_jsonl
+from mpn.pipeline.params import section
+from mpn.pipeline.stage import load_params, run_stage, set_threads, task_argument
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def main() -> None:
     params = load_params()
     task = task_argument(params)
-    finetune, config = section(params, "finetune"), section(params, "sample_edits")
+    finetune, config = section(params, FinetuneParams), section(params, EditSetConfig)
     set_threads(finetune.num_threads)
     model, tokenizer = load_classifier(Path("models") / task)
     model.to(resolve_device(finetune.device, "finetune.device"))

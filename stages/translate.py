@@ -9,11 +9,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from mpn.cli import load_params, run_stage
-from mpn.errors import UserError
-from mpn.params import pipeline, section
-from mpn.translate import (TaskTranslator, TranslationCache,
-                           TranslationRunner, write_translations)
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.params import pipeline, section
+from mpn.pipeline.stage import load_params, run_stage
+from mpn.translate import TaskTranslator, TranslationCache, TranslationRunner, write_translations
+from mpn.translate.settings import TranslateSettings
 
 log = logging.getLogger("stages.translate")
 
@@ -33,7 +33,7 @@ def main() -> None:
     if args.task not in tasks:
         raise UserError(f"unknown task {args.task!r}; allowed (params.yaml tasks): "
                         f"{', '.join(map(str, tasks))}")
-    settings = section(params, "translate").for_task(args.task)
+    settings = section(params, TranslateSettings).for_task(args.task)
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:
         runner = TranslationRunner(cache, settings.retry_policy(), settings.batch_size,

@@ -2,7 +2,7 @@ import os
 import sys
 from pathlib import Path
 
-from mpn.cpu import OPT_OUT, PINS
+from mpn.pipeline.cpu import OPT_OUT, PINS
 
 # Before torch and NumPy load: this process and every stage it starts compute as a
 # stage does, and no stage subprocess spends seconds restarting itself to pin them

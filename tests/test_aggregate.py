@@ -11,10 +11,10 @@ import matplotlib.image
 import pytest
 import yaml
 
-from mpn.errors import UserError
-from mpn.params import section as read_section
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.params import section as read_section
 from mpn.report import aggregate
-from mpn.report.aggregate import AggregateOutputs
+from mpn.report.aggregate import AggregateOutputs, AggregateParams
 from mpn.report.inputs import METRIC_KEYS, ReportLayout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -363,7 +363,7 @@ def test_bad_csv_cell_names_file_and_line(tmp_path):
 ])
 def test_bad_aggregate_params(section, message):
     with pytest.raises(UserError, match=message):
-        read_section({"aggregate": {**params()["aggregate"], **section}}, "aggregate")
+        read_section({"aggregate": {**params()["aggregate"], **section}}, AggregateParams)
 
 
 @pytest.mark.parametrize("tasks", ["xfacts", [], ["../etc"], ["xfacts", "xfacts"]])
@@ -407,4 +407,4 @@ def test_dvc_yaml_declares_outputs_and_plots_of_aggregate():
     plot_ids = out_paths(dvc_yaml["plots"])
     assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
                         "reports/plots/curves", "reports/figures"}
-    read_section(repo_params, "aggregate")  # the repo's params are valid
+    read_section(repo_params, AggregateParams)  # the repo's params are valid

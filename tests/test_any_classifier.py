@@ -12,17 +12,17 @@ import torch
 import yaml
 
 from conftest import TINY_CORPUS
-from mpn.anatomy import Anatomy
-from mpn.command import main
-from mpn.data.schema import TaskData
+from mpn.model.anatomy import Anatomy
+from mpn.cli import main
+from mpn.data.task_data import TaskData
 from mpn.data.store import raw_dir, stage_task
-from mpn.editor import Editor
-from mpn.io import read_jsonl, replace_folder
-from mpn.methods import PatcherHParams
-from mpn.models import predict_logits
-from mpn.patch import merge
-from mpn.portable import load_any, logits_without_mpn, save_edited
-from mpn.schema import SPLITS, make_row
+from mpn.editing.editor import Editor
+from mpn.pipeline.io import read_jsonl, replace_folder
+from mpn.editing.methods import PatcherHParams
+from mpn.model.classifier import predict_logits
+from mpn.model.patch import merge
+from mpn.model.portable import load_any, logits_without_mpn, save_edited
+from mpn.pipeline.schema import SPLITS, make_row
 from tiny import make_tiny_hf_classifier, make_tiny_tokenizer
 
 ARCHITECTURES = ["bert", "xlm-roberta", "distilbert", "deberta-v2"]

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpn import closed_form, optim
-from mpn.losses import Objective, memory_loss
+from mpn.editing import closed_form, optim
+from mpn.editing.losses import Objective, memory_loss
 
 HIDDEN, BATCH = 16, 5
 
@@ -64,7 +64,7 @@ def test_closed_form_step_matches_autograd(n_train, mem_topk):
 
 @pytest.mark.parametrize("n, mem_topk", [(0, 4), (7, 10), (7, 5), (7, 2)])
 def test_held_out_memory_loss_is_the_memory_loss(n, mem_topk):
-    """The early stop's NumPy memory loss equals mpn.losses.memory_loss (autograd's)."""
+    """The early stop's NumPy memory loss equals mpn.editing.losses.memory_loss (autograd's)."""
     generator = torch.Generator().manual_seed(n + mem_topk)
     memory_preact, edit_preact = torch.randn(n, generator=generator, dtype=torch.float64), torch.tensor([0.7], dtype=torch.float64)
     objective = Objective(target=0, act_coef=5.0, act_topk=3, mem_coef=5.0, mem_topk=mem_topk,

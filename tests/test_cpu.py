@@ -1,5 +1,5 @@
 """The stage runner pins every numeric library to one code path per instruction-set
-level (mpn/cpu.py), whatever environment the stage was started from."""
+level (mpn/pipeline/cpu.py), whatever environment the stage was started from."""
 from __future__ import annotations
 
 import os
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mpn.cpu import AVX2, OPT_OUT, PINS, SSE42, has_avx2_and_fma, is_x86_64
+from mpn.pipeline.cpu import AVX2, OPT_OUT, PINS, SSE42, has_avx2_and_fma, is_x86_64
 
 # A stage whose main() reports what the libraries read when they loaded. They load
 # before run_stage, as in every stage script, so the pins can only take hold by a restart.
 STAGE = """
 import os, numba.core.config, torch
-from mpn.cli import run_stage
+from mpn.pipeline.stage import run_stage
 run_stage(lambda: print(numba.core.config.CPU_NAME, os.environ.get("MKL_CBWR"), flush=True))
 """
 

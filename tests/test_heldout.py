@@ -1,5 +1,5 @@
 """Held out means never trained on: for each edit, no text in a language held out for
-that edit enters any term of its loss or stopping rule (mpn.memory). Each test compares
+that edit enters any term of its loss or stopping rule (mpn.editing.memory). Each test compares
 an editor whose memory holds rows in the held-out language with one whose memory never
 had them: the trained patches must be identical, bit for bit."""
 import copy
@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from mpn.editor import Editor
-from mpn.memory import Memory
+from mpn.editing.editor import Editor
+from mpn.editing.memory import Memory
 from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
 
 TRANSLATIONS = {"de": "die währung von japan ist der euro", "es": "la moneda de japón es el euro"}

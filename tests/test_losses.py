@@ -1,7 +1,7 @@
 """The Transformer-Patcher loss terms against their textbook definitions."""
 import torch
 
-from mpn.losses import activation_loss, edit_loss, memory_loss
+from mpn.editing.losses import activation_loss, edit_loss, memory_loss
 
 
 def naive_memory_loss(a_mem, a_edit, k, margin, threshold):

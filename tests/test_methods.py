@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from mpn.editor import Editor
-from mpn.methods import REGISTRY, base_name, names, resolve
+from mpn.editing.editor import Editor
+from mpn.editing.methods import REGISTRY, base_name, names, resolve
 from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
@@ -117,7 +117,7 @@ def test_the_cached_engine_edits_on_the_gpu_as_on_the_cpu(model_and_tokenizer, m
 
 
 def test_grace_gives_an_input_the_nearest_key_that_covers_it():
-    from mpn.methods.grace import Codebook
+    from mpn.editing.methods.grace import Codebook
     book = Codebook.empty(2)
     wide = book.place(torch.tensor([0.0, 0.0]), None, label=0, radius=3.0)
     narrow = book.place(torch.tensor([2.5, 0.0]), None, label=1, radius=0.5)  # conflict: both radii shrink to 1.25
@@ -132,8 +132,8 @@ def test_grace_gives_an_input_the_nearest_key_that_covers_it():
 NEW_METHOD = '''
 from dataclasses import dataclass
 
-from mpn.config import knob
-from mpn.methods.ft import FineTune, FTHParams
+from mpn.pipeline.knobs import knob
+from mpn.editing.methods.ft import FineTune, FTHParams
 
 
 @dataclass
@@ -150,7 +150,7 @@ def test_a_new_method_needs_one_module_one_registry_line_one_params_section(mode
                                                                             monkeypatch):
     """A method added from outside: its module, its registry line, its section under
     params.yaml's `hparams`; nothing else, and its `+mpn` form comes with it."""
-    from mpn.methods import method_hparams
+    from mpn.editing.methods import method_hparams
     (tmp_path / "wide_ft.py").write_text(NEW_METHOD)                       # 1. the module
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(REGISTRY, "wide_ft", "wide_ft:WideFT")              # 2. the registry line
@@ -169,7 +169,7 @@ def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
     """A preset is its method with named settings, under the user's and params.yaml's own."""
     import dataclasses
 
-    from mpn.methods import make_hparams, method_hparams
+    from mpn.editing.methods import make_hparams, method_hparams
     tuned = dataclasses.asdict(make_hparams("mpn-tuned"))
     assert tuned == dataclasses.asdict(make_hparams("mpn", {"k_translations": 8, "value_norm_max": 5.0}))
     assert make_hparams("mpn-tuned", {"k_translations": 2}).k_translations == 2

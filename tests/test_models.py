@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mpn.errors import UserError
-from mpn.models import Classifier, load_encoder, predict_logits
+from mpn.pipeline.errors import UserError
+from mpn.model.classifier import Classifier, load_encoder, predict_logits
 
 
 def test_local_directory_loads_through_auto_classes(tiny_encoder_dir):

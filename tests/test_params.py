@@ -132,9 +132,15 @@ def code_defaults() -> dict[str, dict]:
     """Every params.yaml section as the code's defaults see it (the library's behaviour
     when a caller passes nothing)."""
     from mpn import data as tasks
-    from mpn.methods import base_name, hparams_class
-    from mpn.params import SECTIONS, Pipeline, section_class
-    out = {name: dataclasses.asdict(section_class(name)()) for name in SECTIONS}
+    from mpn.data.settings import DataConfig
+    from mpn.editing.methods import base_name, hparams_class
+    from mpn.experiment.edit_sets import EditSetConfig
+    from mpn.experiment.finetune import FinetuneParams
+    from mpn.pipeline.params import EditSettings, Pipeline
+    from mpn.report.aggregate import AggregateParams
+    from mpn.translate.settings import TranslateSettings
+    sections = (DataConfig, TranslateSettings, FinetuneParams, EditSetConfig, EditSettings, AggregateParams)
+    out = {cls.SECTION: dataclasses.asdict(cls()) for cls in sections}
     out["top"] = dataclasses.asdict(Pipeline())
     for name in tasks.task_names():  # each task's own data.<task> section
         out[f"data.{name}"] = importlib.import_module(tasks.get_task(name).prepare.__module__).DEFAULTS

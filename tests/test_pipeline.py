@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mpn.features import FeatureStore, as_text, edit_texts
-from mpn.io import read_json, read_jsonl
-from mpn.sequential import HEADLINE, headline
+from mpn.editing.features import FeatureStore, as_text, edit_texts
+from mpn.pipeline.io import read_json, read_jsonl
+from mpn.experiment.sequential import HEADLINE, headline
 from tiny import make_tiny_encoder
 
 pytestmark = pytest.mark.slow

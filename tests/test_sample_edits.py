@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from mpn.edits import EditSetConfig, assign_streams, sample_edit_set
-from mpn.errors import UserError
-from mpn.models import Classifier, load_encoder, predict_logits
-from mpn.params import section as read_section
-from mpn.train import predict
+from mpn.experiment.edit_sets import EditSetConfig, assign_streams, sample_edit_set
+from mpn.pipeline.errors import UserError
+from mpn.model.classifier import Classifier, load_encoder, predict_logits
+from mpn.pipeline.params import section as read_section
+from mpn.experiment.finetune import predict
 from tiny import make_tiny_encoder
 
 LABELS = ["SUPPORTS", "REFUTES"]
@@ -145,9 +145,9 @@ def test_streams_are_seeded_balanced_and_capped():
 
 def test_bad_config_and_missing_split_are_user_errors(tiny_model):
     with pytest.raises(UserError, match="n_streams"):
-        read_section({"sample_edits": {"n_streams": 0}}, "sample_edits")
+        read_section({"sample_edits": {"n_streams": 0}}, EditSetConfig)
     with pytest.raises(UserError, match="n_stream: unknown key"):
-        read_section({"sample_edits": {"n_stream": 2}}, "sample_edits")
+        read_section({"sample_edits": {"n_stream": 2}}, EditSetConfig)
     rows = [r for r in toy_rows() if r["split"] != "val"]
     with pytest.raises(UserError, match="'val'"):
         sample_edit_set(rows, predictor(tiny_model), BIG)
@@ -161,7 +161,7 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 def write_project(root, encoder_dir) -> None:
     """A project folder: params.yaml and data/raw/toy in the contract's layout."""
     import yaml
-    from mpn.io import write_json, write_jsonl
+    from mpn.pipeline.io import write_json, write_jsonl
     rows = toy_rows()
     for split in ("train", "val", "edit", "test"):
         write_jsonl(root / "data/raw/toy" / f"{split}.jsonl", [r for r in rows if r["split"] == split])

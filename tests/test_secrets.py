@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mpn import secrets
+from mpn.pipeline import secrets
 from test_translate_libre import STAGE, make_fever_project
 
 KEY = "SECRETKEY123:fx"

@@ -1,11 +1,11 @@
 """Sequential editing streams and the metrics they report, on the tiny model."""
 import pytest
 
-from mpn.editor import Editor
-from mpn.metrics import rate, ratio
-from mpn.models import Classifier, load_encoder
-from mpn.methods import make_hparams
-from mpn.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
+from mpn.editing.editor import Editor
+from mpn.experiment.metrics import rate, ratio
+from mpn.model.classifier import Classifier, load_encoder
+from mpn.editing.methods import make_hparams
+from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
 
 LABELS = ["SUPPORTS", "REFUTES"]
 
@@ -157,7 +157,7 @@ def test_mpn_never_trains_on_a_rotated_out_language(editor):
 
 
 def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_path):
-    from mpn.sequential import Checkpoints, StreamLog
+    from mpn.experiment.sequential import Checkpoints, StreamLog
     log = StreamLog(seed=1, edits=[{"stream": 0, "es": 1, "seconds": 0.5, "by_lang": {"de": {"pre": 0.0}}}],
                     locality_after=[1, 0], retained=[1])
     Checkpoints(tmp_path, "v1").save(1, 0, log)
@@ -173,7 +173,7 @@ def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_
 def test_each_task_can_hold_out_its_own_languages():
     """hparams.mpn.heldout_by_task: a task listed there uses its own fixed held-out
     languages; the others keep heldout_languages (two tasks in one run need not share them)."""
-    from mpn.methods import make_hparams
+    from mpn.editing.methods import make_hparams
     hparams = make_hparams("mpn", {"heldout_languages": ["sw"], "heldout_by_task": {"xnli": ["ur"]},
                                    "heldout_fraction": 0.0})
     assert HeldOut.from_hparams(hparams, 0, "xnli").draw("e1", ["sw", "ur", "my"]) == {"ur"}

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from mpn.errors import UserError
+from mpn.pipeline.errors import UserError
 from mpn.translate import RetryPolicy, TranslationCache, TranslationRunner, make_provider
 
 REPO = Path(__file__).resolve().parents[1]

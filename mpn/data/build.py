@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mpn.data.config import DataConfig
 from mpn.data.registry import get_task
+from mpn.data.settings import DataConfig
 from mpn.data.store import stage_task
-from mpn.errors import UserError
-from mpn.io import replace_folder
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import replace_folder
 
 log = logging.getLogger(__name__)
 

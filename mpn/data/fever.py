@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from mpn.data import sources
-from mpn.data.config import DataConfig, choice, task_section
-from mpn.data.readers import DECODE_ERRORS, iter_jsonl
 from mpn.data.registry import Task, register
-from mpn.data.schema import TaskData
+from mpn.data.settings import DataConfig, choice, task_section
 from mpn.data.splits import apply_splits, parse_parts
-from mpn.errors import UserError
-from mpn.schema import ORIGINAL, SPLITS, make_row
+from mpn.data.task_data import TaskData
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
+from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row
 
 log = logging.getLogger(__name__)
 

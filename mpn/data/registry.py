@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from mpn.data.config import DataConfig
-from mpn.data.schema import TaskData
-from mpn.errors import UserError
+from mpn.data.task_data import TaskData
+from mpn.pipeline.errors import UserError
+
+if TYPE_CHECKING:  # for the annotation only: mpn.data.settings reads this registry's names
+    from mpn.data.settings import DataConfig
 
 # A builder validates its `data.<task>` section first and only then fetches anything,
 # so that bad params fail before any download starts.
-Prepare = Callable[[dict[str, Any], DataConfig], Callable[[], TaskData]]
+Prepare = Callable[[dict[str, Any], "DataConfig"], Callable[[], TaskData]]
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from mpn.data.config import DataConfig
-from mpn.errors import UserError
-from mpn.io import atomic_path
+from mpn.data.settings import DataConfig
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
 

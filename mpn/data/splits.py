@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Sequence
 
-from mpn.errors import UserError
-from mpn.schema import SPLITS
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.schema import SPLITS
 
 
 def split_sizes(n: int, weights: Sequence[float]) -> list[int]:

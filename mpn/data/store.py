@@ -11,10 +11,10 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from mpn.data.schema import TaskData
-from mpn.errors import UserError
-from mpn.io import read_json, read_jsonl, staging_folder, write_json, write_jsonl
-from mpn.schema import SPLITS
+from mpn.data.task_data import TaskData
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import read_json, read_jsonl, staging_folder, write_json, write_jsonl
+from mpn.pipeline.schema import SPLITS
 
 
 def check(data: TaskData) -> None:

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from mpn.data import sources
-from mpn.data.config import DataConfig, choice, languages, task_section
-from mpn.data.readers import DECODE_ERRORS, iter_tsv
 from mpn.data.registry import Task, register
-from mpn.data.schema import TaskData
+from mpn.data.settings import DataConfig, choice, languages, task_section
 from mpn.data.splits import apply_splits, parse_parts
-from mpn.errors import UserError
-from mpn.schema import ORIGINAL, make_row
+from mpn.data.task_data import TaskData
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.readers import DECODE_ERRORS, iter_tsv
+from mpn.pipeline.schema import ORIGINAL, make_row
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mpn.config import knob
-from mpn.io import atomic_folder, write_json, write_text
-from mpn.method_names import base_name
-from mpn.params import pipeline, section
+from mpn.editing.method_names import base_name
+from mpn.pipeline.io import atomic_folder, write_json, write_text
+from mpn.pipeline.knobs import knob
+from mpn.pipeline.params import pipeline, section
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.paired import compare_to_baseline
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AggregateParams:
     """params.yaml `aggregate:` section."""
+    SECTION: ClassVar[str] = "aggregate"  # its key in params.yaml
 
     n_bootstrap: int = knob(1000, ge=100, le=1_000_000)
     seed: int = knob(0, ge=0, le=2**32 - 1)
@@ -79,7 +80,7 @@ def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
               outputs_dir: Path = AggregateOutputs.root) -> AggregateOutputs:
     """Per-task reports from `inputs_dir` (reports/tasks) -> summary, tables, figures
     and plot data in `outputs_dir` (reports)."""
-    settings = section(params, "aggregate")
+    settings = section(params, AggregateParams)
     top = pipeline(params)
     reports = load_reports(top.tasks, top.methods, ReportLayout(inputs_dir))
     outputs = AggregateOutputs(outputs_dir)

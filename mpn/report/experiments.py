@@ -18,9 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from mpn.cli import run_stage
-from mpn.errors import UserError
-from mpn.io import write_text
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import write_text
+from mpn.pipeline.stage import run_stage
 from mpn.report.tables import fmt_rate, markdown_table
 
 METRICS_FILE = re.compile(r"^reports/tasks/(?P<task>[^/]+)/(?P<method>[^/]+)/metrics\.json$")

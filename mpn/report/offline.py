@@ -18,8 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
-from mpn.errors import UserError
-from mpn.io import write_text
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import write_text
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Two methods' separate intervals overlap even when one wins on nearly every edit; the
 honest comparison is the difference on the edits both made (same seed, stream and
-group). Its interval resamples whole facts (mpn.metrics: the seeds edit the same facts),
+group). Its interval resamples whole facts (mpn.experiment.metrics: the seeds edit the same facts),
 with the same draw for every seed. Generalization is compared on lifts (post minus pre),
 so a method is not credited for what the model already got right, and only on texts
 neither method trained on: the held-out languages, and the paraphrases in the others.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mpn.metrics import rate
+from mpn.experiment.metrics import rate
 
 PAIRED_METRICS = ("es", "mg_lift", "clg_heldout_lift", "clg_paraphrase_lift", "locality_agreement")
 

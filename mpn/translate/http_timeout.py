@@ -16,6 +16,7 @@ from typing import Iterator
 
 import requests
 
+
 def _deepl_header(kwargs: dict) -> None:
     """DeepL's documented way: `Authorization: DeepL-Auth-Key <key>`, nothing in the URL."""
     params = dict(kwargs.get("params") or {})

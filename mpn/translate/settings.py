@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar
 
-from mpn.errors import UserError
+from mpn.pipeline.errors import UserError
 from mpn.translate.pacing import RetryPolicy
 from mpn.translate.registry import check_provider_name
 
@@ -16,6 +17,7 @@ _LANG_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 @dataclass(frozen=True)
 class TranslateSettings:
+    SECTION: ClassVar[str] = "translate"  # its key in params.yaml
     languages: tuple[str, ...] = ("es", "fr", "ja", "pt", "zh")
     provider: str = "google"
     providers: dict = field(default_factory=lambda: {"pt": "bergamot"})  # language -> provider name

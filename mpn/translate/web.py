@@ -12,13 +12,11 @@ import os
 from typing import Iterable
 
 import requests
-from deep_translator import (DeeplTranslator, GoogleTranslator, LibreTranslator,
-                             MyMemoryTranslator)
-from deep_translator import constants
+from deep_translator import DeeplTranslator, GoogleTranslator, LibreTranslator, MyMemoryTranslator, constants
 from deep_translator import exceptions as dt
 
-from mpn import secrets
-from mpn.errors import UserError
+from mpn.pipeline import secrets
+from mpn.pipeline.errors import UserError
 from mpn.translate import http_timeout
 from mpn.translate.base import ErrorKind, Provider, one_line
 

@@ -11,14 +11,14 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from mpn.data.config import DataConfig, choice, languages, task_section
 from mpn.data.registry import Task, register
-from mpn.data.schema import TaskData
+from mpn.data.settings import DataConfig, choice, languages, task_section
 from mpn.data.splits import apply_splits
+from mpn.data.task_data import TaskData
 from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name
 from mpn.data.xfacts.templates import LANGUAGES, render
-from mpn.errors import UserError
-from mpn.schema import ORIGINAL, SPLITS, make_row, rephrase
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row, rephrase
 
 log = logging.getLogger(__name__)
 

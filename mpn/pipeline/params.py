@@ -1,0 +1,73 @@
+"""params.yaml, read one way: every section through its typed dataclass, so no stage
+reads a raw key and a typo or a bad value is a one-line error before any work.
+
+    params = load_params()
+    settings = section(params, EditSettings)  # params.yaml's `edit`, checked
+    top = pipeline(params)                    # tasks, methods, seeds
+
+The dataclasses' defaults equal params.yaml's (tests/test_params.py compares them), so
+the library and the pipeline behave alike. Editing methods' sections (`hparams.<name>`)
+go through mpn.editing.methods.method_hparams.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.knobs import knob, parse
+
+T = TypeVar("T")
+
+MAX_LENGTH = 64  # tokens per input: finetune.max_length and edit.max_length, and the library's default
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The top-level keys: what the dvc.yaml matrix fans out over."""
+    tasks: list[str] = knob(["xfacts"])
+    methods: list[str] = knob(["patcher", "mpn"])
+    seeds: list[int] = knob([0, 1, 2], ge=0)   # every edit stage runs each of them
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"seeds = {self.seeds!r}; must be a non-empty list of distinct integers >= 0")
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """The `edit` section (features@<task> reads max_length, seed and num_threads)."""
+    SECTION: ClassVar[str] = "edit"  # its key in params.yaml
+    engine: str = knob("cached", choices=("cached", "full"))
+    eval_every: int = knob(5, ge=1)        # locality and retention every this many edits
+    max_length: int = knob(MAX_LENGTH, ge=1)  # tokens per input, as in finetune
+    max_edits: int | None = knob(None, ge=1)
+    n_bootstrap: int = knob(1000, ge=1)
+    device: str = knob("cpu")
+    num_threads: int | None = knob(None, ge=0)  # the feature pass; null: torch's default
+    processes: int = knob(0, ge=0)          # (seed, stream) jobs side by side; 0: one per CPU core
+    seed: int = knob(0, ge=0)               # dropout views and bootstrap resampling
+
+
+TOP_LEVEL = ("tasks", "methods", "seeds")
+
+def section(params: dict[str, Any], cls: type[T]) -> T:
+    """params.yaml's section `cls.SECTION` as its typed, checked `cls` (each layer owns
+    its section's dataclass; this layer names none of them)."""
+    reader = getattr(cls, "from_params", None)  # sections with checks beyond the fields' own
+    return reader(params.get(cls.SECTION)) if reader else parse(cls, params.get(cls.SECTION), cls.SECTION)
+
+
+def pipeline(params: dict[str, Any]) -> Pipeline:
+    """The top-level `tasks`, `methods` and `seeds`, checked."""
+    return Pipeline(**{key: top_level(params, key) for key in TOP_LEVEL if key in params})
+
+
+def top_level(params: dict[str, Any], key: str):
+    """One top-level key, checked (a stage that reads only `methods` does not fail on `seeds`)."""
+    if key not in params:
+        return getattr(Pipeline(), key)
+    try:  # parse's messages name `where.key`; these keys have no section
+        return getattr(parse(Pipeline, {key: params[key]}, "top"), key)
+    except UserError as err:
+        raise UserError(str(err).replace("top.", "", 1)) from None

@@ -1,0 +1,45 @@
+"""What every stage and report agrees on, in one place: the normalized row (docs/design.md
+section 3), the text an edit or feature is keyed by, and the columns of the per-edit and
+curve reports. Light on purpose (no torch, no task modules): everything imports it."""
+from __future__ import annotations
+
+from mpn.pipeline.errors import UserError
+
+SPLITS = ("train", "val", "edit", "test")
+ORIGINAL = "original"     # a row's variant: the item itself, not a rephrasing
+ENGLISH = "en"            # edits are made in English
+
+Text = str | tuple[str, str]  # a claim, or a (premise, hypothesis) pair
+
+
+def rephrase(n: int) -> str:
+    """Variant name of the n-th rephrasing (n >= 1)."""
+    return f"rephrase{n}"
+
+
+def make_row(*, id: str, group: str, lang: str, variant: str, label: str,
+             texts: dict[str, str], split: str = "") -> dict:
+    return {"id": id, "group": group, "lang": lang, "variant": variant, "split": split,
+            "label": label, **texts}
+
+
+def model_input(row: dict) -> Text:
+    """The classifier's input for a normalized row: the claim, or (premise, hypothesis)."""
+    if "claim" in row:
+        return row["claim"]
+    if "premise" in row and "hypothesis" in row:
+        return (row["premise"], row["hypothesis"])
+    raise UserError(f"row {row.get('id', '?')!r} has no text fields; expected 'claim' or "
+                    "'premise' and 'hypothesis'")
+
+
+def as_text(value) -> Text:
+    """jsonl stores pairs as lists; texts are keyed by tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+# reports/tasks/<task>/<method>/edits.csv: one row per edit made; curve.csv: every eval_every edits
+EDITS_COLUMNS = ("seed", "stream", "step", "group", "es", "mg_pre", "mg", "clg_pre", "clg",
+                 "clg_heldout_pre", "clg_heldout", "clg_paraphrase_pre", "clg_paraphrase",
+                 "clg_seen_pre", "clg_seen", "steps", "patches", "trained_languages", "heldout_languages")
+CURVE_COLUMNS = ("seed", "stream", "n_edits", "locality", "agreement", "er")

@@ -1,0 +1,67 @@
+"""What every stage script shares: params loading, logging, one-line errors."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from mpn.pipeline import secrets
+from mpn.pipeline.cpu import pin_arithmetic
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.params import top_level
+
+log = logging.getLogger("mpn")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"missing {path}: run stages from the project root")
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def task_argument(params: dict[str, Any]) -> str:
+    """The one command-line argument of a per-task stage: a task listed in params.yaml."""
+    return listed_argument(params, "tasks", "task")
+
+
+def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
+    """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
+    allowed = top_level(params, key)
+    if len(sys.argv) != 2 or sys.argv[1] not in allowed:
+        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
+        raise UserError(f"{what} {given!r} is not in params.yaml {key}; allowed: {', '.join(allowed)}")
+    return sys.argv[1]
+
+
+def set_threads(n: int) -> None:
+    """torch CPU threads (a checked params value); 0 leaves torch's default."""
+    if n:
+        import torch  # the data stages never need it
+        torch.set_num_threads(n)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    secrets.install_log_scrubbing()
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main() with the arithmetic pinned (mpn.pipeline.cpu); bad input becomes one
+    line on stderr and exit code 2. Both that line and the traceback of any other
+    failure are scrubbed of credentials."""
+    pin_arithmetic()
+    setup_logging()
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {secrets.scrub(err)}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:  # noqa: BLE001 - logged (scrubbed) with its traceback, then exit 1
+        log.exception("stage failed")
+        sys.exit(1)
