@@ -4,11 +4,11 @@ import copy
 import pytest
 import torch
 
-from mpn.editing.editor import Editor
-from mpn.editing.engines import CachedEngine
-from mpn.editing.methods import PatcherHParams, make_hparams
-from mpn.model.classifier import Classifier, load_encoder, predict_logits
-from mpn.model.patch import find_ffn_site, merge
+from mpn.editor import Editor
+from mpn.engines import CachedEngine
+from mpn.methods import PatcherHParams, make_hparams
+from mpn.models import Classifier, load_encoder, predict_logits
+from mpn.patch import find_ffn_site, merge
 
 LABELS = ["SUPPORTS", "REFUTES"]
 MEMORY = ["paris is a city in france", "tokyo is a city in japan", "a man is playing a guitar",
@@ -37,7 +37,7 @@ def test_engines_train_the_same_patch(model_and_tokenizer):
         editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hp, engine=engine,
                         memory=MEMORY, val_memory=VAL_MEMORY)
         if engine == "cached":
-            assert editor.engine.readout is not None  # the tiny BERT trains through mpn.editing.closed_form
+            assert editor.engine.readout is not None  # the tiny BERT trains through mpn.closed_form
         results[engine] = editor.edit(EDIT, target)
         p = editor.engine.patches
         patches[engine] = (p.keys.clone(), p.biases.clone(), p.values.clone(),
@@ -156,7 +156,7 @@ def test_mpn_trains_on_pool_translations_only(model_and_tokenizer):
 
 
 def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer):
-    from mpn.pipeline.errors import UserError
+    from mpn.errors import UserError
     model, tokenizer = model_and_tokenizer
     with pytest.raises(UserError, match="unknown editing method 'rome'"):
         Editor(model, tokenizer, "rome")
@@ -205,7 +205,7 @@ def test_an_edit_interrupted_mid_training_leaves_the_model_as_it_was(model_and_t
     signal.setitimer(signal.ITIMER_REAL, 0.5)
     try:
         # an alarm landing inside the compiled step comes out of numba's dispatcher as a
-        # SystemError caused by the handler's exception: an interrupt all the same
+        # SystemError whose chain holds the handler's exception: an interrupt all the same
         with pytest.raises((Interrupted, SystemError)) as raised:
             editor.edit(EDIT, target)
         assert any(isinstance(e, Interrupted) for e in exception_chain(raised.value)), repr(raised.value)
@@ -280,7 +280,7 @@ def test_key_init_variants_start_where_they_say(model_and_tokenizer, key_init):
 
 
 def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, caplog):
-    from mpn.pipeline.errors import UserError
+    from mpn.errors import UserError
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "mpn", {"max_steps": 5}, memory=MEMORY)
     for text, translations, message in [("", {}, "edit text is empty"),
@@ -299,6 +299,6 @@ def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, 
 
 
 def test_missing_model_directory_is_one_line(tmp_path):
-    from mpn.pipeline.errors import UserError
+    from mpn.errors import UserError
     with pytest.raises(UserError, match=f"no model at {tmp_path}/nope: the directory does not exist"):
         Classifier.from_pretrained(str(tmp_path / "nope"))
