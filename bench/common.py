@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
+from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
 from mpn.pipeline.io import read_jsonl
 from mpn.editing.methods import MethodHParams, method_hparams
@@ -47,8 +47,9 @@ def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
     for item in overrides:
         key, _, value = item.partition("=")
         hparams = dataclasses.replace(hparams, **{key: yaml.safe_load(value)})
-    model, tokenizer = load_classifier(Path("models") / task)
-    folder = Path("data") / "edits" / task
+    paths = stage_paths("edit", {"task": task, "method": method})  # where dvc.yaml puts them
+    model, tokenizer = load_classifier(paths["model"])
+    folder = paths["edits"]
     return TaskRun(model, tokenizer, hparams,
                    edits=read_jsonl(folder / "edits.jsonl"),
                    locality=read_jsonl(folder / "locality.jsonl"),

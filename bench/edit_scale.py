@@ -27,6 +27,7 @@ from common import load_task
 from mpn.data import load_rows
 from mpn.editing.editor import Editor
 from mpn.experiment.edit_sets import GroupIndex
+from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_jsonl
 from mpn.pipeline.schema import model_input
 from mpn.experiment.sequential import SequentialEditing, summarize, timing
@@ -39,7 +40,7 @@ def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str
                 kind: str = "mistakes") -> list[dict]:
     """Edit records for unused groups' English originals (see the module doc), in a seeded order."""
     by_split = {}
-    for row in load_rows(task_name):
+    for row in load_rows(task_name, stage_paths("sample_edits", {"task": task_name})["data"]):
         by_split.setdefault(row["split"], []).append(row)
     records = []
     for split in sorted(by_split):
@@ -69,7 +70,7 @@ def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed
                     val_memory=task.val_memory, max_length=task.max_length)
     used = {r["group"] for r in task.edits + task.locality}
     used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
-             for r in read_jsonl(f"data/edits/{task_name}/{name}.jsonl")}
+             for r in read_jsonl(stage_paths("sample_edits", {"task": task_name})["out"] / f"{name}.jsonl")}
     extra = extra_edits(task_name, editor.labels, editor.predict, used, seed, kind)
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.

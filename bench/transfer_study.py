@@ -37,7 +37,6 @@ import json
 import random
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import yaml
@@ -48,6 +47,7 @@ from mpn.editing.methods import make_hparams, method_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs, summarize
 from mpn.experiment.streams import StreamJob, run_streams
 from mpn.model.portable import load_classifier
+from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_json, read_jsonl
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.stage import load_params
@@ -85,9 +85,10 @@ def method_of(spec: str) -> str:
 def sources(task: str) -> dict[str, str]:
     """Who made each language's texts: the translate stage's provider where it wrote
     them, else the task's own source (xfacts: generated from CLDR; XNLI: human)."""
-    meta = read_json(Path("data") / "raw" / task / "meta.json")
+    data = stage_paths("translate", {"task": task})["data"]
+    meta = read_json(data / "raw" / task / "meta.json")
     out = {lang: meta["source"] for lang in meta["languages"]}
-    summary = Path("data") / "translated" / task / "summary.json"
+    summary = data / "translated" / task / "summary.json"
     if summary.exists():
         for lang, stats in read_json(summary)["languages"].items():
             if stats.get("written"):
@@ -113,10 +114,11 @@ def differences(run: Run, baseline: Run) -> dict:
 def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
                 processes: int, shared: dict) -> tuple[dict, Run]:
     method, overrides, hparams = parse_variant(spec, params)
-    folder = Path("data") / "edits" / task
+    paths = stage_paths("edit", {"task": task, "method": method})
+    folder = paths["edits"]
     edits = read_jsonl(folder / "edits.jsonl")[:max_edits]
     heldout = HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task)
-    model, tokenizer = load_classifier(Path("models") / task)
+    model, tokenizer = load_classifier(paths["model"])
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                     val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
@@ -182,7 +184,7 @@ def main() -> None:
     parser.add_argument("--fold-seed", type=int, default=0, help="the draw that splits the edit facts into two folds")
     args = parser.parse_args()
     params = load_params()
-    shared = {"features": FeatureStore.load(Path("data") / "features" / args.task)}
+    shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
     runs = {}

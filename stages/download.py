@@ -1,6 +1,6 @@
 """Stage `download`: write data/raw/<task>/ for every task in params `tasks`.
 
-    python stages/download.py                       # params.yaml -> data/raw
+    python stages/download.py --out data/raw                   # as dvc.yaml runs it
     python stages/download.py --params p.yaml --out /tmp/raw
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--out", default="data/raw", help="output root (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="output root: one folder per task")
     args = parser.parse_args()
     params = load_params(args.params)
     metas = download_tasks(pipeline(params).tasks, params.get("data") or {}, args.out)  # data.<task>: read by the task module

@@ -1,13 +1,17 @@
 """Stage edit@<task>-<method>: sequential editing with one method, once per seed.
 
-Usage: python stages/edit.py <task> <method>
-Reads models/<task>/, data/edits/<task>/, data/features/<task>/ and the method's
-hyperparameters, data/hparams/<method>.json (stage hparams@<method>); writes reports/tasks/<task>/<method>/
-report.json (every rate over the seeds in params `seeds`, with its pre-edit control and
-a bootstrap 95% interval), metrics.json (the headline rates, for DVC's own views),
-edits.csv (one row per edit), curve.csv (locality and edit
-retention every `edit.eval_every` edits). Timings, which differ from run to run, go to
-reports/timings/<task>/<method>.json, which neither git nor DVC tracks.
+Usage (dvc.yaml spells out every path):
+    python stages/edit.py <task> <method> --model models/<task> --edits data/edits/<task>
+        --features data/features/<task> --hparams data/hparams/<method>.json
+        --out reports/tasks/<task>/<method> --timings reports/timings/<task>/<method>.json
+        --checkpoints data/checkpoints/edit/<task>-<method>
+Reads the fine-tuned model, the edit sets, the features and the method's
+hyperparameters (stage hparams@<method>); writes to the out folder report.json (every
+rate over the seeds in params `seeds`, with its pre-edit control and a bootstrap 95%
+interval), metrics.json (the headline rates, for DVC's own views), edits.csv (one row
+per edit), curve.csv (locality and edit retention every `edit.eval_every` edits).
+Timings, which differ from run to run, go to a file neither git nor DVC tracks; finished
+streams are checkpointed so a killed run redoes only the others.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from mpn.pipeline.errors import UserError
 from mpn.pipeline.io import csv_text, read_json, read_jsonl, write_json, write_text
 from mpn.pipeline.params import EditSettings, pipeline, section
 from mpn.pipeline.schema import CURVE_COLUMNS, EDITS_COLUMNS
-from mpn.pipeline.stage import load_params, run_stage
+from mpn.pipeline.stage import load_params, run_stage, stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +48,12 @@ def cells(rows: list[dict]) -> list[dict]:
     return [{k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows]
 
 
-def fingerprint(settings: dict, resolved: dict, task: str, method: str) -> str:
+def fingerprint(settings: dict, resolved: dict, method: str, inputs: list[Path]) -> str:
     """What a saved stream depends on: the params this stage reads (`edit`, and the
-    method's resolved hyperparameters), the edit set, the model and the code."""
+    method's resolved hyperparameters), the input folders and the code."""
     digest = hashlib.sha256(json.dumps([settings, resolved, method], sort_keys=True).encode())
     code = Path(__file__).resolve().parents[1]
-    for folder in (Path("data") / "edits" / task, Path("data") / "features" / task, Path("models") / task,
-                   code / "mpn", code / "stages"):
+    for folder in (*inputs, code / "mpn", code / "stages"):
         for path in sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts):
             if path.is_file():
                 digest.update(path.name.encode())
@@ -60,17 +63,15 @@ def fingerprint(settings: dict, resolved: dict, task: str, method: str) -> str:
     return digest.hexdigest()
 
 
-def load_features(task: str) -> FeatureStore:
-    folder = Path("data") / "features" / task
+def load_features(folder: Path, task: str) -> FeatureStore:
     if not folder.exists():
         raise UserError(f"no {folder}: the cached engine reads the features stage's output; "
                         f"run `dvc repro features@{task}` (or the whole pipeline) first")
     return FeatureStore.load(folder)
 
 
-def load_resolved(method: str) -> dict:
+def load_resolved(path: Path, method: str) -> dict:
     """data/hparams/<method>.json, from stage hparams@<method>."""
-    path = Path("data") / "hparams" / f"{method}.json"
     if not path.exists():
         raise UserError(f"no {path}: run `dvc repro hparams@{method}` (or the whole pipeline) first")
     return read_json(path)
@@ -85,11 +86,21 @@ def check_languages(languages: dict[str, list[str] | None], task_languages: list
                                 f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
 
 
+def parse_args() -> argparse.Namespace:
+    parser = stage_parser(__doc__)
+    parser.add_argument("task", help="a task from params.yaml `tasks`")
+    parser.add_argument("method", help="a method from params.yaml `methods`")
+    for name, help_ in (("model", "the fine-tuned model's folder"), ("edits", "the edit sets' folder"),
+                        ("features", "the features' folder (read by the cached engine)"),
+                        ("hparams", "the method's resolved hyperparameters (JSON)"),
+                        ("out", "the reports' folder"), ("timings", "the untracked timings file (JSON)"),
+                        ("checkpoints", "the finished streams' folder (not a DVC out)")):
+        parser.add_argument(f"--{name}", type=Path, required=True, help=help_)
+    return parser.parse_args()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task")
-    parser.add_argument("method")
-    args = parser.parse_args()
+    args = parse_args()
     params = load_params()
     top = pipeline(params)
     if args.task not in top.tasks or args.method not in top.methods:
@@ -98,18 +109,18 @@ def main() -> None:
     settings = section(params, EditSettings)
     device = resolve_device(settings.device, "edit.device")
     seeds = top.seeds
-    resolved = load_resolved(args.method)
-    hparams = make_hparams(args.method, resolved["hparams"], f"data/hparams/{args.method}.json")
+    resolved = load_resolved(args.hparams, args.method)
+    hparams = make_hparams(args.method, resolved["hparams"], str(args.hparams))
     rotation = resolved["heldout"]
     heldout = HeldOut.for_task(args.task, rotation["languages"], rotation["by_task"], rotation["fraction"])
     own = args.task in rotation["by_task"]  # the task's own held-out languages, for the error's key
-    folder = Path("data") / "edits" / args.task
+    folder = args.edits
     check_languages({f"heldout_by_task.{args.task}" if own else "heldout_languages": sorted(heldout.fixed),
                      "pool_languages": getattr(hparams, "pool_languages", None)},
                     read_json(folder / "stats.json")["languages"], args.task)
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
-    model, tokenizer = load_classifier(Path("models") / args.task)
+    model, tokenizer = load_classifier(args.model)
     edits = read_jsonl(folder / "edits.jsonl")
     if settings.max_edits:
         edits = edits[:settings.max_edits]
@@ -120,7 +131,7 @@ def main() -> None:
     val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
 
     start = time.perf_counter()
-    features = load_features(args.task) if settings.engine == "cached" else None
+    features = load_features(args.features, args.task) if settings.engine == "cached" else None
     torch.manual_seed(settings.seed)  # dropout views of texts the features file lacks
     editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine, memory=memory,
                     val_memory=val_memory, max_length=settings.max_length, features=features,
@@ -128,8 +139,8 @@ def main() -> None:
     runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
     runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
     feature_seconds = time.perf_counter() - start
-    checkpoints = Checkpoints(Path("data") / "checkpoints" / "edit" / f"{args.task}-{args.method}",
-                              fingerprint(dataclasses.asdict(settings), resolved, args.task, args.method))
+    checkpoints = Checkpoints(args.checkpoints, fingerprint(dataclasses.asdict(settings), resolved, args.method,
+                                                            [args.edits, args.features, args.model]))
     resumed = checkpoints.saved()
     job = StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, checkpoints)
     logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
@@ -140,15 +151,14 @@ def main() -> None:
                    heldout_languages=resolved["heldout"]["languages"],
                    heldout_fraction=resolved["heldout"]["fraction"])
 
-    out = Path("reports") / "tasks" / args.task / args.method
+    out = args.out
     rows = [row for lg in logs for row in lg.edits]
     write_text(out / "edits.csv", csv_text(cells(rows), EDITS_COLUMNS))
     write_text(out / "curve.csv", csv_text(cells([c for lg in logs for c in lg.curve]), CURVE_COLUMNS))
     write_json(out / "report.json", metrics)
     write_json(out / "metrics.json", headline(metrics))
-    timings = Path("reports") / "timings" / args.task / f"{args.method}.json"  # read by ReportLayout.timing
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    write_json(timings, {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
+    write_json(args.timings, {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
                          "peak_memory_mb": round(peak_kb / 1024, 1)})
     log.info("%s/%s: es %s, clg %s (pre %s), clg_heldout %s (pre %s), locality %s, %d edits over %d seeds",
              args.task, args.method, metrics["es"], metrics["clg"], metrics["clg_pre"], metrics["clg_heldout"],

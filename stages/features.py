@@ -1,8 +1,8 @@
 """Stage features@<task>: the last FFN's input at the classifier position, once per task.
 
-Usage: python stages/features.py <task>
-Reads models/<task>/ and data/edits/<task>/; writes data/features/<task>/
-{features.safetensors, texts.json}: every text any edit stage reads (edits and their
+Usage: python stages/features.py <task> --model models/<task> --edits data/edits/<task> --out data/features/<task>
+Reads the fine-tuned model and the edit sets; writes {features.safetensors, texts.json}
+to the out folder: every text any edit stage reads (edits and their
 evaluation texts, locality, memory and validation memory in English and up to
 as many rows per other language as `hparams.patcher.memory_per_language` or
 `hparams.mpn.memory_per_language` asks, whichever is more) and `hparams.patcher.n_views` dropout views
@@ -10,6 +10,7 @@ of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.edit
 """
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -23,29 +24,39 @@ from mpn.model.portable import load_classifier
 from mpn.pipeline.io import read_jsonl
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.schema import as_text
-from mpn.pipeline.stage import load_params, run_stage, task_argument
+from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
 
 log = logging.getLogger(__name__)
 
 
+def parse_args() -> argparse.Namespace:
+    parser = stage_parser(__doc__)
+    parser.add_argument("task", help="a task from params.yaml `tasks`")
+    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder")
+    parser.add_argument("--edits", type=Path, required=True, help="the edit sets' folder (stage sample_edits)")
+    parser.add_argument("--out", type=Path, required=True, help="the features' folder")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     params = load_params()
-    task = task_argument(params)
+    task = check_listed(params, "tasks", "task", args.task)
     settings = section(params, EditSettings)  # max_length, seed (the dropout views), num_threads
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
     per_language = max(hparams.memory_per_language, method_hparams(params, "patcher").memory_per_language)
     device = resolve_device(section(params, FinetuneParams).device, "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
-    folder = Path("data") / "edits" / task
+    folder = args.edits
     edits = read_jsonl(folder / "edits.jsonl")
     texts = stage_texts(edits, read_jsonl(folder / "locality.jsonl"), read_jsonl(folder / "memory.jsonl"),
                         read_jsonl(folder / "memory_val.jsonl"), per_language)
-    model, tokenizer = load_classifier(Path("models") / task)
+    model, tokenizer = load_classifier(args.model)
     extract = FeatureExtractor(model.to(device), tokenizer, settings.max_length)
     store = FeatureStore.compute(extract, texts, [as_text(e["input"]) for e in edits], hparams.n_views,
                                  settings.seed, progress=True)
-    store.save(Path("data") / "features" / task)
+    store.save(args.out)
     log.info("%s: features of %d texts, %d dropout views of each of %d edit inputs (%s)",
              task, len(store.texts), store.n_views, len(store.view_texts), device)
     if extract.filled:

@@ -2,13 +2,14 @@
 split, keep the best checkpoint on English validation, and report its accuracy in every
 language (zero-shot cross-lingual transfer).
 
-Usage: python stages/finetune.py <task>
-Writes models/<task>/ (classifier + tokenizer), reports/tasks/<task>/base.json (accuracy
-per language and split), base_metrics.json (the headline, for DVC's views) and
-train_curve.csv.
+Usage: python stages/finetune.py <task> --data data --model models/<task> --reports reports/tasks/<task>
+Reads <data>/raw/<task> and <data>/translated/<task>; writes the model folder (classifier
++ tokenizer) and, in the reports folder, base.json (accuracy per language and split),
+base_metrics.json (the headline, for DVC's views) and train_curve.csv.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from mpn.model.portable import load_any
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.io import atomic_folder, csv_text, write_json, write_text
 from mpn.pipeline.params import section
-from mpn.pipeline.stage import load_params, run_stage, set_threads, task_argument
+from mpn.pipeline.stage import check_listed, load_params, run_stage, set_threads, stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,23 @@ def _label_key(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
+def parse_args() -> argparse.Namespace:
+    parser = stage_parser(__doc__)
+    parser.add_argument("task", help="a task from params.yaml `tasks`")
+    parser.add_argument("--data", type=Path, required=True, help="data root (raw and translated rows in)")
+    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder (out)")
+    parser.add_argument("--reports", type=Path, required=True, help="the task's reports folder (out)")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     params = load_params()
-    task = task_argument(params)
+    task = check_listed(params, "tasks", "task", args.task)
     config = section(params, FinetuneParams)
     set_threads(config.num_threads)
     started = time.monotonic()
-    meta, rows = load_meta(task), load_rows(task)
+    meta, rows = load_meta(task, args.data), load_rows(task, args.data)
     labels = list(meta["labels"])
 
     model_name = config.model
@@ -93,10 +104,10 @@ def main() -> None:
         model, tokenizer, curve = fine_tune(model_name, labels, rows, config, task)
 
     report = base_report(task, model, tokenizer, rows, labels, config)
-    save_model(model.cpu(), tokenizer, Path("models") / task)
-    write_text(Path("reports") / "tasks" / task / "train_curve.csv", curve_csv(curve))
-    write_json(Path("reports") / "tasks" / task / "base.json", report)
-    write_json(Path("reports") / "tasks" / task / "base_metrics.json", base_metrics(report))
+    save_model(model.cpu(), tokenizer, args.model)
+    write_text(args.reports / "train_curve.csv", curve_csv(curve))
+    write_json(args.reports / "base.json", report)
+    write_json(args.reports / "base_metrics.json", base_metrics(report))
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
              task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
              report["majority_baseline"], (time.monotonic() - started) / 60)

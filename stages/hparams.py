@@ -1,6 +1,6 @@
 """Stage hparams@<method>: the method's hyperparameters as its edit stages run them.
 
-Usage: python stages/hparams.py <method>
+Usage: python stages/hparams.py <method> --out data/hparams/<method>.json
 Reads params.yaml (`hparams.<X>`, and `hparams.mpn` for X+mpn, over the dataclass
 defaults; and the held-out rotation, `hparams.mpn.heldout_languages` and
 `heldout_fraction`, which every method is measured on); writes data/hparams/<method>.json.
@@ -9,16 +9,16 @@ Every edit@<task>-<method> stage reads that file and DVC tracks it instead of th
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 from pathlib import Path
 
 from mpn.editing.methods import method_hparams
 from mpn.pipeline.io import write_json
-from mpn.pipeline.stage import listed_argument, load_params, run_stage
+from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
 
 log = logging.getLogger(__name__)
-FOLDER = Path("data") / "hparams"
 
 
 def resolve(params: dict, method: str) -> dict:
@@ -30,11 +30,19 @@ def resolve(params: dict, method: str) -> dict:
                         "fraction": rotation.heldout_fraction}}
 
 
+def parse_args() -> argparse.Namespace:
+    parser = stage_parser(__doc__)
+    parser.add_argument("method", help="a method from params.yaml `methods`")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     params = load_params()
-    method = listed_argument(params, "methods", "method")
+    method = check_listed(params, "methods", "method", args.method)
     resolved = resolve(params, method)
-    write_json(FOLDER / f"{method}.json", resolved)
+    write_json(args.out, resolved)
     log.info("%s: %s", method, resolved)
 
 

@@ -2,11 +2,13 @@
 edits (with rephrases and translations), split into streams; plus the locality, memory
 and validation-memory sets, all disjoint by group.
 
-Usage: python stages/sample_edits.py <task>
-Writes data/edits/<task>/{edits,locality,memory,memory_val}.jsonl and stats.json.
+Usage: python stages/sample_edits.py <task> --data data --model models/<task> --out data/edits/<task>
+Reads the task's rows under <data> and its fine-tuned model; writes
+{edits,locality,memory,memory_val}.jsonl and stats.json to the out folder.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -18,17 +20,27 @@ from mpn.model.device import resolve_device
 from mpn.model.portable import load_classifier
 from mpn.pipeline.io import write_json, write_jsonl
 from mpn.pipeline.params import section
-from mpn.pipeline.stage import load_params, run_stage, set_threads, task_argument
+from mpn.pipeline.stage import check_listed, load_params, run_stage, set_threads, stage_parser
 
 log = logging.getLogger(__name__)
 
 
+def parse_args() -> argparse.Namespace:
+    parser = stage_parser(__doc__)
+    parser.add_argument("task", help="a task from params.yaml `tasks`")
+    parser.add_argument("--data", type=Path, required=True, help="data root (raw and translated rows in)")
+    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder")
+    parser.add_argument("--out", type=Path, required=True, help="the edit sets' folder")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     params = load_params()
-    task = task_argument(params)
+    task = check_listed(params, "tasks", "task", args.task)
     finetune, config = section(params, FinetuneParams), section(params, EditSetConfig)
     set_threads(finetune.num_threads)
-    model, tokenizer = load_classifier(Path("models") / task)
+    model, tokenizer = load_classifier(args.model)
     model.to(resolve_device(finetune.device, "finetune.device"))
     max_length = finetune.max_length
     labels = Anatomy.of(model).labels
@@ -37,8 +49,8 @@ def main() -> None:
         return [labels[i] for i in predict(model, tokenizer, texts, config.batch_size,
                                                  max_length, desc="base model on edit split")]
 
-    edit_set = sample_edit_set(load_rows(task), predict_labels, config)
-    out = Path("data") / "edits" / task
+    edit_set = sample_edit_set(load_rows(task, args.data), predict_labels, config)
+    out = args.out
     write_jsonl(out / "edits.jsonl", edit_set.edits)
     write_jsonl(out / "locality.jsonl", edit_set.locality)
     write_jsonl(out / "memory.jsonl", edit_set.memory)

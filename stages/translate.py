@@ -1,7 +1,7 @@
 """Stage translate@<task>: translations of the task's English rows into translate.languages
 (data/translated/<task>/<lang>.jsonl), with a persistent cache that survives interruption.
 
-    python stages/translate.py --task fever
+    python stages/translate.py fever --data data   # reads data/raw/fever, writes data/translated/fever
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 
 from mpn.pipeline.errors import UserError
-from mpn.pipeline.params import pipeline, section
-from mpn.pipeline.stage import load_params, run_stage
+from mpn.pipeline.params import section
+from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
 from mpn.translate import TaskTranslator, TranslationCache, TranslationRunner, write_translations
 from mpn.translate.settings import TranslateSettings
 
@@ -19,20 +19,17 @@ log = logging.getLogger("stages.translate")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", required=True, help="a task from params.yaml `tasks`")
+    parser = stage_parser(__doc__)
+    parser.add_argument("task", help="a task from params.yaml `tasks`")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data", help="data root (raw in, translated out)")
+    parser.add_argument("--data", required=True, help="data root (<data>/raw/<task> in, <data>/translated/<task> out)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     params = load_params(args.params)
-    tasks = pipeline(params).tasks
-    if args.task not in tasks:
-        raise UserError(f"unknown task {args.task!r}; allowed (params.yaml tasks): "
-                        f"{', '.join(map(str, tasks))}")
+    check_listed(params, "tasks", "task", args.task)
     settings = section(params, TranslateSettings).for_task(args.task)
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:

@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py and friends
 
+from examples import LABELS  # noqa: E402
+from mpn.model.classifier import Classifier, load_encoder  # noqa: E402
+from libre import LibreServer  # noqa: E402
 from tiny import make_tiny_encoder  # noqa: E402
 
 TINY_CORPUS = [
@@ -32,3 +35,18 @@ TINY_CORPUS = [
 def tiny_encoder_dir(tmp_path_factory) -> Path:
     """A tiny BERT encoder + tokenizer saved as a local model directory."""
     return make_tiny_encoder(tmp_path_factory.mktemp("tiny") / "encoder", TINY_CORPUS)
+
+
+@pytest.fixture()
+def model_and_tokenizer(tiny_encoder_dir):
+    """A fresh tiny classifier (dropout 0.1, head seed 3) for SUPPORTS/REFUTES and its tokenizer."""
+    encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
+    return Classifier.from_encoder(encoder, LABELS, dropout=0.1, seed=3).eval(), tokenizer
+
+
+@pytest.fixture
+def server():
+    """A LibreTranslate-speaking server on 127.0.0.1, stopped after the test."""
+    srv = LibreServer().start()
+    yield srv
+    srv.stop()

@@ -14,8 +14,10 @@ import yaml
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.params import section as read_section
 from mpn.report import aggregate
-from mpn.report.aggregate import AggregateOutputs, AggregateParams
+from mpn.report.aggregate import AggregateParams
 from mpn.report.inputs import METRIC_KEYS, ReportLayout
+from mpn.pipeline.commands import stage_paths
+from stage_argv import stage_argv
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["xfacts", "xnli"]
@@ -133,7 +135,7 @@ def params(**aggregate_section) -> dict:
 
 def aggregate_in(params: dict, reports: Path):
     """The stage's layout: inputs in reports/tasks, outputs beside it in reports."""
-    return aggregate(params, reports / "tasks", reports)
+    return aggregate(params, ReportLayout(reports / "tasks", reports / "timings"), reports)
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +320,7 @@ def test_missing_input_is_one_line_naming_path_and_stage(tmp_path):
     write_reports(tmp_path / "reports" / "tasks")
     (tmp_path / "reports" / "tasks" / "xnli" / "mpn" / "report.json").unlink()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params()))
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "aggregate.py")],
+    result = subprocess.run([sys.executable, *stage_argv("aggregate.py")],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -383,9 +385,13 @@ def test_every_per_task_report_is_under_the_aggregate_dep_folder():
     of finetune@<task> and edit@<task>-<method> must lie in it, and nothing aggregate
     writes may."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert "reports/tasks" in stages["aggregate"]["deps"]
-    assert ReportLayout().root.as_posix() == "reports/tasks"
-    assert AggregateOutputs().root.as_posix() == "reports"
+    aggregate_paths = stage_paths("aggregate", dvc_yaml=REPO / "dvc.yaml")
+    assert aggregate_paths["tasks"].as_posix() in stages["aggregate"]["deps"]
+    item = {"task": "${item.task}", "method": "${item.method}"}
+    edit_paths = stage_paths("edit", item, REPO / "dvc.yaml")
+    layout = ReportLayout(aggregate_paths["tasks"], aggregate_paths["timings"])
+    assert edit_paths["timings"] == layout.timing(item["task"], item["method"])  # where aggregate reads them
+    assert edit_paths["out"] / "report.json" == layout.report(item["task"], item["method"]).path
     for name in ("finetune", "edit"):
         reports = set().union(*(out_paths(stages[name].get(k, []))
                                 for k in ("outs", "metrics", "plots")))

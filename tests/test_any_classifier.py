@@ -24,6 +24,7 @@ from mpn.model.patch import merge
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.pipeline.schema import SPLITS, make_row
 from tiny import make_tiny_hf_classifier, make_tiny_tokenizer
+from stage_argv import stage_argv
 
 ARCHITECTURES = ["bert", "xlm-roberta", "distilbert", "deberta-v2"]
 LABELS = ["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
@@ -183,7 +184,7 @@ def test_finetune_stage_evaluates_a_fine_tuned_classifier_with_zero_epochs(token
     params["tasks"] = ["toy"]
     params["finetune"].update(model=str(tmp_path / "classifier"), epochs=0, max_length=16)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    run = subprocess.run([sys.executable, str(REPO / "stages" / "finetune.py"), "toy"], cwd=tmp_path,
+    run = subprocess.run([sys.executable, *stage_argv("finetune.py", "toy")], cwd=tmp_path,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     if error:
         assert run.returncode == 2 and error in run.stderr and "ENTAILMENT, NEUTRAL, CONTRADICTION" in run.stderr

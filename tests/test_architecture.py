@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mpn.pipeline.commands import stage_paths
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
@@ -101,6 +103,34 @@ def test_stage_deps_cover_every_module_its_script_imports(name):
     missing = sorted(f for f in our_modules(script)
                      if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
     assert not missing, f"dvc.yaml stage {name}: add to deps {missing}"
+
+
+UNTRACKED_OPTIONS = {"timings", "checkpoints"}  # the edit stage's machine-local files: no dep, no out
+
+
+def out_paths(stage: dict) -> list[str]:
+    return [next(iter(o)) if isinstance(o, dict) else o
+            for key in ("outs", "metrics", "plots") for o in stage.get(key, [])]
+
+
+def covers(folder: str, path: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_a_stage_command_names_every_path_it_reads_or_writes(name):
+    """The script takes its locations from its cmd (no folder written in the code), so the
+    cmd's paths and DVC's deps and outs must agree: every path option is a declared dep or
+    out (or a folder holding them), and every out lies under one of the options."""
+    stage = STAGES[name]
+    item = {key: f"${{item.{key}}}" for key in stage.get("matrix", {})}
+    options = {k: p.as_posix() for k, p in stage_paths(name, item, REPO / "dvc.yaml").items()
+               if k not in UNTRACKED_OPTIONS}
+    declared = dep_paths(stage) + out_paths(stage)
+    stray = {k: p for k, p in options.items() if not any(covers(p, d) or covers(d, p) for d in declared)}
+    assert not stray, f"dvc.yaml stage {name}: its cmd names paths no dep or out declares: {stray}"
+    hidden = [o for o in out_paths(stage) if not any(covers(p, o) for p in options.values())]
+    assert not hidden, f"dvc.yaml stage {name}: outs its cmd does not name: {hidden}"
 
 
 def test_the_closure_follows_imports_through_modules():

@@ -4,29 +4,12 @@ import copy
 import pytest
 import torch
 
-from mpn.editor import Editor
-from mpn.engines import CachedEngine
-from mpn.methods import PatcherHParams, make_hparams
-from mpn.models import Classifier, load_encoder, predict_logits
-from mpn.patch import find_ffn_site, merge
-
-LABELS = ["SUPPORTS", "REFUTES"]
-MEMORY = ["paris is a city in france", "tokyo is a city in japan", "a man is playing a guitar",
-          "the currency of france is the euro", "nobody is playing music"]
-VAL_MEMORY = ["die währung von japan ist der yen", "la moneda de francia es el euro"]
-EDIT = "the currency of japan is the euro"
-
-
-@pytest.fixture()
-def model_and_tokenizer(tiny_encoder_dir):
-    encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
-    return Classifier.from_encoder(encoder, LABELS, dropout=0.1, seed=3).eval(), tokenizer
-
-
-def wrong_label(model, tokenizer, text):
-    pred = predict_logits(model, tokenizer, [text]).argmax(-1).item()
-    return LABELS[1 - pred]
-
+from mpn.editing.editor import Editor
+from mpn.editing.engines import CachedEngine
+from mpn.editing.methods import PatcherHParams, make_hparams
+from mpn.model.classifier import Classifier, predict_logits
+from mpn.model.patch import find_ffn_site, merge
+from examples import EDIT, LABELS, MEMORY, VAL_MEMORY, wrong_label
 
 def test_engines_train_the_same_patch(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
@@ -37,7 +20,7 @@ def test_engines_train_the_same_patch(model_and_tokenizer):
         editor = Editor(copy.deepcopy(model), tokenizer, "patcher", hp, engine=engine,
                         memory=MEMORY, val_memory=VAL_MEMORY)
         if engine == "cached":
-            assert editor.engine.readout is not None  # the tiny BERT trains through mpn.closed_form
+            assert editor.engine.readout is not None  # the tiny BERT trains through mpn.editing.closed_form
         results[engine] = editor.edit(EDIT, target)
         p = editor.engine.patches
         patches[engine] = (p.keys.clone(), p.biases.clone(), p.values.clone(),
@@ -156,7 +139,7 @@ def test_mpn_trains_on_pool_translations_only(model_and_tokenizer):
 
 
 def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer):
-    from mpn.errors import UserError
+    from mpn.pipeline.errors import UserError
     model, tokenizer = model_and_tokenizer
     with pytest.raises(UserError, match="unknown editing method 'rome'"):
         Editor(model, tokenizer, "rome")
@@ -280,7 +263,7 @@ def test_key_init_variants_start_where_they_say(model_and_tokenizer, key_init):
 
 
 def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, caplog):
-    from mpn.errors import UserError
+    from mpn.pipeline.errors import UserError
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "mpn", {"max_steps": 5}, memory=MEMORY)
     for text, translations, message in [("", {}, "edit text is empty"),
@@ -299,6 +282,6 @@ def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, 
 
 
 def test_missing_model_directory_is_one_line(tmp_path):
-    from mpn.errors import UserError
+    from mpn.pipeline.errors import UserError
     with pytest.raises(UserError, match=f"no model at {tmp_path}/nope: the directory does not exist"):
         Classifier.from_pretrained(str(tmp_path / "nope"))

@@ -8,7 +8,7 @@ from mpn.pipeline.errors import UserError
 from mpn.editing.features import FeatureExtractor, FeatureStore, as_text, stage_texts
 from mpn.model.classifier import Classifier, load_encoder
 from mpn.experiment.sequential import HeldOut, SequentialEditing
-from test_sequential import LABELS, make_edits
+from examples import LABELS, make_edits
 
 HPARAMS = {"max_steps": 200, "heldout_languages": ["es"], "n_views": 3}
 MEMORY = ["a man is playing a guitar", "nobody is playing music"]

@@ -9,7 +9,7 @@ import torch
 
 from mpn.editing.editor import Editor
 from mpn.editing.memory import Memory
-from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
+from examples import EDIT, MEMORY, VAL_MEMORY, wrong_label
 
 TRANSLATIONS = {"de": "die währung von japan ist der euro", "es": "la moneda de japón es el euro"}
 # German rows like the held-out translation itself: a patch silenced on them could not fire there

@@ -7,7 +7,7 @@ import torch
 
 from mpn.editing.editor import Editor
 from mpn.editing.methods import REGISTRY, base_name, names, resolve
-from test_engines import EDIT, MEMORY, VAL_MEMORY, model_and_tokenizer, wrong_label  # noqa: F401 (fixture)
+from examples import EDIT, MEMORY, VAL_MEMORY, wrong_label
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
 AUGMENTED = [n for n in METHODS if resolve(n)[1]]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stage_argv import stage_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ BAD = [  # (stage args, section.key, bad value, what the error line must say)
     (["hparams.py", "patcher"], "hparams.mpn.heldout_languages", "ja", "hparams.mpn.heldout_languages = 'ja'; allowed: a list of strings"),
     (["edit.py", "xfacts", "mpn"], "hparams.mpn.heldout_by_task", {"xfacts": ["ur"]}, "hparams.mpn.heldout_by_task.xfacts: 'ur' is not a language of task xfacts"),
     (["hparams.py", "mpn"], "hparams.mpn.heldout_by_task", {"xnli": "ur"}, "hparams.mpn.heldout_by_task.xnli = 'ur'; allowed: a list of language codes"),
-    (["translate.py", "--task", "xfacts"], "translate.tasks", {"fever": {"languages": ["pt"], "provider": "babel"}}, "unknown translation provider 'babel' in translate.tasks.fever.provider"),
+    (["translate.py", "xfacts"], "translate.tasks", {"fever": {"languages": ["pt"], "provider": "babel"}}, "unknown translation provider 'babel' in translate.tasks.fever.provider"),
     (["hparams.py", "mpn"], "hparams.mpn.heldout_fraction", 1.5, "hparams.mpn.heldout_fraction = 1.5; allowed: a number >= 0 and <= 1"),
     (["edit.py", "xfacts", "mpn"], "hparams.mpn.pool_languages", ["en"], "hparams.mpn.pool_languages: 'en' is not a language of task xfacts"),
     (["edit.py", "xfacts", "mpn"], "edit.eval_evry", 5, "edit.eval_evry: unknown key; allowed: device, engine, eval_every"),
@@ -51,7 +52,7 @@ BAD = [  # (stage args, section.key, bad value, what the error line must say)
     (["edit.py", "xfacts", "mpn"], "seeds", [0, 0], "seeds = [0, 0]; must be a non-empty list of distinct integers >= 0"),
     (["download.py"], "data.split_ratios", {"train": 0.9, "val": 0.2, "edit": 0.2, "test": 0.2},
      "sums to 1.5; the ratios must sum to 1"),
-    (["translate.py", "--task", "xfacts"], "translate.timeout_s", None, "translate.timeout_s must be a number > 0, got None"),
+    (["translate.py", "xfacts"], "translate.timeout_s", None, "translate.timeout_s must be a number > 0, got None"),
     (["finetune.py", "xfacts"], "finetune.epochs", -1, "finetune.epochs"),
     (["sample_edits.py", "xfacts"], "sample_edits.n_streams", 0, "sample_edits.n_streams = 0; allowed: an integer >= 1"),
     (["aggregate.py"], "aggregate.dpi", "high", "aggregate.dpi = 'high'; allowed: an integer >= 50 and <= 600"),
@@ -75,13 +76,13 @@ for row in BAD:
 
 def run_stage(args: list[str], folder: Path, own_process: bool, monkeypatch, capsys) -> tuple[int, str]:
     """Stage script `args[0]` with its arguments, in `folder`: (exit code, stdout + stderr)."""
-    script = str(REPO / "stages" / args[0])
+    script, *rest = stage_argv(*args)
     if own_process:
-        proc = subprocess.run([sys.executable, script, *args[1:]], cwd=folder, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, script, *rest], cwd=folder, capture_output=True, text=True,
                               timeout=120)
         return proc.returncode, proc.stdout + proc.stderr
     monkeypatch.chdir(folder)
-    monkeypatch.setattr(sys, "argv", [script, *args[1:]])
+    monkeypatch.setattr(sys, "argv", [script, *rest])
     capsys.readouterr()
     try:
         runpy.run_path(script, run_name="__main__")

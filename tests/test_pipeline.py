@@ -27,6 +27,7 @@ from mpn.editing.features import FeatureStore, as_text, edit_texts
 from mpn.pipeline.io import read_json, read_jsonl
 from mpn.experiment.sequential import HEADLINE, headline
 from tiny import make_tiny_encoder
+from stage_argv import stage_argv
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +267,7 @@ def test_killed_edit_stage_resumes_finished_streams_with_the_same_metrics(pipeli
     shutil.rmtree(checkpoints)
     for name in ("report.json", "metrics.json", "edits.csv", "curve.csv"):  # as if the stage's first run was killed
         (repo / "reports/tasks/xfacts/mpn" / name).unlink()
-    proc = subprocess.Popen([sys.executable, "stages/edit.py", "xfacts", "mpn"], cwd=repo, env=env,
+    proc = subprocess.Popen([sys.executable, *stage_argv("edit.py", "xfacts", "mpn", root=repo)], cwd=repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300

@@ -11,6 +11,7 @@ from mpn.model.classifier import Classifier, load_encoder, predict_logits
 from mpn.pipeline.params import section as read_section
 from mpn.experiment.finetune import predict
 from tiny import make_tiny_encoder
+from stage_argv import stage_argv
 
 LABELS = ["SUPPORTS", "REFUTES"]
 
@@ -180,10 +181,11 @@ def run_stage(monkeypatch, capsys, script, *args) -> tuple[int, str]:
     torch), as `python stages/<script> <args>` from the project folder: (exit code, stderr)."""
     import runpy
     monkeypatch.syspath_prepend(str(REPO / "stages"))
-    monkeypatch.setattr("sys.argv", [script, *args])
+    argv = stage_argv(script, *args)
+    monkeypatch.setattr("sys.argv", argv)
     code = 0
     try:
-        runpy.run_path(str(REPO / "stages" / script), run_name="__main__")
+        runpy.run_path(argv[0], run_name="__main__")
     except SystemExit as exit_:
         code = exit_.code
     return code, capsys.readouterr().err

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from mpn.pipeline import secrets
-from test_translate_libre import STAGE, make_fever_project
+from libre import make_fever_project
+from stage_argv import stage_argv
 
 KEY = "SECRETKEY123:fx"
 
@@ -61,7 +62,7 @@ def run_translate(root: Path, provider: str, options: dict, env_var: str) -> sub
     make_fever_project(root, "http://unused/", provider=provider, max_attempts=2,
                        **{provider: options})
     env = {**__import__("os").environ, env_var: KEY}
-    return subprocess.run([sys.executable, str(STAGE), "--task", "fever"], cwd=root, env=env,
+    return subprocess.run([sys.executable, *stage_argv("translate.py", "fever")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

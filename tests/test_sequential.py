@@ -7,7 +7,7 @@ from mpn.model.classifier import Classifier, load_encoder
 from mpn.editing.methods import make_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
 
-LABELS = ["SUPPORTS", "REFUTES"]
+from examples import LABELS, make_edits
 
 
 def test_rate_and_ratio_intervals_bracket_the_mean():
@@ -79,15 +79,6 @@ def editor(tiny_encoder_dir):
     return Editor(model, tokenizer, "mpn", {"max_steps": 200, "heldout_languages": ["es"]},
                   memory=["a man is playing a guitar", "nobody is playing music"],
                   val_memory=["paris is a city in france"])
-
-
-def make_edits(editor):
-    texts = ["the currency of japan is the euro", "tokyo is a city in france", "paris is a city in japan"]
-    preds = editor.predict(texts)
-    return [{"edit_id": str(i), "stream": i % 2, "group": f"g{i}", "input": t,
-             "target": LABELS[1 - LABELS.index(p)], "base_pred": p, "rephrases": [t + " indeed"],
-             "translations": {"de": "die währung von japan ist der euro", "es": "la moneda de japan es el euro"},
-             "translated_rephrases": {}} for i, (t, p) in enumerate(zip(texts, preds))]
 
 
 def test_streams_edit_mistakes_and_report_every_metric(editor):

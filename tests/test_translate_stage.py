@@ -15,16 +15,9 @@ import yaml
 from mpn.pipeline.errors import UserError
 from mpn.translate import (TaskTranslator, TranslateSettings, TranslationCache,
                            TranslationRunner, make_provider, write_translations)
-from test_translate_libre import STAGE, LibreServer
+from stage_argv import stage_argv
 
 KEYS = ("id", "group", "lang", "variant", "split", "label")
-
-
-@pytest.fixture
-def server():
-    srv = LibreServer().start()
-    yield srv
-    srv.stop()
 
 
 def row(group, lang, variant, split, **texts):
@@ -98,7 +91,7 @@ def test_stage_default_style_run_writes_only_the_summary(tmp_path, server):
     params = {"tasks": ["xfacts"], "translate": {"languages": ["fr", "de"],
                                                   "provider": "google"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, str(STAGE), "--task", "xfacts"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, *stage_argv("translate.py", "xfacts")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out_dir = tmp_path / "data" / "translated" / "xfacts"
@@ -223,13 +216,13 @@ def test_missing_key_for_deepl(monkeypatch):
 @pytest.mark.parametrize("params, task, message", [
     ({"tasks": ["fever"], "translate": {"provider": "babelfish"}}, "fever",
      "error: unknown translation provider 'babelfish'"),
-    ({"tasks": ["fever"], "translate": {}}, "xnli", "error: unknown task 'xnli'; allowed"),
+    ({"tasks": ["fever"], "translate": {}}, "xnli", "error: task 'xnli' is not in params.yaml tasks; allowed: fever"),
     ({"tasks": ["fever"], "translate": {}}, "fever",
      "error: no raw data for task 'fever': data/raw/fever/*.jsonl is missing"),
 ])
 def test_stage_bad_input_is_one_line_and_exit_2(tmp_path, params, task, message):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, str(STAGE), "--task", task], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, *stage_argv("translate.py", task)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(message)

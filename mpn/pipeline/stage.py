@@ -1,6 +1,7 @@
 """What every stage script shares: params loading, logging, one-line errors."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from pathlib import Path
@@ -24,18 +25,17 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         return yaml.safe_load(f) or {}
 
 
-def task_argument(params: dict[str, Any]) -> str:
-    """The one command-line argument of a per-task stage: a task listed in params.yaml."""
-    return listed_argument(params, "tasks", "task")
+def stage_parser(doc: str) -> argparse.ArgumentParser:
+    """A stage script's command line: its first docstring line as the description."""
+    return argparse.ArgumentParser(description=doc.strip().splitlines()[0])
 
 
-def listed_argument(params: dict[str, Any], key: str, what: str) -> str:
-    """The one command-line argument of a matrix stage: an item of params.yaml's `key`."""
+def check_listed(params: dict[str, Any], key: str, what: str, given: str) -> str:
+    """A matrix stage's item (`given`) must be listed in params.yaml's `key`."""
     allowed = top_level(params, key)
-    if len(sys.argv) != 2 or sys.argv[1] not in allowed:
-        given = sys.argv[1] if len(sys.argv) > 1 else "(none)"
+    if given not in allowed:
         raise UserError(f"{what} {given!r} is not in params.yaml {key}; allowed: {', '.join(allowed)}")
-    return sys.argv[1]
+    return given
 
 
 def set_threads(n: int) -> None:

@@ -38,7 +38,7 @@ class AggregateParams:
 
 @dataclass(frozen=True)
 class AggregateOutputs:
-    root: Path = Path("reports")
+    root: Path  # reports/ in dvc.yaml
 
     @property
     def summary_json(self) -> Path:
@@ -76,13 +76,12 @@ def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> 
     return comparisons
 
 
-def aggregate(params: dict[str, Any], inputs_dir: Path = ReportLayout.root,
-              outputs_dir: Path = AggregateOutputs.root) -> AggregateOutputs:
-    """Per-task reports from `inputs_dir` (reports/tasks) -> summary, tables, figures
-    and plot data in `outputs_dir` (reports)."""
+def aggregate(params: dict[str, Any], inputs: ReportLayout, outputs_dir: Path) -> AggregateOutputs:
+    """Per-task reports (and timings) from `inputs` -> summary, tables, figures and plot
+    data in `outputs_dir` (reports)."""
     settings = section(params, AggregateParams)
     top = pipeline(params)
-    reports = load_reports(top.tasks, top.methods, ReportLayout(inputs_dir))
+    reports = load_reports(top.tasks, top.methods, inputs)
     outputs = AggregateOutputs(outputs_dir)
     comparisons = paired_comparisons(reports, settings)
 

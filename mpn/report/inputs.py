@@ -34,11 +34,6 @@ CURVE_NUMERIC = ("n_edits", "locality", "agreement", "er")
 CURVE_KEYS = ("seed", "stream", "n_edits")
 
 
-def timing_path(task: str, method: str, reports: Path = Path("reports")) -> Path:
-    """Where the edit stage writes its timings (seconds per edit, feature pass, memory)."""
-    return reports / "timings" / task / f"{method}.json"
-
-
 @dataclass(frozen=True)
 class ExpectedFile:
     """An input file and the DVC stage that writes it (named in missing-file errors)."""
@@ -58,7 +53,8 @@ class ReportLayout:
     """Where the finetune and edit stages put their per-task reports: all under one
     folder (the aggregate stage's single dep in dvc.yaml, whatever params `tasks` is)."""
 
-    root: Path = Path("reports/tasks")
+    root: Path  # <root>/<task>/base.json and <root>/<task>/<method>/ (reports/tasks in dvc.yaml)
+    timings: Path  # <timings>/<task>/<method>.json, from the edit stage (untracked)
 
     def base(self, task: str) -> ExpectedFile:
         return ExpectedFile(self.root / task / "base.json", f"finetune@{task}")
@@ -78,7 +74,7 @@ class ReportLayout:
     def timing(self, task: str, method: str) -> Path:
         """Optional and machine-local: neither git nor DVC tracks it, and it lies outside
         the aggregate stage's dep folder, so a rerun's new timings change no hash."""
-        return timing_path(task, method, self.root.parent)
+        return self.timings / task / f"{method}.json"
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,7 @@ def check_names(kind: str, names: Any) -> list[str]:
 
 
 def load_reports(tasks: list[str], methods: list[str],
-                 layout: ReportLayout = ReportLayout()) -> list[TaskReport]:
+                 layout: ReportLayout) -> list[TaskReport]:
     """Read and check every input before anything is written."""
     check_names("tasks", tasks)
     check_names("methods", methods)
@@ -140,8 +136,8 @@ def _load_task(task: str, methods: list[str], layout: ReportLayout) -> TaskRepor
                                EDITS_NUMERIC, EDITS_KEYS)
         curve = read_csv_table(layout.curve(task, method).require(), CURVE_COLUMNS,
                                CURVE_NUMERIC, CURVE_KEYS)
-        timing_path = layout.timing(task, method)
-        timing = read_json(timing_path) if timing_path.is_file() else None
+        timings = layout.timing(task, method)
+        timing = read_json(timings) if timings.is_file() else None
         reports[method] = MethodReport(method, metrics, edits, curve, timing)
     return TaskReport(task, base, reports)
 

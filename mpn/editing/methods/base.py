@@ -143,8 +143,8 @@ class Method:
 @contextlib.contextmanager
 def threads(n: int | None):
     """torch and BLAS CPU threads for a block (None: leave them). NumPy's BLAS counts:
-    with an edit process per core, its own threads on each process's products made MPN's
-    edits five times slower (docs/benchmarks.md, Speed)."""
+    with an edit process per core, its own threads on each process's products oversubscribe
+    the cores (docs/benchmarks.md, Measurements behind the code)."""
     if not n:
         yield
         return

@@ -144,9 +144,9 @@ class Patcher(Method):
                 _bound_value(patch, hp.value_norm_max)
             if right:
                 # Reduce-on-plateau only once the edit is right, to settle the memory
-                # terms. Before that a plateau means the patch is still searching:
-                # shrinking the step there froze an MPN edit for 2,000 steps (its lr
-                # fell below 1e-6 by step 800; with a constant lr it was right at 406).
+                # terms: before that a plateau means the patch is still searching, and
+                # shrinking the step there can freeze it (docs/benchmarks.md, Measurements
+                # behind the code).
                 scheduler.step(loss)
         return step, loss, optimizer.param_groups[0]["lr"]
 
