@@ -2,6 +2,8 @@
 
     mpn-edit edit --model M --requests R.jsonl --method patcher [--set KEY=VALUE ...]
                   [--memory MEM.jsonl] --out DIR
+                  [--translate-to de,pt [--provider NAME] [--providers pt=bergamot,...]]
+                  [--check-languages de,pt,ja] [--unrelated U.jsonl] [--translate-config T.yaml]
     mpn-edit predict --model DIR --texts T.jsonl
 
 M: a folder from the pipeline (models/<task>), a folder `edit` wrote, or any Hugging
@@ -11,12 +13,18 @@ Face sequence classifier (hub name or folder). A request is one JSON object a li
 
 the input as `text`, or `premise` and `hypothesis`, or the pipeline's `input` (a text or
 a [premise, hypothesis] pair); the `target` label; optional `translations`, by language
-code, which the +mpn methods train on. Every request is checked before the first edit,
-and DIR is written only when every edit has run (atomically: temp folder, then rename).
+code, which the +mpn methods train on. `--translate-to` fills the translations a request
+lacks through mpn.translate's providers and cache (a request's own are used as given);
+`--check-languages` translates the same way the texts the report checks but the edits
+never train on. Every request is checked and every translation made before the first
+edit; DIR is written only when every edit has run (atomically: temp folder, then
+rename), with the model, README.md (its model card) and edit_report.{md,json}: the
+predictions before and after, per request and language, and on `--unrelated` inputs.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -27,7 +35,10 @@ from tqdm.auto import tqdm
 
 from mpn.editing.editor import Editor
 from mpn.editing.methods import make_hparams
+from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render_markdown, summary_lines, to_json,
+                                        unrelated_summary)
 from mpn.model.anatomy import Anatomy
+from mpn.model.card import ModelCard
 from mpn.model.classifier import predict_logits
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.pipeline import secrets
@@ -35,6 +46,8 @@ from mpn.pipeline.errors import UserError
 from mpn.pipeline.params import MAX_LENGTH
 from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
 from mpn.pipeline.stage import setup_logging
+from mpn.translate.on_demand import OnDemandTranslator
+from mpn.translate.settings import TranslateSettings, check_language
 
 INPUT_FIELDS = "text, premise and hypothesis, or input"
 
@@ -93,34 +106,98 @@ def parse_sets(items: list[str], method: str):
     return make_hparams(method, overrides, where=f"--set for method {method}")
 
 
+def language_list(value: str | None, flag: str) -> list[str]:
+    """"de,es, ja" -> ["de", "es", "ja"]; checked as the translate section checks codes."""
+    langs = [lang.strip() for lang in (value or "").split(",") if lang.strip()]
+    for lang in langs:
+        check_language(lang, flag)
+    return list(dict.fromkeys(langs))
+
+
+def translate_settings(args) -> TranslateSettings:
+    """--translate-config (the translate section's keys: provider options, retries,
+    cache_dir), then --provider and --providers over it."""
+    section = {}
+    if args.translate_config:
+        if not Path(args.translate_config).is_file():
+            raise UserError(f"--translate-config: missing file {args.translate_config}")
+        section = yaml.safe_load(Path(args.translate_config).read_text(encoding="utf-8")) or {}
+        if not isinstance(section, dict):
+            raise UserError(f"{args.translate_config}: expected the translate section's keys, got {section!r}")
+    if args.provider:
+        section["provider"] = args.provider
+    if args.providers:
+        pairs = [item.partition("=") for item in args.providers.split(",") if item.strip()]
+        bad = [item for item, sep, name in pairs if not sep or not name]
+        if bad:
+            raise UserError(f"--providers {args.providers!r}: expected LANG=PROVIDER,..., e.g. pt=bergamot")
+        section["providers"] = {lang.strip(): name.strip() for lang, _, name in pairs}
+    return TranslateSettings.from_params(section)
+
+
 def edit(args) -> None:
     hparams = parse_sets(args.set, args.method)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    translate_to = language_list(args.translate_to, "--translate-to")
+    # the report checks every language the edits train on too (marked), then the others
+    check_languages = list(dict.fromkeys([*translate_to, *language_list(args.check_languages, "--check-languages")]))
+    settings = translate_settings(args)
     model, tokenizer = load_any(args.model)
     labels = Anatomy.of(model).labels
     requests = read_inputs(args.requests, True, labels)
     memory = [r.text for r in read_inputs(args.memory, False)] if args.memory else []
+    unrelated = [r.text for r in read_inputs(args.unrelated, False)] if args.unrelated else []
     if not memory:
         tqdm.write("warning: no --memory: nothing keeps the patches silent on unrelated inputs", file=sys.stderr)
+
+    # Every translation before the first edit: a provider that fails stops the run here.
+    inputs = [r.text for r in requests]
+    translator = OnDemandTranslator(settings, progress=True)
+    trainable = translator.fill(inputs, [r.translations for r in requests], translate_to)
+    checked = translator.fill(inputs, trainable, check_languages)
+
     n_val = max(1, len(memory) // 10) if memory else 0   # held out: the early stop watches it
     editor = Editor(model, tokenizer, args.method, hparams, memory=memory[n_val:], val_memory=memory[:n_val],
                     max_length=args.max_length, device=args.device)
-    editor.warm([t for r in requests for t in (r.text, *r.translations.values())], [r.text for r in requests])
-    n_right = 0
-    for i, request in enumerate(tqdm(requests, desc="edits", unit="edit"), 1):
-        result = editor.edit(request.text, request.target, request.translations)
-        n_right += result.success
+    check_texts = [[text, *(own[lang] for lang in check_languages)] for text, own in zip(inputs, checked)]
+    flat = [t for texts in check_texts for t in texts] + unrelated
+    editor.warm([*flat, *(t for own in trainable for t in own.values())], inputs)
+    before = editor.predict(flat)
+    results = []
+    for i, (request, translations) in enumerate(zip(tqdm(requests, desc="edits", unit="edit"), trainable), 1):
+        result = editor.edit(request.text, request.target, translations)
+        results.append(result)
         tqdm.write(f"edit {i}/{len(requests)}: {'success' if result.success else 'FAILED'}  "
                    f"steps {result.steps}  {result.seconds:.3f} s  target {request.target}  {request.text!r}")
-    save_edited(editor, tokenizer, out)
-    tqdm.write(f"{n_right}/{len(requests)} edits succeeded; edited model and tokenizer in {out}")
+    after = editor.predict(flat)
+
+    edits, at = [], 0
+    for request, result, texts in zip(requests, results, check_texts):
+        checks = {lang: Check(text, before[at + j], after[at + j], lang == "en" or lang in result.languages)
+                  for j, (lang, text) in enumerate(zip(["en", *check_languages], texts))}
+        at += len(texts)
+        edits.append(CheckedEdit(request.text, request.target, result.success, result.steps,
+                                 list(result.languages), checks))
+    n_checked = len(flat) - len(unrelated)
+    report = build_report(edits, check_languages,
+                          unrelated_summary(unrelated, before[n_checked:], after[n_checked:]) if unrelated else None,
+                          {"model": args.model, "method": args.method,
+                           "translated_by": {lang: settings.provider_for(lang) for lang in check_languages}})
+    card = ModelCard(args.model, Path(args.model).is_dir(), args.method, dataclasses.asdict(editor.hparams), labels,
+                     [{"text": e.text, "target": e.target, "success": e.success, "steps": e.steps,
+                       "trained_languages": e.trained_languages} for e in edits],
+                     ["en", *check_languages], summary_lines(report))
+    save_edited(editor, tokenizer, out, card, {"edit_report.json": secrets.scrub(to_json(report)),
+                                               "edit_report.md": secrets.scrub(render_markdown(report))})
     if args.check:
-        texts = [r.text for r in requests]
-        difference = (logits_without_mpn(out, texts, args.max_length) - editor.engine.predict(texts).cpu()).abs().max()
+        difference = (logits_without_mpn(out, inputs, args.max_length) - editor.engine.predict(inputs).cpu()).abs().max()
         tqdm.write(f"reload check: {out} loaded by transformers alone (mpn blocked) gives the edited "
-                   f"model's logits on the {len(texts)} requests to within {difference.item():.2g}")
+                   f"model's logits on the {len(inputs)} requests to within {difference.item():.2g}")
+    tqdm.write(f"edited model, tokenizer, model card (README.md) and edit_report.md in {out}")
+    for line in summary_lines(report):
+        tqdm.write(line)
 
 
 def predict(args) -> None:
@@ -145,6 +222,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
     e.add_argument("--memory", help="jsonl of unrelated inputs the edits must leave alone (a tenth is held out for early stopping)")
     e.add_argument("--out", required=True, help="folder for the edited model and tokenizer")
+    e.add_argument("--translate-to", metavar="LANGS", help="languages to translate each request into and train "
+                   "the +mpn methods on, e.g. de,es,ja (a request's own translations are kept)")
+    e.add_argument("--provider", help="translation provider for every language (default: the translate section's, "
+                   "google); offline: bergamot (en->pt), apertium")
+    e.add_argument("--providers", metavar="LANG=NAME,...", help="a provider per language, e.g. pt=bergamot")
+    e.add_argument("--translate-config", metavar="YAML", help="the translate section's keys (provider options such as "
+                   "libre.url, timeout_s, max_attempts, cache_dir); default: params.yaml's defaults")
+    e.add_argument("--check-languages", metavar="LANGS", help="more languages the report checks each request in "
+                   "(beside --translate-to's), translated the same way, before and after; never trained on")
+    e.add_argument("--unrelated", help="jsonl of inputs the report checks for flipped predictions")
     e.add_argument("--no-check", dest="check", action="store_false",
                    help="skip reloading --out with transformers alone to compare logits (a few seconds)")
     p = commands.add_parser("predict", help="print each input's label and probabilities as JSON lines")

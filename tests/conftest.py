@@ -14,21 +14,11 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py and friends
 
-from examples import LABELS  # noqa: E402
+from examples import LABELS, TINY_CORPUS  # noqa: E402
 from mpn.model.classifier import Classifier, load_encoder  # noqa: E402
 from libre import LibreServer  # noqa: E402
 from tiny import make_tiny_encoder  # noqa: E402
 
-TINY_CORPUS = [
-    "the currency of japan is the yen",
-    "the currency of france is the euro",
-    "paris is a city in france",
-    "tokyo is a city in japan",
-    "die währung von japan ist der yen",
-    "la moneda de francia es el euro",
-    "a man is playing a guitar",
-    "nobody is playing music",
-]
 
 
 @pytest.fixture(scope="session")

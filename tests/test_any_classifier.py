@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import TINY_CORPUS
+from examples import TINY_CORPUS, THREE_LABELS as LABELS, classifier_dir, write_jsonl
 from mpn.model.anatomy import Anatomy
 from mpn.cli import main
 from mpn.data.task_data import TaskData
@@ -27,7 +27,6 @@ from tiny import make_tiny_hf_classifier, make_tiny_tokenizer
 from stage_argv import stage_argv
 
 ARCHITECTURES = ["bert", "xlm-roberta", "distilbert", "deberta-v2"]
-LABELS = ["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
 EDIT = TINY_CORPUS[0]
 MEMORY, VAL_MEMORY = TINY_CORPUS[2:], TINY_CORPUS[1:2]
 
@@ -35,6 +34,11 @@ MEMORY, VAL_MEMORY = TINY_CORPUS[2:], TINY_CORPUS[1:2]
 @pytest.fixture(scope="module")
 def tokenizer():
     return make_tiny_tokenizer(TINY_CORPUS)
+
+
+@pytest.fixture()
+def model_dir(tokenizer, tmp_path):
+    return classifier_dir(tmp_path / "model", tokenizer, LABELS)
 
 
 def other_label(model, tokenizer, text) -> str:
@@ -95,19 +99,6 @@ def test_a_method_whose_edits_live_outside_the_weights_is_not_saved(tokenizer, t
     with pytest.raises(Exception, match="codebook"):
         save_edited(editor, tokenizer, tmp_path / "edited")
     assert not (tmp_path / "edited").exists()
-
-
-@pytest.fixture()
-def model_dir(tokenizer, tmp_path):
-    model = make_tiny_hf_classifier("xlm-roberta", tokenizer, LABELS)
-    model.save_pretrained(tmp_path / "model")
-    tokenizer.save_pretrained(tmp_path / "model")
-    return tmp_path / "model", model
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return str(path)
 
 
 def test_command_edits_saves_and_predicts(model_dir, tokenizer, tmp_path, capsys):

@@ -32,7 +32,7 @@ LAYERS = {
     "editing": {"pipeline", "model"},
     "experiment": {"pipeline", "data", "model", "editing"},
     "report": {"pipeline", "editing", "experiment"},
-    "cli": {"pipeline", "data", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
+    "cli": {"pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
 }
 
 

@@ -3,7 +3,7 @@ as a standard Hugging Face folder that loads without this package.
 
     model, tokenizer = load_any("models/xfacts")        # or a hub name, or a saved edit
     ...edit it with mpn.editing.editor.Editor...
-    save_edited(editor, tokenizer, "edited/")           # config + safetensors + tokenizer + modeling file
+    save_edited(editor, tokenizer, "edited/", card)     # config + safetensors + tokenizer + modeling file + README.md
 
 The saved folder holds the merged model (patch neurons become units of the last FFN,
 mpn.model.patch.merge) and mpn/model/modeling_edited.py as `modeling_mpn_edited.py`, named in
@@ -19,10 +19,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from mpn.model.card import ModelCard
 from mpn.model.classifier import Classifier, ClassifierConfig
 from mpn.model.patch import find_ffn_site, merge
 from mpn.pipeline.errors import UserError, first_line
@@ -63,8 +65,10 @@ def _read_config(path: Path) -> dict:
         raise UserError(f"{file}: malformed JSON ({err.msg} at line {err.lineno})") from None
 
 
-def save_edited(editor, tokenizer, folder: str | Path) -> Path:
-    """Write the editor's model, merged, to `folder` (replaced atomically: temp folder, then rename)."""
+def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = None,
+                files: Mapping[str, str] | None = None) -> Path:
+    """Write the editor's model, merged, to `folder` (replaced atomically: temp folder, then
+    rename), with its model card as README.md and any other `files` ({name: text}) beside it."""
     if getattr(editor.engine, "replacements", None):
         raise UserError(f"method {editor.name!r} keeps its edits in a codebook outside the model's weights; "
                         "only weight edits (patcher, mpn, ft and their +mpn forms) can be saved as a model")
@@ -88,6 +92,10 @@ def save_edited(editor, tokenizer, folder: str | Path) -> Path:
         _finish_config(tmp / "config.json", own)
         tokenizer.save_pretrained(tmp)
         (tmp / MODELING_FILE).write_text(_modeling_source(base), encoding="utf-8")
+        if card is not None:
+            (tmp / "README.md").write_text(card.render(MODELING_FILE), encoding="utf-8")
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
     return Path(folder)
 
 

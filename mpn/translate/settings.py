@@ -72,16 +72,16 @@ class TranslateSettings:
                             f"got {self.languages!r}")
         object.__setattr__(self, "languages", tuple(dict.fromkeys(self.languages)))
         for lang in self.languages:
-            _check_lang(lang, "translate.languages")
+            check_language(lang, "translate.languages")
         check_provider_name(self.provider, "translate.provider")
         if not isinstance(self.providers, dict):
             raise UserError(f"translate.providers must map language -> provider, "
                             f"got {self.providers!r}")
         for lang, name in self.providers.items():
-            _check_lang(lang, "translate.providers")
+            check_language(lang, "translate.providers")
             check_provider_name(name, f"translate.providers.{lang}")
         if self.backtranslate_pivot is not None:
-            _check_lang(self.backtranslate_pivot, "translate.backtranslate_pivot")
+            check_language(self.backtranslate_pivot, "translate.backtranslate_pivot")
         _check_number("batch_size", self.batch_size, minimum=1, integer=True)
         _check_number("max_attempts", self.max_attempts, minimum=1, integer=True)
         _check_number("max_failures", self.max_failures, minimum=0, integer=True)
@@ -112,7 +112,7 @@ class TranslateSettings:
                 raise UserError(str(err).replace("translate.", f"translate.tasks.{task}.", 1)) from None
 
 
-def _check_lang(lang: object, where: str) -> None:
+def check_language(lang: object, where: str) -> None:
     if not isinstance(lang, str) or not _LANG_CODE.match(lang):
         raise UserError(f"bad language code {lang!r} in {where}; "
                         "allowed: ISO 639 codes like es, pt, zh or zh-TW")
