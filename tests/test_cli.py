@@ -79,7 +79,7 @@ def test_translations_come_from_the_server_once_then_from_the_cache(model_dir, t
     assert report["by_language"]["ja"]["n"] == 2
     last_lines = capsys.readouterr().out.strip().splitlines()[-3:]  # the command's summary
     assert last_lines[0] == f"{report['n_success']}/2 edits succeeded"
-    assert last_lines[1].startswith("de: target label") and "(2 trained in de:" in last_lines[1]
+    assert last_lines[1].startswith("de: ") and last_lines[1].endswith("on 2 requests trained in de (not transfer)")
     assert last_lines[2].startswith("ja: target label") and last_lines[2].endswith("on 2 requests not trained in ja")
 
     run_edit(folder, requests, tmp_path / "second", *common)

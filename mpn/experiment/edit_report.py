@@ -42,7 +42,8 @@ def language_summary(edits: list[CheckedEdit], lang: str) -> dict:
     def share(items, when):
         return round(sum(getattr(e.checks[lang], when) == e.target for e in items) / len(items), 4) if items else None
     return {"n": len(rows), "target_before": share(rows, "before"), "target_after": share(rows, "after"),
-            "n_trained": len(trained), "target_after_trained": share(trained, "after")}
+            "n_trained": len(trained), "target_before_trained": share(trained, "before"),
+            "target_after_trained": share(trained, "after")}
 
 
 def unrelated_summary(texts: list[Text], before: list[str], after: list[str]) -> dict:
@@ -74,9 +75,10 @@ def render_markdown(report: dict) -> str:
              "## Target label by language, before → after", "",
              "Over requests whose edit did not train on the language: only texts the edit never saw. "
              "A language an edit trained on is counted apart (not transfer).", "",
-             "| language | requests | before | after | trained on: requests, after |", "|---|---|---|---|---|"]
+             "| language | requests | before | after | trained on: requests, before → after |", "|---|---|---|---|---|"]
     for lang, s in report["by_language"].items():
-        trained = f"{s['n_trained']}, {_pct(s['target_after_trained'])}" if s["n_trained"] else "–"
+        trained = (f"{s['n_trained']}, {_pct(s['target_before_trained'])} → {_pct(s['target_after_trained'])}"
+                   if s["n_trained"] else "–")
         lines.append(f"| {lang} | {s['n']} | {_pct(s['target_before'])} | {_pct(s['target_after'])} | {trained} |")
     unrelated = report.get("unrelated")
     if unrelated:
@@ -101,11 +103,16 @@ def summary_lines(report: dict) -> list[str]:
     """The command's last lines: success, then each language's before → after."""
     out = [f"{report['n_success']}/{report['n_edits']} edits succeeded"]
     for lang, s in report["by_language"].items():
-        if lang != "en":
-            out.append(f"{lang}: target label {_pct(s['target_before'])} → {_pct(s['target_after'])} "
-                       f"on {s['n']} requests not trained in {lang}"
-                       + (f" ({s['n_trained']} trained in {lang}: {_pct(s['target_after_trained'])} after)"
-                          if s["n_trained"] else ""))
+        if lang == "en":
+            continue
+        parts = []
+        if s["n"]:
+            parts.append(f"target label {_pct(s['target_before'])} → {_pct(s['target_after'])} "
+                         f"on {s['n']} requests not trained in {lang}")
+        if s["n_trained"]:
+            parts.append(f"{_pct(s['target_before_trained'])} → {_pct(s['target_after_trained'])} "
+                         f"on {s['n_trained']} requests trained in {lang} (not transfer)")
+        out.append(f"{lang}: " + "; ".join(parts))
     unrelated = report.get("unrelated")
     if unrelated:
         out.append(f"unrelated inputs: {unrelated['unchanged']}/{unrelated['n']} unchanged, "
