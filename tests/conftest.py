@@ -14,10 +14,10 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny.py and friends
 
-from examples import LABELS, TINY_CORPUS  # noqa: E402
+from examples import LABELS, THREE_LABELS, TINY_CORPUS, classifier_dir  # noqa: E402
 from mpn.model.classifier import Classifier, load_encoder  # noqa: E402
 from libre import LibreServer  # noqa: E402
-from tiny import make_tiny_encoder  # noqa: E402
+from tiny import make_tiny_encoder, make_tiny_tokenizer  # noqa: E402
 
 
 
@@ -40,3 +40,15 @@ def server():
     srv = LibreServer().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """A tiny WordPiece tokenizer over TINY_CORPUS (for the Hugging Face classifiers)."""
+    return make_tiny_tokenizer(TINY_CORPUS)
+
+
+@pytest.fixture()
+def model_dir(tokenizer, tmp_path):
+    """A tiny XLM-R classifier for SUPPORTS, REFUTES, NOT ENOUGH INFO saved to a folder: (folder, model)."""
+    return classifier_dir(tmp_path / "model", tokenizer, THREE_LABELS)

@@ -41,6 +41,12 @@ def make_edits(editor):
              "translated_rephrases": {}} for i, (t, p) in enumerate(zip(texts, preds))]
 
 
+def other_label(model, tokenizer, text, labels: list[str] = THREE_LABELS) -> str:
+    """The first of `labels` the model does not predict for `text`."""
+    predicted = labels[predict_logits(model, tokenizer, [text]).argmax(-1).item()]
+    return next(label for label in labels if label != predicted)
+
+
 def classifier_dir(folder: Path, tokenizer, labels: list[str]):
     """A tiny XLM-R sequence classifier saved with its tokenizer to `folder`: (folder, model)."""
     model = make_tiny_hf_classifier("xlm-roberta", tokenizer, labels)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from examples import TINY_CORPUS, THREE_LABELS as LABELS, classifier_dir, write_jsonl
+from examples import TINY_CORPUS, THREE_LABELS as LABELS, other_label, write_jsonl
 from mpn.model.anatomy import Anatomy
 from mpn.cli import main
 from mpn.data.task_data import TaskData
@@ -23,27 +23,12 @@ from mpn.model.classifier import predict_logits
 from mpn.model.patch import merge
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.pipeline.schema import SPLITS, make_row
-from tiny import make_tiny_hf_classifier, make_tiny_tokenizer
+from tiny import make_tiny_hf_classifier
 from stage_argv import stage_argv
 
 ARCHITECTURES = ["bert", "xlm-roberta", "distilbert", "deberta-v2"]
 EDIT = TINY_CORPUS[0]
 MEMORY, VAL_MEMORY = TINY_CORPUS[2:], TINY_CORPUS[1:2]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return make_tiny_tokenizer(TINY_CORPUS)
-
-
-@pytest.fixture()
-def model_dir(tokenizer, tmp_path):
-    return classifier_dir(tmp_path / "model", tokenizer, LABELS)
-
-
-def other_label(model, tokenizer, text) -> str:
-    predicted = LABELS[predict_logits(model, tokenizer, [text]).argmax(-1).item()]
-    return next(label for label in LABELS if label != predicted)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

@@ -8,29 +8,12 @@ import pytest
 import yaml
 
 from examples import THREE_LABELS as LABELS
-from examples import TINY_CORPUS, classifier_dir, write_jsonl
+from examples import TINY_CORPUS, other_label, write_jsonl
 from mpn.cli import main
-from mpn.model.classifier import predict_logits
 from mpn.translate.on_demand import OnDemandTranslator
 from mpn.translate.settings import TranslateSettings
-from tiny import make_tiny_tokenizer
 
 KEY = "sk-test-SECRET-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return make_tiny_tokenizer(TINY_CORPUS)
-
-
-@pytest.fixture()
-def model_dir(tokenizer, tmp_path):
-    return classifier_dir(tmp_path / "model", tokenizer, LABELS)
-
-
-def other_label(model, tokenizer, text) -> str:
-    predicted = LABELS[predict_logits(model, tokenizer, [text]).argmax(-1).item()]
-    return next(label for label in LABELS if label != predicted)
 
 
 def config(tmp_path, url, **extra) -> str:
