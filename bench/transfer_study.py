@@ -22,7 +22,10 @@ as the paired baseline. Prints one JSON line per variant:
 
 Then, chosen on one half and reported on the other: the edit facts are split into two
 folds by a seeded draw (--fold-seed); the variant with the largest paired held-out lift
-over patcher on fold A is reported on fold B, and the swap (one "fold" line each).
+over patcher on fold A is reported on fold B, and the swap (one "fold" line each). With
+--locality-floor P, only variants whose paired locality agreement is at most P points
+below patcher's may be chosen (locality is measured on its own items, not on the edit
+facts, so the floor uses no reported fact).
 
 Controls (variants): "patcher:memory_per_language=200" (Transformer-Patcher with MPN's
 multilingual memory), "patcher:n_views=12" (as many rows per step as MPN: 4 more dropout
@@ -155,19 +158,24 @@ def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
     return set(shuffled[:half]), set(shuffled[half:])
 
 
-def chosen_on_one_fold(runs: dict[str, Run], fold_seed: int) -> list[dict]:
+def chosen_on_one_fold(runs: dict[str, Run], fold_seed: int, locality_floor: float | None = None) -> list[dict]:
     """For each fold: the variant (not patcher) with the largest paired held-out lift over
-    patcher there, and its figures on the other fold."""
+    patcher there, among those within `locality_floor` points of patcher's locality
+    agreement (None: all), and its figures on the other fold."""
     baseline = runs[BASELINE]
     fold_a, fold_b = folds([r["group"] for r in baseline.edits], fold_seed)
+    eligible = [spec for spec, run in runs.items() if spec != BASELINE and (
+        locality_floor is None
+        or differences(run, baseline)["locality_agreement"]["mean"] >= -locality_floor / 100)]
     lines = []
     for chosen_on, reported_on, name in ((fold_a, fold_b, "A"), (fold_b, fold_a, "B")):
-        scores = {spec: differences(run.only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
-                  for spec, run in runs.items() if spec != BASELINE}
+        scores = {spec: differences(runs[spec].only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
+                  for spec in eligible}
         best = max((s for s in scores if scores[s] is not None), key=lambda s: scores[s], default=None)
         if best is None:
             continue
-        lines.append({"fold": name, "chosen": best, "heldout_lift_vs_patcher_where_chosen": scores[best],
+        lines.append({"fold": name, "locality_floor": locality_floor, "eligible": eligible, "chosen": best,
+                      "heldout_lift_vs_patcher_where_chosen": scores[best],
                       "n_facts_where_chosen": len(chosen_on), "n_facts_reported": len(reported_on),
                       "reported_on_other_fold": differences(runs[best].only(reported_on),
                                                             baseline.only(reported_on))})
@@ -182,6 +190,9 @@ def main() -> None:
     parser.add_argument("--max-edits", type=int, default=None, help="the first N edits of the edit set (all: default)")
     parser.add_argument("--processes", type=int, default=0, help="streams side by side; 0: one per core")
     parser.add_argument("--fold-seed", type=int, default=0, help="the draw that splits the edit facts into two folds")
+    parser.add_argument("--locality-floor", type=float, nargs="*", default=[],
+                        help="also choose among variants at most P points below patcher's locality agreement "
+                             "(one pair of fold lines per P)")
     args = parser.parse_args()
     params = load_params()
     shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
@@ -193,8 +204,9 @@ def main() -> None:
         if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
             shared[spec] = runs[spec]
         print(json.dumps(line), flush=True)
-    for line in chosen_on_one_fold(runs, args.fold_seed):
-        print(json.dumps(line), flush=True)
+    for floor in [None, *args.locality_floor]:
+        for line in chosen_on_one_fold(runs, args.fold_seed, floor):
+            print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@ from mpn.pipeline.errors import UserError
 from mpn.pipeline.params import section as read_section
 from mpn.report import aggregate
 from mpn.report.aggregate import AggregateParams
-from mpn.report.inputs import METRIC_KEYS, ReportLayout
+from mpn.data.xfacts.facts import relation_of
+from mpn.report.inputs import METRIC_KEYS, MethodReport, ReportLayout, TaskReport
+from mpn.report.relations import relation_lifts
+from mpn.report.tables import relation_table
 from mpn.pipeline.commands import stage_paths
 from stage_argv import stage_argv
 
@@ -414,3 +417,24 @@ def test_dvc_yaml_declares_outputs_and_plots_of_aggregate():
     assert plot_ids == {"reports/plots/clg_by_lang", "reports/plots/base_accuracy",
                         "reports/plots/curves", "reports/figures"}
     read_section(repo_params, AggregateParams)  # the repo's params are valid
+
+
+def test_held_out_lift_per_relation_counts_each_relations_own_facts():
+    def rows(lift_by_relation):
+        return [{"seed": seed, "group": f"xfacts-{relation}-Fact{i}", "clg_heldout_pre": 0.25,
+                 "clg_heldout": 0.25 + lift + (0.1 if i == 0 else 0.0)}  # one fact of each is off the mean
+                for seed in (0, 1) for relation, lift in lift_by_relation.items() for i in range(4)]
+    patcher = MethodReport("patcher", {}, rows({"currency": 0.2, "city": 0.4}) + [
+        {"seed": 0, "group": "xfacts-city-NoHeldOut", "clg_heldout_pre": None, "clg_heldout": None},
+        {"seed": 0, "group": "fever-123", "clg_heldout_pre": 0.0, "clg_heldout": 1.0}], [])
+    mpn = MethodReport("mpn", {}, rows({"currency": 0.5, "city": 0.5}), [])
+    report = TaskReport("xfacts", {}, {"patcher": patcher, "mpn": mpn})
+    relations = relation_lifts(report, relation_of, 200, 0)
+    assert list(relations) == ["city", "currency"]  # fever-123 names no relation
+    assert relations["currency"]["patcher"]["lift"]["mean"] == 0.225 and relations["city"]["mpn"]["n_facts"] == 4
+    lift = relations["currency"]["mpn"]["lift"]
+    assert lift["low"] < 0.525 < lift["high"] and lift["sd"] == 0.0  # facts vary, seeds agree
+    assert relation_of("xfacts-city_continent-America.Menominee-142") == "city_continent"
+    assert relation_of("fever-123") is None and relation_lifts(report, None, 200, 0) == {}
+    table = relation_table(relations, ["patcher", "mpn"], 1)
+    assert "| currency | 4 | 25.0 → 47.5 (+22.5 [" in table

@@ -31,7 +31,7 @@ LAYERS = {
     "model": {"pipeline"},
     "editing": {"pipeline", "model"},
     "experiment": {"pipeline", "data", "model", "editing"},
-    "report": {"pipeline", "editing", "experiment"},
+    "report": {"pipeline", "data", "editing", "experiment"},
     "cli": {"pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
 }
 

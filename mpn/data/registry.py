@@ -20,6 +20,9 @@ class Task:
     name: str
     sources: tuple[str, ...]
     prepare: Prepare
+    # The kind of fact a group states (xfacts: currency, city, ...), for per-relation
+    # tables; None where a task's groups name none.
+    relation: Callable[[str], str | None] | None = None
 
 
 _TASKS: dict[str, Task] = {}

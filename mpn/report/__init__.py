@@ -1,6 +1,7 @@
 """Reports: the aggregate stage's summary, tables, figures, DVC plot data, and the
 offline HTML template for `dvc plots show`.
-Imports mpn.pipeline, mpn.experiment (metrics) and mpn.editing (method names)."""
+Imports mpn.pipeline, mpn.data (a task's relations), mpn.experiment (metrics) and
+mpn.editing (method names)."""
 from mpn.report.aggregate import AggregateParams, aggregate
 from mpn.report.inputs import ReportLayout, load_reports
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from mpn.data import get_task
 from mpn.editing.method_names import base_name
 from mpn.pipeline.io import atomic_folder, write_json, write_text
 from mpn.pipeline.knobs import knob
@@ -19,6 +20,7 @@ from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.paired import compare_to_baseline
 from mpn.report.plot_data import write_plot_data
+from mpn.report.relations import relation_lifts
 from mpn.report.summary import build_paired, build_summary
 from mpn.report.tables import Comparisons, render_summary_md, render_timings_md
 
@@ -84,12 +86,14 @@ def aggregate(params: dict[str, Any], inputs: ReportLayout, outputs_dir: Path) -
     reports = load_reports(top.tasks, top.methods, inputs)
     outputs = AggregateOutputs(outputs_dir)
     comparisons = paired_comparisons(reports, settings)
+    relations = {r.task: relation_lifts(r, get_task(r.task).relation, settings.n_bootstrap, settings.seed)
+                 for r in reports}
 
     # Folders first (both swapped in only if both were built), the summary files last.
     with atomic_folder(outputs.plots) as plots_tmp, atomic_folder(outputs.figures) as figures_tmp:
         n_csv = len(write_plot_data(reports, plots_tmp))
         n_png = len(write_figures(reports, figures_tmp, settings.dpi))
-    write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals))
+    write_text(outputs.summary_md, render_summary_md(reports, comparisons, settings.decimals, relations))
     write_json(outputs.summary_json, build_summary(reports))
     write_json(outputs.paired_json, build_paired(comparisons))
     write_text(outputs.root / "timings.md", render_timings_md(reports))  # untracked: machine-local

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mpn.report.inputs import TaskReport
 from mpn.report.paired import PAIRED_METRICS, PairedDifference
+from mpn.report.relations import Relations
 
 NA = "n/a"
 Comparisons = dict[str, dict[str, dict[str, PairedDifference]]]
@@ -64,8 +65,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
-                      decimals: int) -> str:
+def render_summary_md(reports: list[TaskReport], comparisons: Comparisons, decimals: int,
+                      relations: dict[str, Relations] | None = None) -> str:
     parts = ["# Editing results",
              "Rates in %, as mean [95% interval] ±between-seed standard deviation (left out "
              "when 0): the mean "
@@ -76,6 +77,9 @@ def render_summary_md(reports: list[TaskReport], comparisons: Comparisons,
              DEFINITIONS]
     for report in reports:
         parts += task_sections(report, comparisons.get(report.task, {}), decimals)
+        if (relations or {}).get(report.task):
+            parts += ["### CLG held-out per relation: pre → post (lift); facts edited",
+                      relation_table(relations[report.task], list(report.methods), decimals)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -145,6 +149,16 @@ def by_language_table(report: TaskReport, key: str, decimals: int, counts: bool 
         rows.append(row)
     header = ["Language", *(["Edits held out (all seeds)"] if counts else []), *report.methods]
     return markdown_table(header, rows)
+
+
+def relation_table(relations: Relations, methods: list[str], decimals: int) -> str:
+    rows = []
+    for relation, by_method in relations.items():
+        n_facts = max(r["n_facts"] for r in by_method.values())
+        rows.append([relation, str(n_facts), *(fmt_pre_post(by_method[m]["pre"], by_method[m]["post"],
+                                                              by_method[m]["lift"], decimals)
+                                                 if m in by_method else "n/a" for m in methods)])
+    return markdown_table(["Relation", "Facts", *methods], rows)
 
 
 def retention_table(report: TaskReport, decimals: int) -> str:

@@ -15,7 +15,7 @@ from mpn.data.registry import Task, register
 from mpn.data.settings import DataConfig, choice, languages, task_section
 from mpn.data.splits import apply_splits
 from mpn.data.task_data import TaskData
-from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name
+from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name, relation_of
 from mpn.data.xfacts.templates import LANGUAGES, render
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row, rephrase
@@ -106,4 +106,4 @@ class XfactsBuilder:
                         text_fields=["claim"], languages=self.languages, rows=rows)
 
 
-register(Task(name=NAME, sources=SOURCES, prepare=XfactsBuilder))
+register(Task(name=NAME, sources=SOURCES, prepare=XfactsBuilder, relation=relation_of))

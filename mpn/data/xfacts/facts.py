@@ -42,6 +42,12 @@ class Fact:
         return f"xfacts-{key}"
 
 
+def relation_of(group: str) -> str | None:
+    """The relation a group's fact states (Fact.group read back): "xfacts-currency-OM-XAF" -> "currency"."""
+    prefix, relation, rest = (group.split("-", 2) + ["", ""])[:3]
+    return relation if prefix == "xfacts" and relation and rest else None
+
+
 def name(kind: str, code: str, lang: str) -> str | None:
     if kind == "country":
         return cldr.country_name(code, lang)
