@@ -17,18 +17,19 @@ def relation_lifts(report: TaskReport, relation_of: Callable[[str], str | None] 
     held-out text, intervals resampling that relation's facts (the same draw for every method)."""
     if relation_of is None:
         return {}
-    universes: dict[str, set] = {}  # per relation, every fact any method edited: one draw for all
-    for result in report.methods.values():
+    by_relation: dict[str, dict[str, list[dict]]] = {}  # relation -> method -> its edit rows
+    for method, result in report.methods.items():
         for row in result.edits:
             if relation := relation_of(row["group"]):
-                universes.setdefault(relation, set()).add(row["group"])
+                by_relation.setdefault(relation, {}).setdefault(method, []).append(row)
     out: Relations = {}
-    for method, result in report.methods.items():
-        rows = [r for r in result.edits if r["clg_heldout"] is not None and relation_of(r["group"])]
-        for relation in sorted({relation_of(r["group"]) for r in rows}):
-            mine = [r for r in rows if relation_of(r["group"]) == relation]
+    for relation, methods in sorted(by_relation.items()):
+        universe = sorted({r["group"] for rows in methods.values() for r in rows})  # one draw for every method
+        for method, rows in methods.items():
+            mine = [r for r in rows if r["clg_heldout"] is not None]
+            if not mine:
+                continue
             seeds, facts = [r["seed"] for r in mine], [r["group"] for r in mine]
-            universe = sorted(universes[relation])
 
             def over(values):
                 return rate(values, seeds, facts, n_bootstrap, seed, universe)
