@@ -158,27 +158,30 @@ def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
     return set(shuffled[:half]), set(shuffled[half:])
 
 
-def chosen_on_one_fold(runs: dict[str, Run], fold_seed: int, locality_floor: float | None = None) -> list[dict]:
-    """For each fold: the variant (not patcher) with the largest paired held-out lift over
-    patcher there, among those within `locality_floor` points of patcher's locality
-    agreement (None: all), and its figures on the other fold."""
+def chosen_on_one_fold(runs: dict[str, Run], locality: dict[str, float], fold_seed: int,
+                       locality_floors: list[float | None]) -> list[dict]:
+    """For each locality floor and fold: the variant (not patcher) with the largest paired
+    held-out lift over patcher there, among those whose paired locality agreement
+    (`locality`, from each variant's line) is within the floor's points of patcher's
+    (None: all), and its figures on the other fold. Each fold's scores are computed once."""
     baseline = runs[BASELINE]
     fold_a, fold_b = folds([r["group"] for r in baseline.edits], fold_seed)
-    eligible = [spec for spec, run in runs.items() if spec != BASELINE and (
-        locality_floor is None
-        or differences(run, baseline)["locality_agreement"]["mean"] >= -locality_floor / 100)]
+    specs = [spec for spec in runs if spec != BASELINE]
+    halves = [(fold_a, fold_b, "A"), (fold_b, fold_a, "B")]
+    scores = [{spec: differences(runs[spec].only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
+               for spec in specs} for chosen_on, _, _ in halves]
     lines = []
-    for chosen_on, reported_on, name in ((fold_a, fold_b, "A"), (fold_b, fold_a, "B")):
-        scores = {spec: differences(runs[spec].only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
-                  for spec in eligible}
-        best = max((s for s in scores if scores[s] is not None), key=lambda s: scores[s], default=None)
-        if best is None:
-            continue
-        lines.append({"fold": name, "locality_floor": locality_floor, "eligible": eligible, "chosen": best,
-                      "heldout_lift_vs_patcher_where_chosen": scores[best],
-                      "n_facts_where_chosen": len(chosen_on), "n_facts_reported": len(reported_on),
-                      "reported_on_other_fold": differences(runs[best].only(reported_on),
-                                                            baseline.only(reported_on))})
+    for floor in locality_floors:
+        eligible = [spec for spec in specs if floor is None or locality[spec] >= -floor / 100]
+        for (chosen_on, reported_on, name), fold_scores in zip(halves, scores):
+            best = max((s for s in eligible if fold_scores[s] is not None), key=fold_scores.get, default=None)
+            if best is None:
+                continue
+            lines.append({"fold": name, "locality_floor": floor, "eligible": eligible, "chosen": best,
+                          "heldout_lift_vs_patcher_where_chosen": fold_scores[best],
+                          "n_facts_where_chosen": len(chosen_on), "n_facts_reported": len(reported_on),
+                          "reported_on_other_fold": differences(runs[best].only(reported_on),
+                                                                baseline.only(reported_on))})
     return lines
 
 
@@ -198,15 +201,16 @@ def main() -> None:
     shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
-    runs = {}
+    runs, locality = {}, {}
     for spec in variants:
         line, runs[spec] = run_variant(spec, args.task, params, args.seeds, args.max_edits, args.processes, shared)
         if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
             shared[spec] = runs[spec]
+        if "vs_patcher" in line:
+            locality[spec] = line["vs_patcher"]["locality_agreement"]["mean"]
         print(json.dumps(line), flush=True)
-    for floor in [None, *args.locality_floor]:
-        for line in chosen_on_one_fold(runs, args.fold_seed, floor):
-            print(json.dumps(line), flush=True)
+    for line in chosen_on_one_fold(runs, locality, args.fold_seed, [None, *args.locality_floor]):
+        print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
