@@ -44,16 +44,20 @@ def import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
     return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skipped]
 
 
-def imported_names(path: Path) -> set[str]:
-    """Every module name an import in `path` may load (a `from a import b` may load a.b)."""
-    names = set()
+def imports(path: Path) -> list[tuple[str, str | None]]:
+    """(module, None) for each `import module`, (base, name) for each `from base import name`."""
+    pairs = []
     for node in import_nodes(path):
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
+            pairs += [(alias.name, None) for alias in node.names]
         else:
-            base = _from_base(path, node)
-            names |= {base} | {f"{base}.{alias.name}" for alias in node.names}
-    return names
+            pairs += [(_from_base(path, node), alias.name) for alias in node.names]
+    return pairs
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module name an import in `path` may load (a `from a import b` may load a.b)."""
+    return {name for base, alias in imports(path) for name in (base, *([f"{base}.{alias}"] if alias else []))}
 
 
 def _from_base(path: Path, node: ast.ImportFrom) -> str:
@@ -66,13 +70,7 @@ def _from_base(path: Path, node: ast.ImportFrom) -> str:
 def direct_imports(path: Path) -> set[str]:
     """The modules of ours `path` names: `from a import b` is a.b when that is a module,
     else a (a package's __init__ runs before any of its modules: not an edge)."""
-    out = set()
-    for node in import_nodes(path):
-        if isinstance(node, ast.Import):
-            out |= {alias.name for alias in node.names}
-        else:
-            base = _from_base(path, node)
-            out |= {f"{base}.{a.name}" if module_file(f"{base}.{a.name}") else base for a in node.names}
+    out = {f"{base}.{alias}" if alias and module_file(f"{base}.{alias}") else base for base, alias in imports(path)}
     return {name for name in out if name.split(".")[0] == "mpn" and module_file(name)}
 
 
