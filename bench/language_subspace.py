@@ -13,8 +13,9 @@ unlabeled memory rows of the *other* languages (the pool: never L's rows), two s
 
 For each held-out language L, on the edit inputs and their translations (texts the fit
 never saw): the share of the energy sum ||d_L||^2 inside each subspace (what erasing it
-removes from the key's view of the language change), and the cosine between h_en and
-h_L (centred on the memory mean) before and after. Prints one JSON line per language
+removes from the key's view of the language change), the share of that energy in L's
+mean shift (the most an exact erasure of L's own mean offset could remove), and the
+cosine between h_en and h_L (centred on the memory mean) before and after. Prints one JSON line per language
 and a mean line. Needs a pipeline run of the task (data/features/<task>,
 data/edits/<task>).
 """
@@ -87,6 +88,9 @@ def main() -> None:
         pooled = torch.cat([diffs[lang] for lang in pool])
         line = {"task": args.task, "heldout": held, "pool": pool, "n_test_pairs": len(test),
                 "cos_before": round(mean_cosine(en, tr), 3),
+                # the language's mean shift as a share of the per-item shifts' energy: all
+                # that erasing its mean offset exactly (its own rows in the fit) could remove
+                "mean_part": round(float(d.mean(0).pow(2).sum() / d.pow(2).sum(1).mean()), 3),
                 "means": {"rank": means.shape[0], "share": round(energy_share(d, means), 3),
                           "mean_offset_share": round(energy_share(d.mean(0, keepdim=True), means), 3)}}
         for rank in args.ranks:
@@ -100,6 +104,7 @@ def main() -> None:
         print(json.dumps(line), flush=True)
         lines.append(line)
     summary = {"task": args.task, "heldout": "mean", "cos_before": round(sum(l["cos_before"] for l in lines) / len(lines), 3),
+               "mean_part": round(sum(l["mean_part"] for l in lines) / len(lines), 3),
                "means_share": round(sum(l["means"]["share"] for l in lines) / len(lines), 3)}
     for rank in args.ranks:
         summary[f"pairs_{rank}_share"] = round(sum(l[f"pairs_{rank}"]["share"] for l in lines) / len(lines), 3)
