@@ -63,6 +63,13 @@ def mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a, b).mean())
 
 
+def cosine_after_erasing(a: torch.Tensor, b: torch.Tensor, basis: torch.Tensor) -> float:
+    """mean_cosine of the rows of `a` and `b` with the span of `basis` removed from both."""
+    def erase(x):
+        return x - (x @ basis.T) @ basis                            # (rows, hidden)
+    return mean_cosine(erase(a), erase(b))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="xfacts")
@@ -95,12 +102,10 @@ def main() -> None:
                           "mean_offset_share": round(energy_share(d.mean(0, keepdim=True), means), 3)}}
         for rank in args.ranks:
             basis = orthonormal(pooled, rank)
-            erase = lambda x: x - (x @ basis.T) @ basis  # noqa: E731  (rows with the subspace removed)
             line[f"pairs_{rank}"] = {"share": round(energy_share(d, basis), 3),
-                                     "cos_after": round(mean_cosine(erase(en), erase(tr)), 3),
+                                     "cos_after": round(cosine_after_erasing(en, tr, basis), 3),
                                      "own_share": round(energy_share(diffs[held], basis), 3)}
-        erase_means = lambda x: x - (x @ means.T) @ means  # noqa: E731
-        line["means"]["cos_after"] = round(mean_cosine(erase_means(en), erase_means(tr)), 3)
+        line["means"]["cos_after"] = round(cosine_after_erasing(en, tr, means), 3)
         print(json.dumps(line), flush=True)
         lines.append(line)
     summary = {"task": args.task, "heldout": "mean", "cos_before": round(sum(l["cos_before"] for l in lines) / len(lines), 3),
