@@ -70,6 +70,16 @@ def cosine_after_erasing(a: torch.Tensor, b: torch.Tensor, basis: torch.Tensor) 
     return mean_cosine(erase(a), erase(b))
 
 
+def average(lines: list[dict], *keys: str) -> float:
+    """The mean over `lines` of line[keys[0]][keys[1]]..."""
+    values = []
+    for line in lines:
+        for key in keys:
+            line = line[key]
+        values.append(line)
+    return round(sum(values) / len(values), 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="xfacts")
@@ -108,11 +118,12 @@ def main() -> None:
         line["means"]["cos_after"] = round(cosine_after_erasing(en, tr, means), 3)
         print(json.dumps(line), flush=True)
         lines.append(line)
-    summary = {"task": args.task, "heldout": "mean", "cos_before": round(sum(l["cos_before"] for l in lines) / len(lines), 3),
-               "mean_part": round(sum(l["mean_part"] for l in lines) / len(lines), 3),
-               "means_share": round(sum(l["means"]["share"] for l in lines) / len(lines), 3)}
+    summary = {"task": args.task, "heldout": "mean", "cos_before": average(lines, "cos_before"),
+               "mean_part": average(lines, "mean_part"),
+               "means": {"share": average(lines, "means", "share"), "cos_after": average(lines, "means", "cos_after")}}
     for rank in args.ranks:
-        summary[f"pairs_{rank}_share"] = round(sum(l[f"pairs_{rank}"]["share"] for l in lines) / len(lines), 3)
+        summary[f"pairs_{rank}"] = {"share": average(lines, f"pairs_{rank}", "share"),
+                                    "cos_after": average(lines, f"pairs_{rank}", "cos_after")}
     print(json.dumps(summary))
 
 
