@@ -12,8 +12,9 @@ a seeded order:
 - `counterfactual`: all of them, as in CounterFact, each with a target the base model
   does not predict: gold where it errs, else another label, i.e. mostly a false fact.
 Only items the *current* model gets wrong are edited; the stream stops after n edits made.
-Prints one JSON line: edits made, seconds, peak RSS, es, locality and edit retention at
-the end, and the running curve every --eval-every edits.
+Prints one JSON line: edits made, seconds, peak RSS, es, locality (accuracy ratio and
+agreement with the base model) and edit retention (also per language) at the end, and
+the running curve every --eval-every edits.
 """
 import argparse
 import json
@@ -22,16 +23,15 @@ import resource
 import time
 
 import torch
-
 from common import load_task
+
 from mpn.data import load_rows
 from mpn.editing.editor import Editor
 from mpn.experiment.edit_sets import GroupIndex
+from mpn.experiment.sequential import SequentialEditing, summarize, timing
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_jsonl
 from mpn.pipeline.schema import model_input
-from mpn.experiment.sequential import SequentialEditing, summarize, timing
-
 
 EDIT_KINDS = ("mistakes", "counterfactual")
 
@@ -110,7 +110,11 @@ def main() -> None:
         "counterfactual_made": sum(1 for r in made if by_group[r["group"]].get("counterfactual")),
         "setup_sec": round(setup, 1), "edit_sec": round(total - setup, 1), "total_sec": round(total, 1),
         "sec_per_edit": timing(logs)["sec_per_edit"], "steps_per_edit": metrics["steps_per_edit"],
-        "es": metrics["es"]["mean"], "locality": metrics["locality"], "er": metrics["er"]["mean"],
+        "es": metrics["es"]["mean"], "locality": metrics["locality"],
+        "locality_agreement": metrics["locality_agreement"], "er": metrics["er"]["mean"],
+        # each made edit's translation right at the end of the stream, beside just after its edit
+        "er_by_lang": {lang: r["mean"] for lang, r in metrics["er_by_lang"].items()},
+        "er_by_lang_after_edit": {lang: r["mean"] for lang, r in metrics["er_by_lang_after_edit"].items()},
         "locality_by_lang": {lang: r["mean"] for lang, r in metrics["locality_by_lang"].items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "curve": [{k: c[k] for k in ("n_edits", "locality", "er")} for c in logs[0].curve],
