@@ -7,7 +7,7 @@ FFN input moves by d_L = h_L - h_en; a key orthogonal to d_L fires on both alike
 unlabeled memory rows of the *other* languages (the pool: never L's rows), two subspaces:
 
 - means: the span of the pool languages' mean offsets (mean h_l minus mean h_en),
-  what `hparams.<method>.erase_languages` projects out;
+  what the `erase_languages` knob on branch `erase30` projects out;
 - pairs r: the top-r principal directions of the pool's paired differences
   h_l(x) - h_en(x) over memory groups x (the same fact in two languages).
 
@@ -15,9 +15,9 @@ For each held-out language L, on the edit inputs and their translations (texts t
 never saw): the share of the energy sum ||d_L||^2 inside each subspace (what erasing it
 removes from the key's view of the language change), the share of that energy in L's
 mean shift (the most an exact erasure of L's own mean offset could remove), and the
-cosine between h_en and h_L (centred on the memory mean) before and after. Prints one JSON line per language
-and a mean line. Needs a pipeline run of the task (data/features/<task>,
-data/edits/<task>).
+cosine between h_en and h_L (centred on the memory mean) before and after. Prints one
+JSON line per language and a mean line. Needs a pipeline run of the task (its features
+and edit sets, where dvc.yaml puts them).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from collections import defaultdict
 import torch
 
 from mpn.editing.features import FeatureStore
+from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_jsonl
 from mpn.pipeline.schema import ENGLISH, as_text
 
@@ -53,10 +54,10 @@ def energy_share(d: torch.Tensor, basis: torch.Tensor) -> float:
     return float((d @ basis.T).pow(2).sum() / d.pow(2).sum()) if basis.shape[0] else 0.0
 
 
-def orthonormal(vectors: torch.Tensor, rank: int | None = None) -> torch.Tensor:
+def orthonormal(vectors: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the rows' span, largest singular value first."""
     _, singular, vh = torch.linalg.svd(vectors, full_matrices=False)
-    keep = vh[singular > singular[0] * 1e-6]
-    return keep[:rank] if rank else keep
+    return vh[singular > singular[0] * 1e-6]
 
 
 def mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -86,14 +87,15 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--per-language", type=int, default=200, help="memory pairs per pool language")
     args = parser.parse_args()
-    store = FeatureStore.load(f"data/features/{args.task}")
+    paths = stage_paths("features", {"task": args.task})   # where dvc.yaml puts them
+    store, edit_sets = FeatureStore.load(paths["out"]), paths["edits"]
     clean = store.clean.double()
     index = {t: i for i, t in enumerate(store.texts)}
-    memory = read_jsonl(f"data/edits/{args.task}/memory.jsonl")
+    memory = read_jsonl(edit_sets / "memory.jsonl")
     pairs = paired_rows(memory, index, args.per_language)
     center = clean[torch.cat(list(pairs.values())).flatten().unique()].mean(0)
     diffs = {lang: clean[p[:, 1]] - clean[p[:, 0]] for lang, p in pairs.items()}
-    edits = read_jsonl(f"data/edits/{args.task}/edits.jsonl")
+    edits = read_jsonl(edit_sets / "edits.jsonl")
     lines = []
     for held in sorted(diffs):
         pool = [lang for lang in sorted(diffs) if lang != held]
@@ -102,7 +104,7 @@ def main() -> None:
         en, tr = clean[[i for i, _ in test]] - center, clean[[j for _, j in test]] - center
         d = tr - en
         means = orthonormal(torch.stack([diffs[lang].mean(0) for lang in pool]))
-        pooled = torch.cat([diffs[lang] for lang in pool])
+        pooled = orthonormal(torch.cat([diffs[lang] for lang in pool]))      # (directions, hidden), by variance
         line = {"task": args.task, "heldout": held, "pool": pool, "n_test_pairs": len(test),
                 "cos_before": round(mean_cosine(en, tr), 3),
                 # the language's mean shift as a share of the per-item shifts' energy: all
@@ -111,7 +113,7 @@ def main() -> None:
                 "means": {"rank": means.shape[0], "share": round(energy_share(d, means), 3),
                           "mean_offset_share": round(energy_share(d.mean(0, keepdim=True), means), 3)}}
         for rank in args.ranks:
-            basis = orthonormal(pooled, rank)
+            basis = pooled[:rank]
             line[f"pairs_{rank}"] = {"share": round(energy_share(d, basis), 3),
                                      "cos_after": round(cosine_after_erasing(en, tr, basis), 3),
                                      "own_share": round(energy_share(diffs[held], basis), 3)}
