@@ -12,6 +12,9 @@ a seeded order:
 - `counterfactual`: all of them, as in CounterFact, each with a target the base model
   does not predict: gold where it errs, else another label, i.e. mostly a false fact.
 Only items the *current* model gets wrong are edited; the stream stops after n edits made.
+With --cache DIR, the FFN inputs the first run computes (most of its time on FEVER) are
+saved there and taken by later runs of the same task, seed, n and --edits, e.g. to compare
+methods or settings on one stream.
 Prints one JSON line: edits made, seconds, peak RSS, es, locality (accuracy ratio and
 agreement with the base model) and edit retention (also per language) at the end, and
 the running curve every --eval-every edits.
@@ -21,16 +24,19 @@ import json
 import random
 import resource
 import time
+from pathlib import Path
 
 import torch
 from common import load_task
 
 from mpn.data import load_rows
 from mpn.editing.editor import Editor
+from mpn.editing.features import FeatureStore
 from mpn.experiment.edit_sets import GroupIndex
 from mpn.experiment.sequential import SequentialEditing, summarize, timing
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.io import read_jsonl
+from mpn.pipeline.errors import UserError
+from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.schema import model_input
 
 EDIT_KINDS = ("mistakes", "counterfactual")
@@ -61,13 +67,23 @@ def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str
     return records
 
 
+def cached_features(cache, stream_key: dict) -> FeatureStore | None:
+    """The features a run with the same `stream_key` saved in `cache`, if any."""
+    if cache is None or not (cache / "stream.json").exists():
+        return None
+    saved = read_json(cache / "stream.json")
+    if saved != stream_key:
+        raise UserError(f"{cache}/stream.json: saved for {saved}, not {stream_key}; use another --cache folder")
+    return FeatureStore.load(cache)
+
+
 def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int,
-                kind: str = "mistakes"):
+                kind: str = "mistakes", features: FeatureStore | None = None):
     """The runner (its editor included) and one stream: the pipeline's edits, then `kind`
-    extra ones, with every text's features computed. Returns (runner, stream, groups that
-    sample_edits uses)."""
+    extra ones, with every text's features computed (those in `features` taken as they
+    are). Returns (runner, stream, groups that sample_edits uses)."""
     editor = Editor(task.model, task.tokenizer, method, task.hparams, memory=task.memory,
-                    val_memory=task.val_memory, max_length=task.max_length)
+                    val_memory=task.val_memory, max_length=task.max_length, features=features)
     used = {r["group"] for r in task.edits + task.locality}
     used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
              for r in read_jsonl(stage_paths("sample_edits", {"task": task_name})["out"] / f"{name}.jsonl")}
@@ -91,13 +107,20 @@ def main() -> None:
                         help="what follows the pipeline's edits (see the module doc)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override the method's hyperparameters, e.g. --set patience=5")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder for the stream's features, shared by runs of the same stream")
     args = parser.parse_args()
     task = load_task(args.task, args.method, args.set)
+    stream_key = {"task": args.task, "seed": args.seed, "n": args.n, "edits": args.edits}
+    features = cached_features(args.cache, stream_key)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
-                                       args.seed, args.edits)
+                                       args.seed, args.edits, features)
     setup = time.perf_counter() - start
+    if args.cache is not None and features is None:
+        runner.editor.engine.store().save(args.cache)
+        write_json(args.cache / "stream.json", stream_key)
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
     metrics = summarize(logs, 200, args.seed)

@@ -27,6 +27,11 @@ over patcher on fold A is reported on fold B, and the swap (one "fold" line each
 below patcher's may be chosen (locality is measured on its own items, not on the edit
 facts, so the floor uses no reported fact).
 
+With --runs DIR, each variant's per-edit rows are saved there when it finishes and taken
+by a later run with the same task, seeds, edit count and variant, so a study resumes or
+grows without redoing a variant (delete DIR after a code or pipeline change). With
+--locality-at-least A, only variants whose locality agreement is at least A may be chosen.
+
 Controls (variants): "patcher:memory_per_language=200" (Transformer-Patcher with MPN's
 multilingual memory), "patcher:n_views=12" (as many rows per step as MPN: 4 more dropout
 views of the English input instead of 4 translations), "mpn:memory_per_language=0" (MPN
@@ -36,10 +41,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import random
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -51,7 +58,7 @@ from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs,
 from mpn.experiment.streams import StreamJob, run_streams
 from mpn.model.portable import load_classifier
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.io import read_json, read_jsonl
+from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.stage import load_params
 from mpn.report.paired import compare_to_baseline
@@ -150,6 +157,19 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     return line, run
 
 
+def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
+                 processes: int, shared: dict, runs_dir: Path | None) -> tuple[dict, Run]:
+    """run_variant, or what an earlier call with the same arguments saved in `runs_dir`."""
+    key = {"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits}
+    path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
+    if path and path.exists() and (saved := read_json(path))["key"] == key:
+        return saved["line"], Run(saved["edits"], saved["curve"])
+    line, run = run_variant(spec, task, params, seeds, max_edits, processes, shared)
+    if path:
+        write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve})
+    return line, run
+
+
 def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
     """The edit facts in two halves, by a seeded draw."""
     shuffled = sorted(set(facts))
@@ -159,14 +179,15 @@ def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
 
 
 def chosen_on_one_fold(runs: dict[str, Run], locality: dict[str, float], fold_seed: int,
-                       locality_floors: list[float | None]) -> list[dict]:
-    """For each locality floor and fold: the variant (not patcher) with the largest paired
-    held-out lift over patcher there, among those whose paired locality agreement
-    (`locality`, from each variant's line) is within the floor's points of patcher's
-    (None: all), and its figures on the other fold. Each fold's scores are computed once."""
+                       locality_floors: list[float | None], allowed: set[str] | None = None) -> list[dict]:
+    """For each locality floor and fold: the variant (not patcher, in `allowed` if given)
+    with the largest paired held-out lift over patcher there, among those whose paired
+    locality agreement (`locality`, from each variant's line) is within the floor's points
+    of patcher's (None: all), and its figures on the other fold. Each fold's scores are
+    computed once."""
     baseline = runs[BASELINE]
     fold_a, fold_b = folds([r["group"] for r in baseline.edits], fold_seed)
-    specs = [spec for spec in runs if spec != BASELINE]
+    specs = [spec for spec in runs if spec != BASELINE and (allowed is None or spec in allowed)]
     halves = [(fold_a, fold_b, "A"), (fold_b, fold_a, "B")]
     scores = [{spec: differences(runs[spec].only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
                for spec in specs} for chosen_on, _, _ in halves]
@@ -196,20 +217,27 @@ def main() -> None:
     parser.add_argument("--locality-floor", type=float, nargs="*", default=[],
                         help="also choose among variants at most P points below patcher's locality agreement "
                              "(one pair of fold lines per P)")
+    parser.add_argument("--locality-at-least", type=float, default=None, metavar="A",
+                        help="choose only among variants whose locality agreement is at least A (0-1)")
+    parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
+                        help="save each variant's rows here, and take those saved by an earlier run")
     args = parser.parse_args()
     params = load_params()
     shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
-    runs, locality = {}, {}
+    runs, locality, local_enough = {}, {}, set()
     for spec in variants:
-        line, runs[spec] = run_variant(spec, args.task, params, args.seeds, args.max_edits, args.processes, shared)
+        line, runs[spec] = saved_or_run(spec, args.task, params, args.seeds, args.max_edits, args.processes,
+                                        shared, args.runs)
+        if args.locality_at_least is None or line["locality_agreement"]["mean"] >= args.locality_at_least:
+            local_enough.add(spec)
         if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
             shared[spec] = runs[spec]
         if "vs_patcher" in line:
             locality[spec] = line["vs_patcher"]["locality_agreement"]["mean"]
         print(json.dumps(line), flush=True)
-    for line in chosen_on_one_fold(runs, locality, args.fold_seed, [None, *args.locality_floor]):
+    for line in chosen_on_one_fold(runs, locality, args.fold_seed, [None, *args.locality_floor], local_enough):
         print(json.dumps(line), flush=True)
 
 

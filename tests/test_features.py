@@ -86,3 +86,29 @@ def test_views_follow_the_seed(model):
     edits = make_edits(Editor(*model))
     assert torch.equal(_store(model, edits, seed=1).views, _store(model, edits, seed=1).views)
     assert not torch.equal(_store(model, edits, seed=1).views, _store(model, edits, seed=2).views)
+
+
+def test_an_engines_store_gives_a_later_editor_the_same_features_views_and_edits(tiny_encoder_dir, tmp_path):
+    model = fresh_model(tiny_encoder_dir)
+    edits = make_edits(Editor(*model))
+
+    def run(features, seed):
+        model = fresh_model(tiny_encoder_dir)
+        torch.manual_seed(seed)  # the views an editor draws itself follow torch's seed
+        editor = Editor(*model, "mpn", HPARAMS, memory=MEMORY, val_memory=MEMORY[:1], features=features)
+        runner = SequentialEditing(editor, LOCALITY, HeldOut(frozenset({"es"})), eval_every=1)
+        runner.precompute(edits)
+        logs = runner.run(edits)
+        for row in (row for lg in logs for row in lg.edits):
+            del row["seconds"]  # wall-clock
+        return editor, logs
+
+    first, logs = run(None, seed=0)
+    store = first.engine.store()
+    store.save(tmp_path)
+    loaded = FeatureStore.load(tmp_path)
+    assert loaded == store
+    assert set(first.engine.store().texts) >= {as_text(r["input"]) for r in LOCALITY}
+    second, again = run(loaded, seed=1)  # another seed: views drawn anew would differ
+    assert again == logs
+    assert second.engine.store() == store  # nothing was computed anew

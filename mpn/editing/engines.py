@@ -89,6 +89,14 @@ class CachedEngine:
     def has_features(self, text: Text) -> bool:
         return as_text(text) in self._cache
 
+    def store(self) -> FeatureStore:
+        """Every FFN input and dropout view computed so far, as a store that a later
+        editor takes (`Editor(features=...)`) or that is saved to disk."""
+        hidden = self.site.base_up.in_features
+        views = list(self._views.values())
+        return FeatureStore(list(self._cache), torch.stack(list(self._cache.values())).cpu(),
+                            list(self._views), torch.stack(views).cpu() if views else torch.empty(0, 0, hidden))
+
     def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor:
         """Clean FFN inputs, computed once per distinct text. (n, hidden)"""
         keys = [as_text(t) for t in texts]
