@@ -67,13 +67,18 @@ def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str
     return records
 
 
-def cached_features(cache, stream_key: dict) -> FeatureStore | None:
-    """The features a run with the same `stream_key` saved in `cache`, if any."""
+def stream_key(task_name: str, seed: int, n: int, kind: str) -> dict:
+    """What makes a stream (and so its features) the same as another run's."""
+    return {"task": task_name, "seed": seed, "n": n, "edits": kind}
+
+
+def cached_features(cache, key: dict) -> FeatureStore | None:
+    """The features a run of the stream `key` saved in `cache`, if any."""
     if cache is None or not (cache / "stream.json").exists():
         return None
     saved = read_json(cache / "stream.json")
-    if saved != stream_key:
-        raise UserError(f"{cache}/stream.json: saved for {saved}, not {stream_key}; use another --cache folder")
+    if saved != key:
+        raise UserError(f"{cache}/stream.json: saved for {saved}, not {key}; use another --cache folder")
     return FeatureStore.load(cache)
 
 
@@ -111,8 +116,8 @@ def main() -> None:
                         help="folder for the stream's features, shared by runs of the same stream")
     args = parser.parse_args()
     task = load_task(args.task, args.method, args.set)
-    stream_key = {"task": args.task, "seed": args.seed, "n": args.n, "edits": args.edits}
-    features = cached_features(args.cache, stream_key)
+    key = stream_key(args.task, args.seed, args.n, args.edits)
+    features = cached_features(args.cache, key)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
@@ -120,7 +125,7 @@ def main() -> None:
     setup = time.perf_counter() - start
     if args.cache is not None and features is None:
         runner.editor.engine.store().save(args.cache)
-        write_json(args.cache / "stream.json", stream_key)
+        write_json(args.cache / "stream.json", key)
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
     metrics = summarize(logs, 200, args.seed)

@@ -3,7 +3,8 @@
     python bench/locality_flips.py [--task fever] [--method patcher|mpn] [--n 1000]
                                    [--streams long|pipeline] [--seed 0] [--set key=value ...]
 
-`--streams long` (default): one long stream, as bench/edit_scale.py. `--streams pipeline`:
+`--streams long` (default): one long stream, as bench/edit_scale.py (`--cache`: the
+features its `--cache` saved). `--streams pipeline`:
 the edit stage's own streams for `--seed` (each from the base model), as in `dvc repro`.
 Each locality item whose prediction differs from the base model's at the end of its
 stream (locality agreement counts these) is scored again with only the patches that
@@ -18,15 +19,15 @@ import argparse
 import dataclasses
 import json
 import re
+from collections import Counter
+from pathlib import Path
 
 import torch
-
-from collections import Counter
-
 from common import load_task
-from edit_scale import EDIT_KINDS, long_stream
-from mpn.experiment.edit_sets import reshuffle_streams
+from edit_scale import EDIT_KINDS, cached_features, long_stream, stream_key
+
 from mpn.editing.editor import Editor
+from mpn.experiment.edit_sets import reshuffle_streams
 from mpn.experiment.sequential import SequentialEditing, as_text
 
 
@@ -88,11 +89,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--edits", choices=EDIT_KINDS, default="mistakes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="long stream: the features bench/edit_scale.py --cache saved for this stream")
     args = parser.parse_args()
     task = load_task(args.task, args.method, args.set)
     torch.manual_seed(args.seed)
     if args.streams == "long":
-        runner, stream, _ = long_stream(task, args.task, args.method, args.n, 100, args.seed, args.edits)
+        features = cached_features(args.cache, stream_key(args.task, args.seed, args.n, args.edits))
+        runner, stream, _ = long_stream(task, args.task, args.method, args.n, 100, args.seed, args.edits, features)
         streams, limit = [stream], args.n
     else:
         runner, streams = pipeline_streams(task, args.method, args.seed)
