@@ -172,7 +172,7 @@ def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
     from mpn.editing.methods import make_hparams, method_hparams
     tuned = dataclasses.asdict(make_hparams("mpn-tuned"))
     assert tuned == dataclasses.asdict(make_hparams("mpn", {"k_translations": 8, "value_norm_max": 5.0,
-                                                             "memory_per_language": 50}))
+                                                             "act_coef": 25.0}))
     assert make_hparams("mpn-tuned", {"k_translations": 2}).k_translations == 2
     params = {"hparams": {"patcher": {"lr": 0.02}, "mpn": {"k_translations": 4},
                           "mpn-tuned": {"value_norm_max": 7.0}}}
