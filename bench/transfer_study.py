@@ -28,9 +28,10 @@ below patcher's may be chosen (locality is measured on its own items, not on the
 facts, so the floor uses no reported fact).
 
 With --runs DIR, each variant's per-edit rows are saved there when it finishes and taken
-by a later run with the same task, seeds, edit count and variant, so a study resumes or
-grows without redoing a variant (delete DIR after a code or pipeline change). With
---locality-at-least A, only variants whose locality agreement is at least A may be chosen.
+by a later run with the same task, seeds, edit count, variant and resolved
+hyperparameters, so a study resumes or grows without redoing a variant (delete DIR after
+a code or pipeline change). With --locality-at-least A, only variants whose locality
+agreement is at least A may be chosen.
 
 Controls (variants): "patcher:memory_per_language=200" (Transformer-Patcher with MPN's
 multilingual memory), "patcher:n_views=12" (as many rows per step as MPN: 4 more dropout
@@ -112,7 +113,7 @@ class Run:
     edits: list[dict]
     curve: list[dict]
 
-    def only(self, facts: set[str]) -> "Run":
+    def only(self, facts: set[str]) -> Run:
         return Run([r for r in self.edits if r["group"] in facts], self.curve)
 
 
@@ -159,8 +160,11 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
 
 def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
                  processes: int, shared: dict, runs_dir: Path | None) -> tuple[dict, Run]:
-    """run_variant, or what an earlier call with the same arguments saved in `runs_dir`."""
-    key = {"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits}
+    """run_variant, or what an earlier call with the same arguments and the same resolved
+    hyperparameters saved in `runs_dir`."""
+    hparams = dataclasses.asdict(parse_variant(spec, params)[2])
+    key = json.loads(json.dumps({"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits,
+                                 "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
     if path and path.exists() and (saved := read_json(path))["key"] == key:
         return saved["line"], Run(saved["edits"], saved["curve"])
