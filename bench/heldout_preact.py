@@ -13,25 +13,22 @@ import argparse
 import json
 import statistics
 
-import torch
-from transfer_study import parse_variant
+from transfer_study import set_up
 
-from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
-from mpn.editing.methods import method_hparams
-from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs
+from mpn.experiment.sequential import SequentialEditing
 from mpn.experiment.streams import StreamJob, run_streams
-from mpn.model.portable import load_classifier
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.io import read_jsonl
-from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.schema import ENGLISH, as_text
 from mpn.pipeline.stage import load_params
 
 
 class PreactLog(SequentialEditing):
     """SequentialEditing that keeps each edit's patch pre-activation on its translations."""
-    rows: list[dict]
+
+    def __init__(self, editor, locality: list[dict]):
+        super().__init__(editor, locality)
+        self.rows: list[dict] = []
 
     def _edit(self, e: dict, stream: int, step: int) -> dict:
         row = super()._edit(e, stream, step)
@@ -65,21 +62,11 @@ def main() -> None:
     parser.add_argument("--max-edits", type=int, default=None)
     args = parser.parse_args()
     params = load_params()
-    method, _, hparams = parse_variant(args.variant, params)
-    paths = stage_paths("edit", {"task": args.task, "method": method})
-    folder = paths["edits"]
-    edits = read_jsonl(folder / "edits.jsonl")[:args.max_edits]
-    model, tokenizer = load_classifier(paths["model"])
-    torch.manual_seed(0)
-    editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
-                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                    max_length=section(params, EditSettings).max_length,
-                    features=FeatureStore.load(stage_paths("features", {"task": args.task})["out"]))
-    runner = PreactLog(editor, read_jsonl(folder / "locality.jsonl"))
-    runner.rows = []
-    runner.precompute(edits)
-    heldout = HeldOut.from_hparams(method_hparams(params, "mpn"), 0, args.task)
-    run_streams(StreamJob.for_seeds(runner, hparams, heldout, edits, [args.seed], None), processes=1)  # in this process: rows stay here
+    features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
+    setup = set_up(args.variant, args.task, params, args.max_edits, features, runner_class=PreactLog)
+    runner = setup.runner
+    job = StreamJob.for_seeds(runner, setup.hparams, setup.heldout, setup.edits, [args.seed], None)
+    run_streams(job, processes=1)  # in this process, so the rows stay here
     kinds = {"heldout": [], "trained": []}
     for row in runner.rows:
         for lang, a in row["preact"].items():

@@ -54,7 +54,7 @@ import yaml
 
 from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
-from mpn.editing.methods import make_hparams, method_hparams
+from mpn.editing.methods import MethodHParams, make_hparams, method_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs, summarize
 from mpn.experiment.streams import StreamJob, run_streams
 from mpn.model.portable import load_classifier
@@ -122,26 +122,46 @@ def differences(run: Run, baseline: Run) -> dict:
             for metric, diff in compare_to_baseline(run, baseline, 1000, 0).items()}
 
 
-def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
-                processes: int, shared: dict) -> tuple[dict, Run]:
+@dataclasses.dataclass
+class VariantSetup:
+    """A variant's editor in a runner over the edit stage's sets, ready to edit."""
+    method: str
+    overrides: dict
+    hparams: MethodHParams
+    runner: SequentialEditing
+    edits: list[dict]
+    heldout: HeldOut       # params.yaml's rotation (hparams.mpn), the same for every variant
+
+
+def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: FeatureStore,
+           runner_class: type[SequentialEditing] = SequentialEditing) -> VariantSetup:
+    """The variant's editor built as the edit stage builds it, in a `runner_class` runner,
+    with every text of the first `max_edits` edits computed."""
     method, overrides, hparams = parse_variant(spec, params)
     paths = stage_paths("edit", {"task": task, "method": method})
     folder = paths["edits"]
     edits = read_jsonl(folder / "edits.jsonl")[:max_edits]
-    heldout = HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task)
     model, tokenizer = load_classifier(paths["model"])
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                     val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                    max_length=section(params, EditSettings).max_length, features=shared["features"])
-    runner = SequentialEditing(editor, read_jsonl(folder / "locality.jsonl"))
+                    max_length=section(params, EditSettings).max_length, features=features)
+    runner = runner_class(editor, read_jsonl(folder / "locality.jsonl"))
     runner.precompute(edits)
+    return VariantSetup(method, overrides, hparams, runner, edits,
+                        HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task))
+
+
+def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
+                processes: int, shared: dict) -> tuple[dict, Run]:
+    setup = set_up(spec, task, params, max_edits, shared["features"])
+    method, edits, heldout = setup.method, setup.edits, setup.heldout
     start = time.perf_counter()
-    logs = run_streams(StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, None), processes)
+    logs = run_streams(StreamJob.for_seeds(setup.runner, setup.hparams, heldout, edits, seeds, None), processes)
     wall = time.perf_counter() - start
     metrics = summarize(logs, 1000, 0, facts=[e["group"] for e in edits])
     run = Run([row for lg in logs for row in lg.edits], [c for lg in logs for c in lg.curve])
-    line = {"variant": spec, "method": method, "overrides": overrides, "task": task, "seeds": seeds,
+    line = {"variant": spec, "method": method, "overrides": setup.overrides, "task": task, "seeds": seeds,
             "n_facts": metrics["n_facts"], "n_edits": metrics["n_edits"], "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
             "clg_heldout_lift": metrics["clg_heldout_lift"], "clg_paraphrase_lift": metrics["clg_paraphrase_lift"]}

@@ -108,7 +108,7 @@ def test_an_engines_store_gives_a_later_editor_the_same_features_views_and_edits
     store.save(tmp_path)
     loaded = FeatureStore.load(tmp_path)
     assert loaded == store
-    assert set(first.engine.store().texts) >= {as_text(r["input"]) for r in LOCALITY}
+    assert set(store.texts) >= {as_text(r["input"]) for r in LOCALITY}
     second, again = run(loaded, seed=1)  # another seed: views drawn anew would differ
     assert again == logs
     assert second.engine.store() == store  # nothing was computed anew
