@@ -36,6 +36,7 @@ NO_PINS = {"MPN_UNPINNED": "1"}  # mpn.pipeline.cpu: leave the libraries' own ch
 CONFIGS = {"unpinned": NO_PINS, "unpinned-sse4": {**NO_PINS, **CAPS},
            "pinned": {}, "pinned-sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
            "pinned-1thread": {"OMP_NUM_THREADS": "1"}}  # torch's default threads: the core count
+CHECKPOINTS = Path("data/checkpoints")  # the only folders --fresh may delete
 
 
 def digest(path: Path) -> str:
@@ -55,6 +56,8 @@ def main() -> None:
     parser.add_argument("--fresh", type=Path, help="a folder deleted before each run (the edit stage's "
                         "checkpoints, which a rerun would load instead of editing)")
     args = parser.parse_args()
+    if args.fresh and not args.fresh.resolve().is_relative_to(CHECKPOINTS.resolve()):
+        parser.error(f"--fresh {args.fresh}: is deleted before each run; allowed: a folder under {CHECKPOINTS}/")
     script, *stage_args = args.stage
     for name in args.configs:
         if args.fresh:

@@ -1,7 +1,7 @@
 """The `mpn-edit` command: edit any sequence classifier without writing Python.
 
     mpn-edit edit --model M --requests R.jsonl --method patcher [--set KEY=VALUE ...]
-                  [--memory MEM.jsonl] --out DIR
+                  [--memory MEM.jsonl] --out DIR [--overwrite]
                   [--translate-to de,pt [--provider NAME] [--providers pt=bergamot,...]]
                   [--check-languages de,pt,ja] [--unrelated U.jsonl] [--translate-config T.yaml]
     mpn-edit predict --model DIR --texts T.jsonl
@@ -20,6 +20,8 @@ never train on. Every request is checked and every translation made before the f
 edit; DIR is written only when every edit has run (atomically: temp folder, then
 rename), with the model, README.md (its model card) and edit_report.{md,json}: the
 predictions before and after, per request and language, and on `--unrelated` inputs.
+DIR must be new or empty: `--overwrite` replaces a folder mpn-edit wrote (its
+mpn_edit.json lists every file), never one holding anything else, nor `--model`'s.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from mpn.editing.editor import Editor
+from mpn.editing.editor import Editor, is_language_code
 from mpn.editing.methods import make_hparams
 from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render_markdown, summary_lines, to_json,
                                         unrelated_summary)
@@ -43,6 +45,7 @@ from mpn.model.classifier import predict_logits
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.pipeline import secrets
 from mpn.pipeline.errors import UserError
+from mpn.pipeline.owned import check_writable
 from mpn.pipeline.params import MAX_LENGTH
 from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
 from mpn.pipeline.stage import setup_logging
@@ -75,6 +78,10 @@ def read_inputs(path: str, with_target: bool, labels: list[str] = ()) -> list[Re
             translations = row.get("translations") or {}
             if not isinstance(translations, dict):
                 raise UserError(f"{where}: translations must be an object {{language: text}}, got {translations!r}")
+            for lang in translations:
+                if lang == "en" or not is_language_code(lang):
+                    raise UserError(f"{where}: translations key {lang!r} is not a language code other than en "
+                                    "(CLDR); allowed: codes like de, pt-BR, zh-Hant")
             rows.append(Request(_text(row, where), target,
                                 {lang: _text({"input": t}, f"{where}: translations.{lang}") for lang, t in translations.items()}))
     if not rows:
@@ -138,8 +145,7 @@ def translate_settings(args) -> TranslateSettings:
 def edit(args) -> None:
     hparams = parse_sets(args.set, args.method)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    check_writable(out, args.overwrite, f"--out {out}", {"--model": args.model})
     translate_to = language_list(args.translate_to, "--translate-to")
     # the report checks every language the edits train on too (marked), then the others
     check_languages = list(dict.fromkeys([*translate_to, *language_list(args.check_languages, "--check-languages")]))
@@ -190,7 +196,8 @@ def edit(args) -> None:
                        "trained_languages": e.trained_languages} for e in edits],
                      ["en", *check_languages], summary_lines(report))
     save_edited(editor, tokenizer, out, card, {"edit_report.json": secrets.scrub(to_json(report)),
-                                               "edit_report.md": secrets.scrub(render_markdown(report))})
+                                               "edit_report.md": secrets.scrub(render_markdown(report))},
+                overwrite=args.overwrite)
     if args.check:
         difference = (logits_without_mpn(out, inputs, args.max_length) - editor.engine.predict(inputs).cpu()).abs().max()
         tqdm.write(f"reload check: {out} loaded by transformers alone (mpn blocked) gives the edited "
@@ -221,7 +228,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn")
     e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
     e.add_argument("--memory", help="jsonl of unrelated inputs the edits must leave alone (a tenth is held out for early stopping)")
-    e.add_argument("--out", required=True, help="folder for the edited model and tokenizer")
+    e.add_argument("--out", required=True, help="a new (or empty) folder for the edited model and tokenizer")
+    e.add_argument("--overwrite", action="store_true", help="replace --out if it is a folder mpn-edit wrote "
+                   "(its mpn_edit.json lists every file in it); any other folder is refused")
     e.add_argument("--translate-to", metavar="LANGS", help="languages to translate each request into and train "
                    "the +mpn methods on, e.g. de,es,ja (a request's own translations are kept)")
     e.add_argument("--provider", help="translation provider for every language (default: the translate section's, "

@@ -124,3 +124,28 @@ def test_scrub_masks_registered_values_and_credential_parameters(caplog):
     secrets.install_log_scrubbing()
     logging.getLogger("mpn.test").warning("request with %s failed", "tok-abcdef")
     assert "tok-abcdef" not in caplog.text and "request with *** failed" in caplog.text
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("GET https://api.example.com/v2/translate?text=hi&api_key=abcd1234efgh failed", "abcd1234efgh"),
+    ("GET /translate?access_token=tk_55aa&q=hi", "tk_55aa"),
+    ("Authorization: Bearer zzz123qq", "zzz123qq"),
+    ("X-Api-Key: qqq777ww\r\nHost: example.com", "qqq777ww"),
+    ("Ocp-Apim-Subscription-Key: az0123abc", "az0123abc"),
+    ('HTTP 401: {"error": "rejected", "api_key": "sk-live-999x"}', "sk-live-999x"),
+    ("HTTP 500: rejected {'body': 'auth_key=form555x&text=hi'}", "form555x"),
+    ("auth_key=start888x&text=hi", "start888x"),
+])
+def test_scrub_masks_unregistered_keys_in_urls_headers_and_error_bodies(text, secret):
+    scrubbed = secrets.scrub(text)
+    assert secret not in scrubbed and secrets.MASK in scrubbed
+
+
+@pytest.mark.parametrize("text", [
+    "error: translation key 'xx-YY' is not a language code other than en (CLDR); "
+    "pass any_language_key=True to the Editor to allow it",
+    "error: --set value_norm_max=5 stream_key=abc: unknown key",
+    "the key: a language code such as de",
+])
+def test_scrub_leaves_our_own_messages_as_they_are(text):
+    assert secrets.scrub(text) == text

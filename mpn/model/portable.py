@@ -29,6 +29,7 @@ from mpn.model.classifier import Classifier, ClassifierConfig
 from mpn.model.patch import find_ffn_site, merge
 from mpn.pipeline.errors import UserError, first_line
 from mpn.pipeline.io import atomic_folder
+from mpn.pipeline.owned import check_writable, mark
 from mpn.pipeline.params import MAX_LENGTH
 
 MODELING_FILE = "modeling_mpn_edited.py"
@@ -66,9 +67,14 @@ def _read_config(path: Path) -> dict:
 
 
 def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = None,
-                files: Mapping[str, str] | None = None) -> Path:
-    """Write the editor's model, merged, to `folder` (replaced atomically: temp folder, then
-    rename), with its model card as README.md and any other `files` ({name: text}) beside it."""
+                files: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
+    """Write the editor's model, merged, to `folder`, with its model card as README.md and
+    any other `files` ({name: text}) beside it, and the marker (mpn.pipeline.owned) that
+    lists them. `folder` must be new or empty; with `overwrite`, a folder this function
+    wrote before is replaced atomically (built beside it, then swapped in). A folder
+    holding anything else, or the model's own folder, is refused."""
+    source = getattr(editor.model.config, "name_or_path", "") or ""
+    check_writable(folder, overwrite, f"folder {folder}", {"the model": source} if source else None)
     if getattr(editor.engine, "replacements", None):
         raise UserError(f"method {editor.name!r} keeps its edits in a codebook outside the model's weights; "
                         "only weight edits (patcher, mpn, ft and their +mpn forms) can be saved as a model")
@@ -96,6 +102,7 @@ def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = 
             (tmp / "README.md").write_text(card.render(MODELING_FILE), encoding="utf-8")
         for name, text in (files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
+        mark(tmp)
     return Path(folder)
 
 

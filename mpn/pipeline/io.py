@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import errno
+import glob
 import io
 import json
 import os
@@ -51,17 +54,43 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
 
 def staging_folder(path: str | os.PathLike) -> Path:
     """A new empty folder next to `path`, to build it in (then `replace_folder`); for
-    writers that build several folders before replacing any."""
+    writers that build several folders before replacing any. Its name carries this
+    process's id, so the staging folders of a killed process are found and removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_staging(path)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+
+
+def remove_stale_staging(path: Path) -> None:
+    """Remove the staging folders next to `path` that a killed process left (its pid is
+    gone); a live process's, or one whose name is not ours, is left alone."""
+    for folder in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = folder.name[len(path.name) + 2:].split(".")[0]
+        if folder.is_dir() and not folder.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def replace_folder(new: Path, target: str | os.PathLike) -> None:
-    """Put folder `new` in the place of `target`; the old folder is removed only once
-    the new one is in place."""
+    """Put folder `new` in the place of `target`. Where the filesystem can swap two names
+    in one step (Linux renameat2), a kill at any instant leaves either the old folder or
+    the new one complete at `target`; elsewhere `target` is missing between two renames
+    (the old folder then waits in a hidden `.old` folder beside it)."""
     target = Path(target)
     os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes owner-only folders; outputs are ordinary ones
+    if target.exists() and _exchange(new, target):
+        shutil.rmtree(new)  # `new` now holds the old folder
+        return
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
@@ -69,6 +98,24 @@ def replace_folder(new: Path, target: str | os.PathLike) -> None:
     os.replace(new, target)
     if old is not None:
         shutil.rmtree(old)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if os.name == "posix" else None
+if _renameat2 is not None:
+    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names `a` and `b` atomically; False where this system or filesystem cannot."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
