@@ -14,24 +14,25 @@ as the paired baseline. Prints one JSON line per variant:
 - es; clg_heldout pre, post and lift (mean, fact-level 95% interval, between-seed sd);
 - vs_patcher: the paired differences against patcher on the same edits (seed, stream,
   group): held-out lift, paraphrase lift (texts neither trained on), locality agreement,
-  ES, each with a fact-level interval; for X+mpn, also vs_plain_method, against X when
-  X is among the variants (run it first);
+  ES, each with a fact-level interval; for X+mpn and its presets, also vs_like_for_like,
+  against X with the preset's X knobs (mpn-tuned: patcher-tuned) when that runs first;
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median);
 - sources: which engine (or people) made each language's texts, as the task's data says.
 
-Then, chosen on one half and reported on the other: the edit facts are split into two
-folds by a seeded draw (--fold-seed); the variant with the largest paired held-out lift
-over patcher on fold A is reported on fold B, and the swap (one "fold" line each). With
---locality-floor P, only variants whose paired locality agreement is at most P points
-below patcher's may be chosen (locality is measured on its own items, not on the edit
-facts, so the floor uses no reported fact).
+Then the one selection rule (mpn.report.selection, fixed before any run): the variants
+fall into sides by the method they tune (patcher, patcher-tuned:lr=0.02 -> patcher; mpn,
+mpn-tuned:... -> patcher+mpn). For each --fold-seeds draw, the edit facts and the
+locality items are split in two; on one half each side's variant is chosen (locality
+agreement on that half's items at most 1 point below patcher's, then the largest paired
+held-out lift over patcher on that half's facts), and reported on the other half only:
+against patcher, and the chosen MPN minus the chosen patcher ("patcher+mpn_minus_patcher_
+chosen"), one line per seed and direction. A last line gives the spread over them.
 
 With --runs DIR, each variant's per-edit rows are saved there when it finishes and taken
 by a later run with the same task, seeds, edit count, variant and resolved
 hyperparameters, so a study resumes or grows without redoing a variant (delete DIR after
-a code or pipeline change). With --locality-at-least A, only variants whose locality
-agreement is at least A may be chosen.
+a code or pipeline change).
 
 Controls (variants): "patcher:memory_per_language=200" (Transformer-Patcher with MPN's
 multilingual memory), "patcher:n_views=12" (as many rows per step as MPN: 4 more dropout
@@ -44,7 +45,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import random
 import statistics
 import time
 from pathlib import Path
@@ -53,6 +53,7 @@ import torch
 import yaml
 
 from mpn.editing.editor import Editor
+from mpn.editing.method_names import AUGMENTATION, like_for_like, split
 from mpn.editing.features import FeatureStore
 from mpn.editing.methods import MethodHParams, make_hparams, method_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs, summarize
@@ -63,6 +64,7 @@ from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.stage import load_params
 from mpn.report.paired import compare_to_baseline
+from mpn.report.selection import Run, choose, folds
 
 BASELINE = "patcher"
 
@@ -105,16 +107,6 @@ def sources(task: str) -> dict[str, str]:
             if stats.get("written"):
                 out[lang] = stats["provider"]
     return out
-
-
-@dataclasses.dataclass
-class Run:
-    """One variant's per-edit rows and per-stream curve (what the paired comparison reads)."""
-    edits: list[dict]
-    curve: list[dict]
-
-    def only(self, facts: set[str]) -> Run:
-        return Run([r for r in self.edits if r["group"] in facts], self.curve)
 
 
 def differences(run: Run, baseline: Run) -> dict:
@@ -160,14 +152,15 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
     logs = run_streams(StreamJob.for_seeds(setup.runner, setup.hparams, heldout, edits, seeds, None), processes)
     wall = time.perf_counter() - start
     metrics = summarize(logs, 1000, 0, facts=[e["group"] for e in edits])
-    run = Run([row for lg in logs for row in lg.edits], [c for lg in logs for c in lg.curve])
+    run = Run.from_logs(logs)
     line = {"variant": spec, "method": method, "overrides": setup.overrides, "task": task, "seeds": seeds,
             "n_facts": metrics["n_facts"], "n_edits": metrics["n_edits"], "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
             "clg_heldout_lift": metrics["clg_heldout_lift"], "clg_paraphrase_lift": metrics["clg_paraphrase_lift"]}
-    for name, against in [("patcher", BASELINE), ("plain_method", method.removesuffix("+mpn"))]:
-        if against in shared and against != spec and (name == "patcher" or method.endswith("+mpn")):
-            line[f"vs_{name}"] = differences(run, shared[against])
+    if spec != BASELINE:
+        line["vs_patcher"] = differences(run, shared[BASELINE])
+    if split(method)[1] and like_for_like(method) in shared:
+        line["vs_like_for_like"] = differences(run, shared[like_for_like(method)])
     line.update(heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
                 locality_agreement=metrics["locality_agreement"], er=metrics["er"],
                 er_by_lang={lang: r and r["mean"] for lang, r in metrics["er_by_lang"].items()},
@@ -186,48 +179,80 @@ def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits
     key = json.loads(json.dumps({"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits,
                                  "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
-    if path and path.exists() and (saved := read_json(path))["key"] == key:
-        return saved["line"], Run(saved["edits"], saved["curve"])
+    if path and path.exists() and (saved := read_json(path))["key"] == key and "locality" in saved:
+        return saved["line"], Run(saved["edits"], saved["curve"], saved["locality"])
     line, run = run_variant(spec, task, params, seeds, max_edits, processes, shared)
     if path:
-        write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve})
+        write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve,
+                          "locality": run.locality})
     return line, run
 
 
-def folds(facts: list[str], seed: int) -> tuple[set[str], set[str]]:
-    """The edit facts in two halves, by a seeded draw."""
-    shuffled = sorted(set(facts))
-    random.Random(f"{seed}-folds").shuffle(shuffled)
-    half = len(shuffled) // 2
-    return set(shuffled[:half]), set(shuffled[half:])
+def side_of(spec: str) -> str:
+    """The method a variant tunes ('patcher' for patcher-tuned:lr=0.02, 'patcher+mpn' for
+    mpn-tuned): the rule picks one variant per side."""
+    base, augmented = split(method_of(spec))
+    return base + AUGMENTATION if augmented else base
 
 
-def chosen_on_one_fold(runs: dict[str, Run], locality: dict[str, float], fold_seed: int,
-                       locality_floors: list[float | None], allowed: set[str] | None = None) -> list[dict]:
-    """For each locality floor and fold: the variant (not patcher, in `allowed` if given)
-    with the largest paired held-out lift over patcher there, among those whose paired
-    locality agreement (`locality`, from each variant's line) is within the floor's points
-    of patcher's (None: all), and its figures on the other fold. Each fold's scores are
-    computed once."""
+def fair_choices(runs: dict[str, Run], fold_seeds: list[int]) -> list[dict]:
+    """For each fold seed and direction: each side's variant chosen by the one rule
+    (mpn.report.selection) on one fold, and on the other fold its paired figures against
+    patcher and, side against side, the chosen MPN minus the chosen baseline."""
     baseline = runs[BASELINE]
-    fold_a, fold_b = folds([r["group"] for r in baseline.edits], fold_seed)
-    specs = [spec for spec in runs if spec != BASELINE and (allowed is None or spec in allowed)]
-    halves = [(fold_a, fold_b, "A"), (fold_b, fold_a, "B")]
-    scores = [{spec: differences(runs[spec].only(chosen_on), baseline.only(chosen_on))["clg_heldout_lift"]["mean"]
-               for spec in specs} for chosen_on, _, _ in halves]
+    sides: dict[str, list[str]] = {}
+    for spec in runs:
+        sides.setdefault(side_of(spec), []).append(spec)
+    facts = [r["group"] for r in baseline.edits]
+    items = [r["group"] for r in baseline.locality]
     lines = []
-    for floor in locality_floors:
-        eligible = [spec for spec in specs if floor is None or locality[spec] >= -floor / 100]
-        for (chosen_on, reported_on, name), fold_scores in zip(halves, scores):
-            best = max((s for s in eligible if fold_scores[s] is not None), key=fold_scores.get, default=None)
-            if best is None:
-                continue
-            lines.append({"fold": name, "locality_floor": floor, "eligible": eligible, "chosen": best,
-                          "heldout_lift_vs_patcher_where_chosen": fold_scores[best],
-                          "n_facts_where_chosen": len(chosen_on), "n_facts_reported": len(reported_on),
-                          "reported_on_other_fold": differences(runs[best].only(reported_on),
-                                                                baseline.only(reported_on))})
+    for fold_seed in fold_seeds:
+        (facts_a, facts_b), (items_a, items_b) = folds(facts, fold_seed), folds(items, fold_seed)
+        for name, on, off in [("A", (facts_a, items_a), (facts_b, items_b)),
+                              ("B", (facts_b, items_b), (facts_a, items_a))]:
+            chosen = {side: choose(runs, specs, BASELINE, *on) for side, specs in sides.items()}
+            reported = {side: differences(runs[spec].only(*off), baseline.only(*off))
+                        for side, spec in chosen.items() if spec is not None}
+            line = {"fold_seed": fold_seed, "fold": name, "n_facts_reported": len(off[0]),
+                    "n_locality_items_reported": len(off[1]), "chosen": chosen,
+                    "vs_patcher_on_other_fold": reported,
+                    "steps_per_edit": {side: _median_steps(runs[spec]) for side, spec in chosen.items() if spec}}
+            for side, spec in chosen.items():
+                plain = side.removesuffix(AUGMENTATION)
+                if side.endswith(AUGMENTATION) and spec and chosen.get(plain):
+                    line[f"{side}_minus_{plain}_chosen"] = differences(runs[spec].only(*off),
+                                                                        runs[chosen[plain]].only(*off))
+            lines.append(line)
     return lines
+
+
+def spread(lines: list[dict]) -> dict:
+    """Over every fold seed and direction: how often each variant was chosen, and the
+    other-fold figures' mean, min and max (held-out lift differences)."""
+    out = {}
+    for key in sorted({k for line in lines for k in line if k.endswith("_chosen")} | {"vs_patcher_on_other_fold"}):
+        if key == "vs_patcher_on_other_fold":
+            for side in sorted({s for line in lines for s in line[key]}):
+                values = [line[key][side]["clg_heldout_lift"]["mean"] for line in lines if side in line[key]]
+                out[f"{side}_vs_patcher"] = _range(values)
+        else:
+            out[key] = _range([line[key]["clg_heldout_lift"]["mean"] for line in lines if key in line])
+    counts = {}
+    for line in lines:
+        for side, spec in line["chosen"].items():
+            counts.setdefault(side, {}).setdefault(spec, 0)
+            counts[side][spec] += 1
+    return {"choices": len(lines), "times_chosen": counts, "heldout_lift_on_other_fold": out}
+
+
+def _range(values: list[float | None]) -> dict:
+    values = [v for v in values if v is not None]
+    return {"mean": round(statistics.mean(values), 4), "min": min(values), "max": max(values),
+            "n": len(values)} if values else {}
+
+
+def _median_steps(run: Run) -> float | None:
+    return statistics.median(r["steps"] for r in run.edits) if run.edits else None
 
 
 def main() -> None:
@@ -237,12 +262,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--max-edits", type=int, default=None, help="the first N edits of the edit set (all: default)")
     parser.add_argument("--processes", type=int, default=0, help="streams side by side; 0: one per core")
-    parser.add_argument("--fold-seed", type=int, default=0, help="the draw that splits the edit facts into two folds")
-    parser.add_argument("--locality-floor", type=float, nargs="*", default=[],
-                        help="also choose among variants at most P points below patcher's locality agreement "
-                             "(one pair of fold lines per P)")
-    parser.add_argument("--locality-at-least", type=float, default=None, metavar="A",
-                        help="choose only among variants whose locality agreement is at least A (0-1)")
+    parser.add_argument("--fold-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4],
+                        help="the draws that split edit facts and locality items into two folds")
     parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="save each variant's rows here, and take those saved by an earlier run")
     args = parser.parse_args()
@@ -250,19 +271,17 @@ def main() -> None:
     shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
-    runs, locality, local_enough = {}, {}, set()
+    runs = {}
     for spec in variants:
         line, runs[spec] = saved_or_run(spec, args.task, params, args.seeds, args.max_edits, args.processes,
                                         shared, args.runs)
-        if args.locality_at_least is None or line["locality_agreement"]["mean"] >= args.locality_at_least:
-            local_enough.add(spec)
-        if spec == method_of(spec):  # a plain method: the paired baseline of its +mpn form
+        if spec == method_of(spec):  # a method or preset by name: the like-for-like baseline of its +mpn form
             shared[spec] = runs[spec]
-        if "vs_patcher" in line:
-            locality[spec] = line["vs_patcher"]["locality_agreement"]["mean"]
         print(json.dumps(line), flush=True)
-    for line in chosen_on_one_fold(runs, locality, args.fold_seed, [None, *args.locality_floor], local_enough):
+    lines = fair_choices(runs, args.fold_seeds)
+    for line in lines:
         print(json.dumps(line), flush=True)
+    print(json.dumps({"spread": spread(lines)}), flush=True)
 
 
 if __name__ == "__main__":

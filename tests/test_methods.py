@@ -1,12 +1,14 @@
 """The method seam: every registered method, plain and with the MPN augmentation, passes
 the same conformance checks on the tiny model."""
 import copy
+import dataclasses
 
 import pytest
 import torch
 
 from mpn.editing.editor import Editor
-from mpn.editing.methods import REGISTRY, base_name, names, resolve
+from mpn.editing.method_names import PRESETS, like_for_like
+from mpn.editing.methods import REGISTRY, base_name, make_hparams, method_hparams, names, resolve
 from examples import EDIT, MEMORY, VAL_MEMORY, wrong_label
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
@@ -37,7 +39,8 @@ def other_text(model, tokenizer, target):
 
 
 def test_registry_lists_each_method_and_its_augmented_form():
-    assert set(names()) == {m for base in REGISTRY for m in (base, base + "+mpn")} | {"mpn", "mpn-tuned"}
+    assert set(names()) == {m for base in REGISTRY for m in (base, base + "+mpn")} | {"mpn", "mpn-tuned",
+                                                                                       "patcher-tuned"}
     assert resolve("mpn") == resolve("patcher+mpn")
 
 
@@ -167,9 +170,6 @@ def test_a_new_method_needs_one_module_one_registry_line_one_params_section(mode
 
 def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
     """A preset is its method with named settings, under the user's and params.yaml's own."""
-    import dataclasses
-
-    from mpn.editing.methods import make_hparams, method_hparams
     tuned = dataclasses.asdict(make_hparams("mpn-tuned"))
     assert tuned == dataclasses.asdict(make_hparams("mpn", {"k_translations": 8, "value_norm_max": 5.0,
                                                              "act_coef": 25.0}))
@@ -179,3 +179,28 @@ def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
     from_params = method_hparams(params, "mpn-tuned")
     assert (from_params.lr, from_params.k_translations, from_params.value_norm_max) == (0.02, 8, 7.0)
     assert method_hparams(params, "mpn").value_norm_max is None  # mpn itself stays the paper's
+
+
+@pytest.mark.parametrize("preset", [name for name in PRESETS if resolve(name)[1]])
+def test_a_preset_of_x_mpn_has_a_like_for_like_x_with_exactly_its_x_knobs(preset):
+    """The fair baseline: every setting a preset of X+mpn changes that X also has, applied
+    to X, and nothing else (mpn-tuned's k_translations is MPN's alone)."""
+    baseline = like_for_like(preset)
+    assert baseline in PRESETS and not resolve(baseline)[1] and base_name(baseline) == base_name(preset)
+    own = {f.name for f in dataclasses.fields(resolve(baseline)[0].HParams)}
+    assert PRESETS[baseline] == {k: v for k, v in PRESETS[preset].items() if k in own}
+    assert set(PRESETS[preset]) - own, "a preset that changes no MPN knob is a patcher preset"
+
+
+def test_min_steps_keeps_training_past_the_early_stop(model_and_tokenizer):
+    """The step-matched control: the same edit, stopped no earlier than min_steps."""
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    steps = []
+    for min_steps in (0, 300):
+        editor = Editor(model, tokenizer, "patcher", {"min_steps": min_steps}, memory=MEMORY, val_memory=VAL_MEMORY)
+        result = editor.edit(EDIT, target)
+        assert result.success
+        steps.append(result.steps)
+        editor.reset()
+    assert steps[0] < 300 <= steps[1], steps

@@ -26,7 +26,7 @@ MAX_LENGTH = 64  # tokens per input: finetune.max_length and edit.max_length, an
 class Pipeline:
     """The top-level keys: what the dvc.yaml matrix fans out over."""
     tasks: list[str] = knob(["xfacts"])
-    methods: list[str] = knob(["patcher", "mpn"])
+    methods: list[str] = knob(["patcher", "patcher-tuned", "mpn", "mpn-tuned"])
     seeds: list[int] = knob([0, 1, 2], ge=0)   # every edit stage runs each of them
 
     def __post_init__(self):

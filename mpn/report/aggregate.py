@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mpn.data import get_task
-from mpn.editing.method_names import base_name
+from mpn.editing.method_names import like_for_like
 from mpn.pipeline.io import atomic_folder, write_json, write_text
 from mpn.pipeline.knobs import knob
 from mpn.pipeline.params import pipeline, section
@@ -65,12 +65,14 @@ class AggregateOutputs:
 
 def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> Comparisons:
     """Per task: every method against the first one in params `methods`, and every
-    `X+mpn` against its own X where both ran; keyed "method − baseline"."""
+    `X+mpn` against its like-for-like X (mpn-tuned against patcher-tuned) where both ran;
+    keyed "method − baseline"."""
     comparisons: Comparisons = {}
     for report in reports:
         first, *others = report.methods
         pairs = [(m, first) for m in others]
-        pairs += [(m, base) for m in others if (base := base_name(m)) != m and base != first and base in report.methods]
+        pairs += [(m, base) for m in others
+                  if (base := like_for_like(m)) != m and base != first and base in report.methods]
         comparisons[report.task] = {
             f"{m} − {base}": compare_to_baseline(report.methods[m], report.methods[base],
                                                   settings.n_bootstrap, settings.seed)

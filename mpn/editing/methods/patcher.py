@@ -33,6 +33,7 @@ class PatcherHParams(MethodHParams):
     mem_threshold: float = knob(-3.0, le=0)  # ... and below `mem_threshold` in absolute terms
     value_scale: float = knob(10.0, gt=0)  # initial value of the trainable value scale
     value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step (None: unbounded)
+    min_steps: int = knob(0, ge=0)  # no early stop before this step (0: none; a step-matched control)
     patience: int = knob(10, ge=1)  # early stop: held-out memory loss not falling for this many steps ...
     min_delta: float = knob(0.01, ge=0, le=1)  # ... by at least this fraction of its best value
     stop_silent_below: float | None = knob(None)  # ... and every held-out pre-activation is below this (None: no such condition)
@@ -137,7 +138,8 @@ class Patcher(Method):
             out = self.engine.step(prepared, langs, memory, n_train, objective)  # sets patch.flat.grad
             loss = out.loss
             right = right_rows(out.logits, request.target, len(langs), hp.stop_on)
-            if right and self._settled(out.memory_preact[n_train:], out.edit_preact, objective, state):
+            settled = right and self._settled(out.memory_preact[n_train:], out.edit_preact, objective, state)
+            if settled and step >= hp.min_steps:
                 break
             update()
             if hp.value_norm_max is not None:
