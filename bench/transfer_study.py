@@ -14,8 +14,9 @@ as the paired baseline. Prints one JSON line per variant:
 - es; clg_heldout pre, post and lift (mean, fact-level 95% interval, between-seed sd);
 - vs_patcher: the paired differences against patcher on the same edits (seed, stream,
   group): held-out lift, paraphrase lift (texts neither trained on), locality agreement,
-  ES, each with a fact-level interval; for X+mpn and its presets, also vs_like_for_like,
-  against X with the preset's X knobs (mpn-tuned: patcher-tuned) when that runs first;
+  ES, each with a fact-level interval; for a variant of X+mpn, also vs_like_for_like,
+  against X with the same X settings (mpn-tuned:lr=0.02 against patcher-tuned:lr=0.02)
+  when that is listed before it;
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median);
 - sources: which engine (or people) made each language's texts, as the task's data says.
@@ -126,13 +127,14 @@ class VariantSetup:
 
 
 def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: FeatureStore,
-           runner_class: type[SequentialEditing] = SequentialEditing) -> VariantSetup:
+           runner_class: type[SequentialEditing] = SequentialEditing,
+           exclude: frozenset[str] = frozenset()) -> VariantSetup:
     """The variant's editor built as the edit stage builds it, in a `runner_class` runner,
-    with every text of the first `max_edits` edits computed."""
+    with every text of the first `max_edits` edits computed; edits of `exclude`d facts are dropped."""
     method, overrides, hparams = parse_variant(spec, params)
     paths = stage_paths("edit", {"task": task, "method": method})
     folder = paths["edits"]
-    edits = read_jsonl(folder / "edits.jsonl")[:max_edits]
+    edits = [e for e in read_jsonl(folder / "edits.jsonl")[:max_edits] if e["group"] not in exclude]
     model, tokenizer = load_classifier(paths["model"])
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
@@ -145,8 +147,8 @@ def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: 
 
 
 def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
-                processes: int, shared: dict) -> tuple[dict, Run]:
-    setup = set_up(spec, task, params, max_edits, shared["features"])
+                processes: int, features: FeatureStore, exclude: frozenset[str] = frozenset()) -> tuple[dict, Run]:
+    setup = set_up(spec, task, params, max_edits, features, exclude=exclude)
     method, edits, heldout = setup.method, setup.edits, setup.heldout
     start = time.perf_counter()
     logs = run_streams(StreamJob.for_seeds(setup.runner, setup.hparams, heldout, edits, seeds, None), processes)
@@ -157,10 +159,6 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
             "n_facts": metrics["n_facts"], "n_edits": metrics["n_edits"], "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
             "clg_heldout_lift": metrics["clg_heldout_lift"], "clg_paraphrase_lift": metrics["clg_paraphrase_lift"]}
-    if spec != BASELINE:
-        line["vs_patcher"] = differences(run, shared[BASELINE])
-    if split(method)[1] and like_for_like(method) in shared:
-        line["vs_like_for_like"] = differences(run, shared[like_for_like(method)])
     line.update(heldout_lift_by_lang={lang: r and r["mean"] for lang, r in metrics["clg_heldout_by_lang_lift"].items()},
                 locality_agreement=metrics["locality_agreement"], er=metrics["er"],
                 er_by_lang={lang: r and r["mean"] for lang, r in metrics["er_by_lang"].items()},
@@ -172,20 +170,37 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
 
 
 def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
-                 processes: int, shared: dict, runs_dir: Path | None) -> tuple[dict, Run]:
+                 processes: int, features: FeatureStore, runs_dir: Path | None,
+                 exclude: frozenset[str] = frozenset()) -> tuple[dict, Run]:
     """run_variant, or what an earlier call with the same arguments and the same resolved
     hyperparameters saved in `runs_dir`."""
     hparams = dataclasses.asdict(parse_variant(spec, params)[2])
     key = json.loads(json.dumps({"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits,
+                                 **({"exclude": sorted(exclude)} if exclude else {}),
                                  "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
     if path and path.exists() and (saved := read_json(path))["key"] == key and "locality" in saved:
         return saved["line"], Run(saved["edits"], saved["curve"], saved["locality"])
-    line, run = run_variant(spec, task, params, seeds, max_edits, processes, shared)
+    line, run = run_variant(spec, task, params, seeds, max_edits, processes, features, exclude)
     if path:
         write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve,
                           "locality": run.locality})
     return line, run
+
+
+def like_for_like_spec(spec: str) -> str | None:
+    """For a variant of X+mpn: X with the same settings of X's own (mpn-tuned:lr=0.02 ->
+    patcher-tuned:lr=0.02); None for a plain method's variant."""
+    method, colon, rest = spec.partition(":")
+    return like_for_like(method) + colon + rest if split(method)[1] else None
+
+
+def paired_lines(spec: str, runs: dict[str, Run]) -> dict:
+    """The variant against patcher and against its like-for-like variant, where that ran."""
+    out = {"vs_patcher": differences(runs[spec], runs[BASELINE])} if spec != BASELINE else {}
+    if (like := like_for_like_spec(spec)) in runs:
+        out.update(like_for_like=like, vs_like_for_like=differences(runs[spec], runs[like]))
+    return out
 
 
 def side_of(spec: str) -> str:
@@ -195,14 +210,19 @@ def side_of(spec: str) -> str:
     return base + AUGMENTATION if augmented else base
 
 
+def sides_of(specs) -> dict[str, list[str]]:
+    """side -> its variants, in the order given."""
+    sides: dict[str, list[str]] = {}
+    for spec in specs:
+        sides.setdefault(side_of(spec), []).append(spec)
+    return sides
+
+
 def fair_choices(runs: dict[str, Run], fold_seeds: list[int]) -> list[dict]:
     """For each fold seed and direction: each side's variant chosen by the one rule
     (mpn.report.selection) on one fold, and on the other fold its paired figures against
     patcher and, side against side, the chosen MPN minus the chosen baseline."""
-    baseline = runs[BASELINE]
-    sides: dict[str, list[str]] = {}
-    for spec in runs:
-        sides.setdefault(side_of(spec), []).append(spec)
+    baseline, sides = runs[BASELINE], sides_of(runs)
     facts = [r["group"] for r in baseline.edits]
     items = [r["group"] for r in baseline.locality]
     lines = []
@@ -226,7 +246,7 @@ def fair_choices(runs: dict[str, Run], fold_seeds: list[int]) -> list[dict]:
     return lines
 
 
-def spread(lines: list[dict]) -> dict:
+def spread(lines: list[dict], sides: dict[str, list[str]]) -> dict:
     """Over every fold seed and direction: how often each variant was chosen, and the
     other-fold figures' mean, min and max (held-out lift differences)."""
     out = {}
@@ -240,9 +260,10 @@ def spread(lines: list[dict]) -> dict:
     counts = {}
     for line in lines:
         for side, spec in line["chosen"].items():
-            counts.setdefault(side, {}).setdefault(spec, 0)
-            counts[side][spec] += 1
-    return {"choices": len(lines), "times_chosen": counts, "heldout_lift_on_other_fold": out}
+            counts.setdefault(side, dict.fromkeys(sides[side], 0))[spec] += 1
+    # The variant a confirmatory run freezes: the most often chosen (ties: the one listed first).
+    frozen = {side: max(by_spec, key=by_spec.get) for side, by_spec in counts.items()}
+    return {"choices": len(lines), "times_chosen": counts, "frozen": frozen, "heldout_lift_on_other_fold": out}
 
 
 def _range(values: list[float | None]) -> dict:
@@ -266,22 +287,24 @@ def main() -> None:
                         help="the draws that split edit facts and locality items into two folds")
     parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="save each variant's rows here, and take those saved by an earlier run")
+    parser.add_argument("--exclude-facts", type=Path, default=None, metavar="JSONL",
+                        help="leave out the edits of every fact (`group`) in this file, e.g. another "
+                             "run's edits.jsonl: facts a study has used, for a confirmatory run")
     args = parser.parse_args()
+    exclude = frozenset(r["group"] for r in read_jsonl(args.exclude_facts)) if args.exclude_facts else frozenset()
     params = load_params()
-    shared = {"features": FeatureStore.load(stage_paths("features", {"task": args.task})["out"])}
+    features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
     runs = {}
     for spec in variants:
         line, runs[spec] = saved_or_run(spec, args.task, params, args.seeds, args.max_edits, args.processes,
-                                        shared, args.runs)
-        if spec == method_of(spec):  # a method or preset by name: the like-for-like baseline of its +mpn form
-            shared[spec] = runs[spec]
-        print(json.dumps(line), flush=True)
+                                        features, args.runs, exclude)
+        print(json.dumps({**line, **paired_lines(spec, runs)}), flush=True)
     lines = fair_choices(runs, args.fold_seeds)
     for line in lines:
         print(json.dumps(line), flush=True)
-    print(json.dumps({"spread": spread(lines)}), flush=True)
+    print(json.dumps({"spread": spread(lines, sides_of(runs))}), flush=True)
 
 
 if __name__ == "__main__":

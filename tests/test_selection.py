@@ -1,6 +1,9 @@
 """The one selection rule (mpn.report.selection): locality eligibility and the held-out
-lift are read on the choosing fold only, and nothing of the other fold moves a choice."""
-from mpn.report.paired import compare_to_baseline
+lift are read on the choosing fold only, and nothing of the other fold moves a choice;
+and the confirmatory run's two-level interval (base models, then facts)."""
+import numpy as np
+
+from mpn.report.paired import compare_to_baseline, hierarchical
 from mpn.report.selection import LOCALITY_SLACK, Run, choose, folds, locality_agreement
 
 FACTS = [f"fact{i}" for i in range(8)]
@@ -81,3 +84,16 @@ def test_a_run_on_one_fold_compares_locality_on_its_items_only():
     on_b = compare_to_baseline(lossy.only(set(FACTS), items_b), base.only(set(FACTS), items_b), 100, 0)
     assert on_a["locality_agreement"].mean == 0.0
     assert on_b["locality_agreement"].mean == -1.0
+
+
+def test_the_hierarchical_interval_widens_with_the_spread_between_base_models():
+    """Same facts' spread within each model; base models that disagree give a wider
+    interval than models that agree, around the mean of the models' means."""
+    rng = np.random.default_rng(0)
+    within = [rng.normal(0, 0.1, 100) for _ in range(3)]
+    agree = hierarchical([w + 0.2 for w in within], 1000, 0)
+    disagree = hierarchical([w + shift for w, shift in zip(within, (0.0, 0.2, 0.4))], 1000, 0)
+    assert abs(agree["mean"] - disagree["mean"]) < 1e-9
+    assert agree["low"] < agree["mean"] < agree["high"]
+    assert disagree["high"] - disagree["low"] > 3 * (agree["high"] - agree["low"])
+    assert hierarchical([[], []], 10, 0) is None

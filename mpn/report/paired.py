@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -92,3 +92,23 @@ def compare_to_baseline(method, baseline, n_bootstrap: int, seed: int) -> dict[s
     out["locality_agreement"] = difference(stream_ends(method.curve, "agreement"),
                                            stream_ends(baseline.curve, "agreement"), n_bootstrap, seed)
     return out
+
+
+def hierarchical(values_by_model: Sequence[Sequence[float]], n_bootstrap: int, seed: int) -> dict | None:
+    """Across base models (the confirmatory run): the mean over models of each model's mean
+    over its facts (one value a fact), with a two-level 95% interval: each resample draws
+    base models with replacement, then facts with replacement within each drawn model.
+    sd: between the models' means."""
+    groups = [np.asarray(v, dtype=float) for v in values_by_model if len(v)]
+    if not groups:
+        return None
+    rng = np.random.default_rng(seed)
+    samples = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        drawn = rng.integers(0, len(groups), len(groups))
+        samples[b] = np.mean([groups[m][rng.integers(0, len(groups[m]), len(groups[m]))].mean() for m in drawn])
+    means = [g.mean() for g in groups]
+    low, high = np.percentile(samples, [2.5, 97.5])
+    sd = float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
+    return {"mean": round(float(np.mean(means)), 4), "low": round(float(low), 4), "high": round(float(high), 4),
+            "sd": round(sd, 4), "per_model": [round(float(m), 4) for m in means]}
