@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Confirmatory run (bench/confirm.py): per fine-tuning seed, a scratch clone of this
-# commit, its own base model (finetune.seed), and the frozen variants on every edit except
-# those of facts a study used. Run from the repository root, in its virtual environment:
+# commit with its own base model (finetune.seed), xfacts in NEW_LANGS too (held out of
+# every edit: never in fine-tuning, which is English, nor in any pool or memory), and the
+# frozen variants on every edit except those of facts a study used. From the repository
+# root, in its virtual environment:
 #
-#   bench/confirm.sh OUT STUDIED_EDITS SEED... -- VARIANT...
-#   bench/confirm.sh /tmp/confirm data/edits/xfacts/edits.jsonl 11 12 13 -- patcher patcher-tuned mpn mpn-tuned
+#   bench/confirm.sh OUT STUDIED_EDITS NEW_LANGS SEED... -- VARIANT...
+#   bench/confirm.sh /tmp/confirm data/edits/xfacts/edits.jsonl ko,pl,tr,it 11 12 13 -- patcher mpn
 #
-# A clone already done is kept (transfer_study --runs resumes a variant already run).
+# A clone already made is reused, and transfer_study --runs skips a variant already run.
 set -euo pipefail
-out=$(realpath -m "$1"); studied=$(realpath "$2"); shift 2
+out=$(realpath -m "$1"); studied=$(realpath "$2"); new_langs=$3; shift 3
 seeds=()
 while [ "$1" != "--" ]; do seeds+=("$1"); shift; done
 shift
@@ -17,8 +19,15 @@ for seed in "${seeds[@]}"; do
   clone=$out/seed$seed
   [ -d "$clone" ] || git clone -q "$repo" "$clone"
   cd "$clone"
-  python -c "import yaml, sys; p = yaml.safe_load(open('params.yaml')); p['finetune']['seed'] = int(sys.argv[1]); \
-yaml.safe_dump(p, open('params.yaml', 'w'), sort_keys=False)" "$seed"
+  python - "$seed" "$new_langs" <<'PY'
+import sys, yaml
+params = yaml.safe_load(open("params.yaml"))
+new = sys.argv[2].split(",")
+params["finetune"]["seed"] = int(sys.argv[1])
+params["data"]["xfacts"]["languages"] = [l for l in params["data"]["xfacts"]["languages"] if l not in new] + new
+params["hparams"]["mpn"]["heldout_languages"] = new
+yaml.safe_dump(params, open("params.yaml", "w"), sort_keys=False, allow_unicode=True)
+PY
   export PYTHONPATH=$clone   # this clone's code, not the editable install's
   dvc repro -q features@xfacts
   python bench/transfer_study.py --task xfacts --runs runs --exclude-facts "$studied" --fold-seeds 0 \

@@ -6,11 +6,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mpn.data.build import download_tasks
 from mpn.data.xfacts import cldr, grammar
-from mpn.data.xfacts.facts import RELATIONS, SUPPORTS, build_facts, name
-from mpn.data.xfacts.templates import TEMPLATES
+from mpn.data.xfacts.facts import KINDS, RELATIONS, SUPPORTS, build_facts, name
+from mpn.data.xfacts.templates import DEFAULT_LANGUAGES, TEMPLATES, render
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.schema import SPLITS
 
@@ -174,3 +175,22 @@ def test_bad_params_are_one_line_errors_and_write_nothing(tmp_path, xfacts, mess
         build(tmp_path, **xfacts)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "xfacts").exists()
+
+
+CONFIRMATORY = ["ko", "pl", "tr", "it"]   # docs/benchmarks.md, "A fair fight": held-out test languages only
+
+
+def test_the_confirmatory_languages_render_every_relation_and_stay_out_of_the_default_run():
+    params = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("params.yaml").read_text())
+    assert params["data"]["xfacts"]["languages"] == list(DEFAULT_LANGUAGES) == LANGS
+    facts = build_facts(list(RELATIONS), LANGS + CONFIRMATORY, 0)
+    by_relation = {f.relation: f for f in facts}
+    assert set(by_relation) == set(RELATIONS)
+    for lang in CONFIRMATORY:
+        assert lang in TEMPLATES and lang not in DEFAULT_LANGUAGES
+        for relation, fact in by_relation.items():
+            subject_kind, value_kind = KINDS[relation]
+            subject, value = name(subject_kind, fact.subject, lang), name(value_kind, fact.value, lang)
+            sentences = render(lang, relation, subject, value)
+            assert len(set(sentences)) >= 2, (lang, relation)
+            assert all(subject in s and value in s for s in sentences), (lang, relation, sentences)

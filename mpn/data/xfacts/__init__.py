@@ -16,7 +16,7 @@ from mpn.data.settings import DataConfig, choice, languages, task_section
 from mpn.data.splits import apply_splits
 from mpn.data.task_data import TaskData
 from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name, relation_of
-from mpn.data.xfacts.templates import LANGUAGES, render
+from mpn.data.xfacts.templates import DEFAULT_LANGUAGES, LANGUAGES, render
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row, rephrase
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 NAME = "xfacts"
 SOURCES = ("synthetic",)
 PART = "all"
-DEFAULTS: dict[str, Any] = {"source": "synthetic", "languages": list(LANGUAGES),
+DEFAULTS: dict[str, Any] = {"source": "synthetic", "languages": list(DEFAULT_LANGUAGES),
                             "relations": list(RELATIONS), "max_facts": None}
 
 
