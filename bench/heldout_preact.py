@@ -26,8 +26,8 @@ from mpn.pipeline.stage import load_params
 class PreactLog(SequentialEditing):
     """SequentialEditing that keeps each edit's patch pre-activation on its translations."""
 
-    def __init__(self, editor, locality: list[dict]):
-        super().__init__(editor, locality)
+    def __init__(self, editor, locality: list[dict], **kwargs):
+        super().__init__(editor, locality, **kwargs)
         self.rows: list[dict] = []
 
     def _edit(self, e: dict, stream: int, step: int) -> dict:

@@ -18,7 +18,9 @@ as the paired baseline. Prints one JSON line per variant:
   against X with the same X settings (mpn-tuned:lr=0.02 against patcher-tuned:lr=0.02)
   when that is listed before it;
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
-- locality_agreement, er, steps and seconds per edit (median);
+- locality_agreement, er, steps and seconds per edit (median); with --near (xfacts),
+  near_agreement per kind (mpn.experiment.near: the edit's twin, facts of its subject, of
+  its relation) and, in vs_patcher, its paired difference per kind;
 - sources: which engine (or people) made each language's texts, as the task's data says.
 
 Then the one selection rule (mpn.report.selection, fixed before any run): the variants
@@ -64,7 +66,8 @@ from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.stage import load_params
-from mpn.report.paired import compare_to_baseline
+from mpn.experiment.near import KINDS as NEAR_KINDS, near_rows
+from mpn.report.paired import compare_to_baseline, difference
 from mpn.report.selection import Run, choose, folds
 
 BASELINE = "patcher"
@@ -96,6 +99,12 @@ def method_of(spec: str) -> str:
     return spec.partition(":")[0]
 
 
+def raw_rows(task: str) -> list[dict]:
+    """Every row of the task's data, all splits (the download stage's output)."""
+    folder = stage_paths("translate", {"task": task})["data"] / "raw" / task
+    return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
+
+
 def sources(task: str) -> dict[str, str]:
     """Who made each language's texts: the translate stage's provider where it wrote
     them, else the task's own source (xfacts: generated from CLDR; XNLI: human)."""
@@ -111,8 +120,22 @@ def sources(task: str) -> dict[str, str]:
 
 
 def differences(run: Run, baseline: Run) -> dict:
+    """Paired, on the same edits: the headline metrics, and near locality per kind."""
+    diffs = compare_to_baseline(run, baseline, 1000, 0)
+    if run.near and baseline.near:
+        for kind in NEAR_KINDS:
+            diffs[f"near_{kind}_agreement"] = difference(near_by_edit(run, kind), near_by_edit(baseline, kind), 1000, 0)
     return {metric: {k: None if v is None else round(v, 4) for k, v in diff.as_dict().items()}
-            for metric, diff in compare_to_baseline(run, baseline, 1000, 0).items()}
+            for metric, diff in diffs.items()}
+
+
+def near_by_edit(run: Run, kind: str) -> dict:
+    """(seed, stream, edit group) -> the share of its near items of `kind` unchanged."""
+    values = {}
+    for r in run.near:
+        if r["kind"] == kind:
+            values.setdefault((r["seed"], r["stream"], r["group"]), []).append(r["agreement"])
+    return {key: statistics.mean(v) for key, v in values.items()}
 
 
 @dataclasses.dataclass
@@ -128,9 +151,10 @@ class VariantSetup:
 
 def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: FeatureStore,
            runner_class: type[SequentialEditing] = SequentialEditing,
-           exclude: frozenset[str] = frozenset()) -> VariantSetup:
+           exclude: frozenset[str] = frozenset(), near: bool = False) -> VariantSetup:
     """The variant's editor built as the edit stage builds it, in a `runner_class` runner,
-    with every text of the first `max_edits` edits computed; edits of `exclude`d facts are dropped."""
+    with every text of the first `max_edits` edits computed; edits of `exclude`d facts are
+    dropped; with `near` (xfacts), each edit's near-locality items are measured too."""
     method, overrides, hparams = parse_variant(spec, params)
     paths = stage_paths("edit", {"task": task, "method": method})
     folder = paths["edits"]
@@ -140,15 +164,17 @@ def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: 
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
                     val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
                     max_length=section(params, EditSettings).max_length, features=features)
-    runner = runner_class(editor, read_jsonl(folder / "locality.jsonl"))
+    near_items = near_rows([e["group"] for e in edits], raw_rows(task)) if near else None
+    runner = runner_class(editor, read_jsonl(folder / "locality.jsonl"), near=near_items)
     runner.precompute(edits)
     return VariantSetup(method, overrides, hparams, runner, edits,
                         HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task))
 
 
 def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
-                processes: int, features: FeatureStore, exclude: frozenset[str] = frozenset()) -> tuple[dict, Run]:
-    setup = set_up(spec, task, params, max_edits, features, exclude=exclude)
+                processes: int, features: FeatureStore, exclude: frozenset[str] = frozenset(),
+                near: bool = False) -> tuple[dict, Run]:
+    setup = set_up(spec, task, params, max_edits, features, exclude=exclude, near=near)
     method, edits, heldout = setup.method, setup.edits, setup.heldout
     start = time.perf_counter()
     logs = run_streams(StreamJob.for_seeds(setup.runner, setup.hparams, heldout, edits, seeds, None), processes)
@@ -171,20 +197,21 @@ def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits:
 
 def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
                  processes: int, features: FeatureStore, runs_dir: Path | None,
-                 exclude: frozenset[str] = frozenset()) -> tuple[dict, Run]:
+                 exclude: frozenset[str] = frozenset(), near: bool = False) -> tuple[dict, Run]:
     """run_variant, or what an earlier call with the same arguments and the same resolved
     hyperparameters saved in `runs_dir`."""
     hparams = dataclasses.asdict(parse_variant(spec, params)[2])
     key = json.loads(json.dumps({"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits,
                                  **({"exclude": sorted(exclude)} if exclude else {}),
+                                 **({"near": True} if near else {}),
                                  "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
     if path and path.exists() and (saved := read_json(path))["key"] == key and "locality" in saved:
-        return saved["line"], Run(saved["edits"], saved["curve"], saved["locality"])
-    line, run = run_variant(spec, task, params, seeds, max_edits, processes, features, exclude)
+        return saved["line"], Run(saved["edits"], saved["curve"], saved["locality"], saved.get("near", []))
+    line, run = run_variant(spec, task, params, seeds, max_edits, processes, features, exclude, near)
     if path:
         write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve,
-                          "locality": run.locality})
+                          "locality": run.locality, "near": run.near})
     return line, run
 
 
@@ -260,9 +287,11 @@ def spread(lines: list[dict], sides: dict[str, list[str]]) -> dict:
     counts = {}
     for line in lines:
         for side, spec in line["chosen"].items():
-            counts.setdefault(side, dict.fromkeys(sides[side], 0))[spec] += 1
+            counts.setdefault(side, dict.fromkeys(sides[side], 0))
+            if spec is not None:   # None: no candidate of that side kept locality
+                counts[side][spec] += 1
     # The variant a confirmatory run freezes: the most often chosen (ties: the one listed first).
-    frozen = {side: max(by_spec, key=by_spec.get) for side, by_spec in counts.items()}
+    frozen = {side: max(by_spec, key=by_spec.get) for side, by_spec in counts.items() if any(by_spec.values())}
     return {"choices": len(lines), "times_chosen": counts, "frozen": frozen, "heldout_lift_on_other_fold": out}
 
 
@@ -287,6 +316,9 @@ def main() -> None:
                         help="the draws that split edit facts and locality items into two folds")
     parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="save each variant's rows here, and take those saved by an earlier run")
+    parser.add_argument("--near", action="store_true",
+                        help="xfacts: also measure near locality (mpn.experiment.near: the twin, facts of "
+                             "the same subject, of the same relation), paired per kind")
     parser.add_argument("--exclude-facts", type=Path, default=None, metavar="JSONL",
                         help="leave out the edits of every fact (`group`) in this file, e.g. another "
                              "run's edits.jsonl: facts a study has used, for a confirmatory run")
@@ -299,7 +331,11 @@ def main() -> None:
     runs = {}
     for spec in variants:
         line, runs[spec] = saved_or_run(spec, args.task, params, args.seeds, args.max_edits, args.processes,
-                                        features, args.runs, exclude)
+                                        features, args.runs, exclude, args.near)
+        line = {k: v for k, v in line.items() if not k.startswith(("vs_", "like_for_like"))}  # older saves had them
+        if runs[spec].near:
+            line["near_agreement"] = {kind: round(statistics.mean(r["agreement"] for r in runs[spec].near
+                                                                  if r["kind"] == kind), 4) for kind in NEAR_KINDS}
         print(json.dumps({**line, **paired_lines(spec, runs)}), flush=True)
     lines = fair_choices(runs, args.fold_seeds)
     for line in lines:

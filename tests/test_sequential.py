@@ -3,6 +3,7 @@ import pytest
 
 from mpn.editing.editor import Editor
 from mpn.experiment.metrics import rate, ratio
+from mpn.experiment.near import near_facts, xfacts_key
 from mpn.model.classifier import Classifier, load_encoder
 from mpn.editing.methods import make_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
@@ -170,3 +171,40 @@ def test_each_task_can_hold_out_its_own_languages():
     assert HeldOut.from_hparams(hparams, 0, "xnli").draw("e1", ["sw", "ur", "my"]) == {"ur"}
     assert HeldOut.from_hparams(hparams, 0, "xfacts").draw("e1", ["sw", "de"]) == {"sw"}
     assert HeldOut.from_hparams(hparams, 0).fixed == {"sw"}
+
+
+def test_near_locality_is_measured_for_each_made_edit_at_the_end_of_its_stream(editor):
+    """A near item that is the edit's own input must change (the edit fixed it); rows
+    exist only for edits made, one per near item, against the base model's prediction."""
+    edits = make_edits(editor)
+    near = {e["group"]: [{"input": e["input"], "lang": "en", "kind": "twin", "group": "n" + e["group"]},
+                         {"input": "paris is a city in france", "lang": "en", "kind": "relation", "group": "nx"}]
+            for e in edits}
+    logs = SequentialEditing(editor, [], eval_every=5, near=near).run(edits, progress=False)
+    for lg in logs:
+        made = {row["group"] for row in lg.edits}
+        assert {r["group"] for r in lg.near} == made and len(lg.near) == 2 * len(made)
+        own = [r for r in lg.near if r["kind"] == "twin"]
+        # the edit's own input, if its edit still holds at the end, differs from the base model
+        retained = dict(zip([row["group"] for row in lg.edits], lg.retained))
+        assert all(r["agreement"] == 1 - retained[r["group"]] for r in own)
+    assert SequentialEditing(editor, [], eval_every=5).run(edits, progress=False)[0].near == []
+
+
+def test_near_facts_share_the_edits_subject_or_relation_and_are_never_edited():
+    assert xfacts_key("xfacts-city-America.Port-au-Prince-HT") == ("city", "America.Port-au-Prince", "HT")
+    assert xfacts_key("xnli-123") is None
+    groups = ["xfacts-currency-OM-XAF", "xfacts-currency-OM-OMR", "xfacts-language-OM-ar",
+              "xfacts-continent-OM-142", "xfacts-currency-JM-JMD", "xfacts-currency-AM-TND",
+              "xfacts-currency-JM-XAF"]
+    edited = ["xfacts-currency-OM-XAF", "xfacts-currency-JM-JMD"]
+    near = near_facts(edited, groups, per_kind=5, seed=0)
+    assert sorted(near["xfacts-currency-OM-XAF"]) == [
+        ("entity", "xfacts-continent-OM-142"), ("entity", "xfacts-language-OM-ar"),
+        ("relation", "xfacts-currency-AM-TND"), ("relation", "xfacts-currency-JM-XAF"),
+        ("twin", "xfacts-currency-OM-OMR")]
+    assert sorted(near["xfacts-currency-JM-JMD"]) == [
+        ("relation", "xfacts-currency-AM-TND"), ("relation", "xfacts-currency-OM-OMR"),
+        ("twin", "xfacts-currency-JM-XAF")]
+    assert near_facts(edited, groups, per_kind=1, seed=0)["xfacts-currency-OM-XAF"][0] == \
+        ("twin", "xfacts-currency-OM-OMR")

@@ -131,21 +131,27 @@ class StreamLog:
     # per edit made, per language: its translation right just after the edit, and at the end
     translation_after_edit: list[dict] = field(default_factory=list)
     translation_at_end: list[dict] = field(default_factory=list)
+    # near locality, end of stream: per made edit, per item sharing its entity or relation
+    # (mpn.experiment.near): {group (the edit's), kind, lang, agreement with the base model}
+    near: list[dict] = field(default_factory=list)
 
 
 class SequentialEditing:
     def __init__(self, editor: Editor, locality: list[dict], heldout: HeldOut = HeldOut(),
-                 eval_every: int = 10):
+                 eval_every: int = 10, near: dict[str, list[dict]] | None = None):
         self.editor = editor
         self.locality = locality
         self.locality_inputs = [as_text(r["input"]) for r in locality]
         self.heldout = heldout
         self.eval_every = eval_every
         self.base_locality = editor.predict(self.locality_inputs)
+        self.near = near or {}   # edit group -> its near-locality rows (input, lang, kind)
+        self.near_inputs = sorted({as_text(r["input"]) for rows in self.near.values() for r in rows})
+        self.base_near = dict(zip(self.near_inputs, editor.predict(self.near_inputs))) if self.near_inputs else {}
 
     def precompute(self, edits: list[dict]) -> None:
         """Every text the streams will read (locality and edits), once, up front."""
-        precompute(self.editor, edits, self.locality_inputs)
+        precompute(self.editor, edits, self.locality_inputs + self.near_inputs)
 
     def run(self, edits: list[dict], max_per_stream: int | None = None,
             checkpoints: "Checkpoints | None" = None, progress: bool = True) -> list[StreamLog]:
@@ -196,7 +202,19 @@ class SequentialEditing:
         out.retained = self._retained(made)
         out.translation_after_edit = [row.pop("translation_post") for row in out.edits]
         out.translation_at_end = self._translations_retained(made)
+        out.near = self._near(made)
         return out
+
+    def _near(self, made: list[dict]) -> list[dict]:
+        """Each made edit's near items at the end of the stream: still predicted as the
+        base model predicted them?"""
+        rows = [(e["group"], r) for e in made for r in self.near.get(e["group"], [])]
+        if not rows:
+            return []
+        after = self.editor.predict([as_text(r["input"]) for _, r in rows])
+        return [{"group": group, "kind": r["kind"], "lang": r["lang"],
+                 "agreement": int(a == self.base_near[as_text(r["input"])])}
+                for (group, r), a in zip(rows, after)]
 
     def _edit(self, e: dict, stream: int, step: int) -> dict:
         """Make one edit; every evaluation text predicted right before and right after."""

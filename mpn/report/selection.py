@@ -33,30 +33,33 @@ class Run:
     edits: list[dict]
     curve: list[dict]
     locality: list[dict] = field(default_factory=list)
+    near: list[dict] = field(default_factory=list)   # seed, stream, group (the edit's), kind, lang, agreement
 
     @classmethod
     def from_logs(cls, logs) -> Run:
         """From StreamLogs: each log is one (seed, stream)."""
-        locality = []
+        locality, near = [], []
         for lg in logs:
             stream = lg.curve[-1]["stream"] if lg.curve else None
             locality += [{"seed": lg.seed, "stream": stream, "group": g, "agreement": a}
                          for g, a in zip(lg.locality_groups, lg.agreement)]
-        return cls([r for lg in logs for r in lg.edits], [c for lg in logs for c in lg.curve], locality)
+            near += [{"seed": lg.seed, "stream": stream, **r} for r in lg.near]
+        return cls([r for lg in logs for r in lg.edits], [c for lg in logs for c in lg.curve], locality, near)
 
     def only(self, facts: set[str], items: set[str] | None = None) -> Run:
         """The edits of `facts`; with `items`, the stream ends' locality agreement on those
         locality items only (the curve is rebuilt from them)."""
         edits = [r for r in self.edits if r["group"] in facts]
+        near = [r for r in self.near if r["group"] in facts]
         if items is None:
-            return Run(edits, self.curve, self.locality)
+            return Run(edits, self.curve, self.locality, near)
         locality = [r for r in self.locality if r["group"] in items]
         by_stream = defaultdict(list)
         for r in locality:
             by_stream[(r["seed"], r["stream"])].append(r["agreement"])
         curve = [{"seed": seed, "stream": stream, "n_edits": 0, "agreement": float(np.mean(values))}
                  for (seed, stream), values in sorted(by_stream.items(), key=str)]
-        return Run(edits, curve, locality)
+        return Run(edits, curve, locality, near)
 
 
 def folds(keys, seed: int) -> tuple[set[str], set[str]]:
