@@ -10,13 +10,13 @@ except those of facts a study used (bench/confirm.sh does all of it):
 Then, over the clones' saved runs:
 
     python bench/confirm.py --runs /tmp/confirm/seed11/runs /tmp/confirm/seed12/runs ... \
-        --pairs mpn-tuned:patcher-tuned mpn:patcher
+        --pair mpn-tuned patcher-tuned --pair mpn patcher
 
-prints, per pair A:B, A minus B on the same edits: per base model the held-out lift (with
+prints, per pair A B, A minus B on the same edits: per base model the held-out lift (with
 its fact-level interval) and locality agreement (paired per stream end), and across base
 models a hierarchical interval (resample base models, then facts within each; locality:
-then locality items). And per variant, per base model: held-out pre -> post, locality
-agreement and steps per edit, and the held-out lift in each language.
+then locality groups). And per variant, per base model: held-out pre -> post, locality
+agreement and steps per edit, and held-out pre -> post (lift) in each language.
 """
 from __future__ import annotations
 
@@ -53,7 +53,11 @@ def per_fact(ours: dict, theirs: dict) -> list[float]:
 
 
 def locality_keys(run: Run) -> dict:
-    return {(r["seed"], r["stream"], r["group"]): r["agreement"] for r in run.locality}
+    """(seed, stream, locality group) -> agreement over the group's items (its languages)."""
+    values = defaultdict(list)
+    for r in run.locality:
+        values[(r["seed"], r["stream"], r["group"])].append(r["agreement"])
+    return {key: float(np.mean(v)) for key, v in values.items()}
 
 
 def compare(models: list[dict[str, Run]], a: str, b: str) -> dict:
@@ -75,27 +79,30 @@ def describe(runs: dict[str, Run], variant: str) -> dict:
     for r in rows:
         for lang, rates in r["by_lang"].items():
             if rates["heldout"] and rates["pre"] is not None:
-                by_lang[lang].append(rates["post"] - rates["pre"])
+                by_lang[lang].append((rates["pre"], rates["post"]))
     return {"variant": variant, "n_edits": len(rows), "n_facts": len({r["group"] for r in rows}),
             "es": round(statistics.mean(r["es"] for r in rows), 4),
             "clg_heldout_pre": round(statistics.mean(r["clg_heldout_pre"] for r in heldout), 4),
             "clg_heldout": round(statistics.mean(r["clg_heldout"] for r in heldout), 4),
             "locality_agreement": round(statistics.mean(r["agreement"] for r in runs[variant].locality), 4),
             "steps_per_edit": statistics.median(r["steps"] for r in rows),
-            "heldout_lift_by_lang": {lang: round(statistics.mean(v), 4) for lang, v in sorted(by_lang.items())}}
+            "heldout_by_lang": {lang: {"pre": round(statistics.mean(p for p, _ in v), 4),
+                                       "post": round(statistics.mean(q for _, q in v), 4),
+                                       "lift": round(statistics.mean(q - p for p, q in v), 4), "edits": len(v)}
+                                for lang, v in sorted(by_lang.items())}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", type=Path, required=True, help="one saved-runs folder per base model")
-    parser.add_argument("--pairs", nargs="+", required=True, metavar="A:B", help="variant A minus variant B")
+    parser.add_argument("--pair", nargs=2, action="append", required=True, metavar=("A", "B"),
+                        help="variant A minus variant B (repeat for more)")
     args = parser.parse_args()
     models = [saved_runs(folder) for folder in args.runs]
     for folder, runs in zip(args.runs, models):
         for variant in runs:
             print(json.dumps({"runs": str(folder), **describe(runs, variant)}), flush=True)
-    for pair in args.pairs:
-        a, _, b = pair.partition(":")
+    for a, b in args.pair:
         print(json.dumps(compare(models, a, b)), flush=True)
 
 

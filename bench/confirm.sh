@@ -35,4 +35,4 @@ PY
   cd "$repo"
 done
 runs=(); for seed in "${seeds[@]}"; do runs+=("$out/seed$seed/runs"); done
-echo "then: python bench/confirm.py --runs ${runs[*]} --pairs A:B ..."
+echo "then: python bench/confirm.py --runs ${runs[*]} --pair A B ..."
