@@ -30,7 +30,7 @@ import numpy as np
 
 from mpn.pipeline.io import read_json
 from mpn.report.paired import compare_to_baseline, hierarchical, per_edit
-from mpn.report.selection import Run
+from mpn.report.selection import Run, agreement_by_key
 
 N_BOOTSTRAP = 1000
 
@@ -40,7 +40,7 @@ def saved_runs(folder: Path) -> dict[str, Run]:
     runs = {}
     for path in sorted(folder.glob("*.json")):
         saved = read_json(path)
-        runs[saved["key"]["variant"]] = Run(saved["edits"], saved["curve"], saved["locality"])
+        runs[saved["key"]["variant"]] = Run.from_saved(saved)
     return runs
 
 
@@ -52,21 +52,14 @@ def per_fact(ours: dict, theirs: dict) -> list[float]:
     return [float(np.mean(by_fact[fact])) for fact in sorted(by_fact)]
 
 
-def locality_keys(run: Run) -> dict:
-    """(seed, stream, locality group) -> agreement over the group's items (its languages)."""
-    values = defaultdict(list)
-    for r in run.locality:
-        values[(r["seed"], r["stream"], r["group"])].append(r["agreement"])
-    return {key: float(np.mean(v)) for key, v in values.items()}
-
-
 def compare(models: list[dict[str, Run]], a: str, b: str) -> dict:
     present = [runs for runs in models if a in runs and b in runs]
     per_model = [{m: d.as_dict() for m, d in compare_to_baseline(runs[a], runs[b], N_BOOTSTRAP, 0).items()
                   if m in ("clg_heldout_lift", "locality_agreement", "es")} for runs in present]
     lift = [per_fact(per_edit(runs[a].edits, "clg_heldout_lift"), per_edit(runs[b].edits, "clg_heldout_lift"))
             for runs in present]
-    locality = [per_fact(locality_keys(runs[a]), locality_keys(runs[b])) for runs in present]
+    locality = [per_fact(agreement_by_key(runs[a].locality), agreement_by_key(runs[b].locality))
+                for runs in present]
     return {"pair": f"{a} - {b}", "base_models": len(present), "facts_per_model": [len(v) for v in lift],
             "heldout_lift": hierarchical(lift, N_BOOTSTRAP, 0),
             "locality_agreement": hierarchical(locality, N_BOOTSTRAP, 0), "per_model": per_model}

@@ -68,7 +68,7 @@ from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.stage import load_params
 from mpn.experiment.near import KINDS as NEAR_KINDS, near_rows
 from mpn.report.paired import compare_to_baseline, difference
-from mpn.report.selection import Run, choose, folds
+from mpn.report.selection import Run, agreement_by_key, choose, folds
 
 BASELINE = "patcher"
 
@@ -124,18 +124,10 @@ def differences(run: Run, baseline: Run) -> dict:
     diffs = compare_to_baseline(run, baseline, 1000, 0)
     if run.near and baseline.near:
         for kind in NEAR_KINDS:
-            diffs[f"near_{kind}_agreement"] = difference(near_by_edit(run, kind), near_by_edit(baseline, kind), 1000, 0)
+            diffs[f"near_{kind}_agreement"] = difference(*(agreement_by_key([r for r in x.near if r["kind"] == kind])
+                                                           for x in (run, baseline)), 1000, 0)
     return {metric: {k: None if v is None else round(v, 4) for k, v in diff.as_dict().items()}
             for metric, diff in diffs.items()}
-
-
-def near_by_edit(run: Run, kind: str) -> dict:
-    """(seed, stream, edit group) -> the share of its near items of `kind` unchanged."""
-    values = {}
-    for r in run.near:
-        if r["kind"] == kind:
-            values.setdefault((r["seed"], r["stream"], r["group"]), []).append(r["agreement"])
-    return {key: statistics.mean(v) for key, v in values.items()}
 
 
 @dataclasses.dataclass
@@ -207,7 +199,7 @@ def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits
                                  "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
     if path and path.exists() and (saved := read_json(path))["key"] == key and "locality" in saved:
-        return saved["line"], Run(saved["edits"], saved["curve"], saved["locality"], saved.get("near", []))
+        return saved["line"], Run.from_saved(saved)
     line, run = run_variant(spec, task, params, seeds, max_edits, processes, features, exclude, near)
     if path:
         write_json(path, {"key": key, "line": line, "edits": run.edits, "curve": run.curve,

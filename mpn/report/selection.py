@@ -46,6 +46,11 @@ class Run:
             near += [{"seed": lg.seed, "stream": stream, **r} for r in lg.near]
         return cls([r for lg in logs for r in lg.edits], [c for lg in logs for c in lg.curve], locality, near)
 
+    @classmethod
+    def from_saved(cls, saved: dict) -> Run:
+        """From a bench/transfer_study.py --runs file (older ones have no near rows)."""
+        return cls(saved["edits"], saved["curve"], saved["locality"], saved.get("near", []))
+
     def only(self, facts: set[str], items: set[str] | None = None) -> Run:
         """The edits of `facts`; with `items`, the stream ends' locality agreement on those
         locality items only (the curve is rebuilt from them)."""
@@ -60,6 +65,15 @@ class Run:
         curve = [{"seed": seed, "stream": stream, "n_edits": 0, "agreement": float(np.mean(values))}
                  for (seed, stream), values in sorted(by_stream.items(), key=str)]
         return Run(edits, curve, locality, near)
+
+
+def agreement_by_key(rows: list[dict]) -> dict[tuple, float]:
+    """(seed, stream, group) -> the mean agreement of its rows (a locality group's
+    languages, or an edit's near items): the keys mpn.report.paired pairs on."""
+    values = defaultdict(list)
+    for r in rows:
+        values[(r["seed"], r["stream"], r["group"])].append(r["agreement"])
+    return {key: float(np.mean(v)) for key, v in values.items()}
 
 
 def folds(keys, seed: int) -> tuple[set[str], set[str]]:
