@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mpn.pipeline.io import read_json
+from mpn.pipeline.schema import fact_of
 from mpn.report.paired import compare_to_baseline, hierarchical, per_edit
 from mpn.report.selection import Run, agreement_by_key
 
@@ -48,7 +49,7 @@ def per_fact(ours: dict, theirs: dict) -> list[float]:
     """Keys (seed, stream, fact): each fact's mean difference over the keys both have."""
     by_fact = defaultdict(list)
     for key in ours.keys() & theirs.keys():
-        by_fact[key[2]].append(ours[key] - theirs[key])
+        by_fact[fact_of(key[2])].append(ours[key] - theirs[key])
     return [float(np.mean(by_fact[fact])) for fact in sorted(by_fact)]
 
 
@@ -73,7 +74,7 @@ def describe(runs: dict[str, Run], variant: str) -> dict:
         for lang, rates in r["by_lang"].items():
             if rates["heldout"] and rates["pre"] is not None:
                 by_lang[lang].append((rates["pre"], rates["post"]))
-    return {"variant": variant, "n_edits": len(rows), "n_facts": len({r["group"] for r in rows}),
+    return {"variant": variant, "n_edits": len(rows), "n_facts": len({fact_of(r["group"]) for r in rows}),
             "es": round(statistics.mean(r["es"] for r in rows), 4),
             "clg_heldout_pre": round(statistics.mean(r["clg_heldout_pre"] for r in heldout), 4),
             "clg_heldout": round(statistics.mean(r["clg_heldout"] for r in heldout), 4),

@@ -18,9 +18,10 @@ as the paired baseline. Prints one JSON line per variant:
   against X with the same X settings (mpn-tuned:lr=0.02 against patcher-tuned:lr=0.02)
   when that is listed before it;
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
-- locality_agreement, er, steps and seconds per edit (median); with --near (xfacts),
-  near_agreement per kind (mpn.experiment.near: the edit's twin, facts of its subject, of
-  its relation) and, in vs_patcher, its paired difference per kind;
+- locality_agreement, er, steps and seconds per edit (median); with --near,
+  near_agreement per kind (mpn.experiment.near; xfacts: the edit's twin, facts of its
+  subject, of its relation; XNLI: its premise's other hypotheses) and, in vs_patcher, its
+  paired difference per kind;
 - sources: which engine (or people) made each language's texts, as the task's data says.
 
 Then the one selection rule (mpn.report.selection, fixed before any run): the variants
@@ -65,6 +66,7 @@ from mpn.model.portable import load_classifier
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.params import EditSettings, section
+from mpn.pipeline.schema import fact_of
 from mpn.pipeline.stage import load_params
 from mpn.experiment.near import KINDS as NEAR_KINDS, near_rows
 from mpn.report.paired import compare_to_baseline, difference
@@ -123,7 +125,7 @@ def differences(run: Run, baseline: Run) -> dict:
     """Paired, on the same edits: the headline metrics, and near locality per kind."""
     diffs = compare_to_baseline(run, baseline, 1000, 0)
     if run.near and baseline.near:
-        for kind in NEAR_KINDS:
+        for kind in sorted({r["kind"] for r in run.near}, key=NEAR_KINDS.index):
             diffs[f"near_{kind}_agreement"] = difference(*(agreement_by_key([r for r in x.near if r["kind"] == kind])
                                                            for x in (run, baseline)), 1000, 0)
     return {metric: {k: None if v is None else round(v, 4) for k, v in diff.as_dict().items()}
@@ -146,11 +148,11 @@ def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: 
            exclude: frozenset[str] = frozenset(), near: bool = False) -> VariantSetup:
     """The variant's editor built as the edit stage builds it, in a `runner_class` runner,
     with every text of the first `max_edits` edits computed; edits of `exclude`d facts are
-    dropped; with `near` (xfacts), each edit's near-locality items are measured too."""
+    dropped; with `near`, each edit's near-locality items are measured too."""
     method, overrides, hparams = parse_variant(spec, params)
     paths = stage_paths("edit", {"task": task, "method": method})
     folder = paths["edits"]
-    edits = [e for e in read_jsonl(folder / "edits.jsonl")[:max_edits] if e["group"] not in exclude]
+    edits = [e for e in read_jsonl(folder / "edits.jsonl")[:max_edits] if fact_of(e["group"]) not in exclude]
     model, tokenizer = load_classifier(paths["model"])
     torch.manual_seed(0)
     editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
@@ -309,13 +311,14 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="save each variant's rows here, and take those saved by an earlier run")
     parser.add_argument("--near", action="store_true",
-                        help="xfacts: also measure near locality (mpn.experiment.near: the twin, facts of "
-                             "the same subject, of the same relation), paired per kind")
+                        help="also measure near locality (mpn.experiment.near; xfacts: the twin, facts of "
+                             "the same subject, of the same relation; XNLI: the premise's other "
+                             "hypotheses), paired per kind")
     parser.add_argument("--exclude-facts", type=Path, default=None, metavar="JSONL",
                         help="leave out the edits of every fact (`group`) in this file, e.g. another "
                              "run's edits.jsonl: facts a study has used, for a confirmatory run")
     args = parser.parse_args()
-    exclude = frozenset(r["group"] for r in read_jsonl(args.exclude_facts)) if args.exclude_facts else frozenset()
+    exclude = frozenset(fact_of(r["group"]) for r in read_jsonl(args.exclude_facts)) if args.exclude_facts else frozenset()
     params = load_params()
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
@@ -326,8 +329,9 @@ def main() -> None:
                                         features, args.runs, exclude, args.near)
         line = {k: v for k, v in line.items() if not k.startswith(("vs_", "like_for_like"))}  # older saves had them
         if runs[spec].near:
+            kinds = sorted({r["kind"] for r in runs[spec].near}, key=NEAR_KINDS.index)
             line["near_agreement"] = {kind: round(statistics.mean(r["agreement"] for r in runs[spec].near
-                                                                  if r["kind"] == kind), 4) for kind in NEAR_KINDS}
+                                                                  if r["kind"] == kind), 4) for kind in kinds}
         print(json.dumps({**line, **paired_lines(spec, runs)}), flush=True)
     lines = fair_choices(runs, args.fold_seeds)
     for line in lines:

@@ -19,7 +19,7 @@ from mpn.data import load_meta, load_rows
 from mpn.data.build import download_tasks
 from mpn.data.splits import assign_units, parse_parts, split_sizes
 from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import SPLITS
+from mpn.pipeline.schema import SPLITS, fact_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FEVER_LABELS = ["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]
@@ -52,7 +52,7 @@ def xnli_tsv(n_pairs: int, langs: list[str], skip: tuple[str, int] | None = None
             if (lang, pair) == skip:
                 continue
             # Quotes are data in XNLI: the reader must not treat them as csv quoting.
-            s1 = f'{lang} premise "{pair}'
+            s1 = f'{lang} premise "{pair // 3}'   # three hypotheses per premise, as in XNLI
             lines.append("\t".join([lang, XNLI_LABELS[pair % 3], "( x )", s1,
                                     f"{lang} hypothesis {pair}", str(1000 + pair), str(pair),
                                     "fiction"]))
@@ -61,7 +61,7 @@ def xnli_tsv(n_pairs: int, langs: list[str], skip: tuple[str, int] | None = None
 
 def write_xnli(folder: Path, langs=("en", "sw", "ur"), skip=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "xnli.dev.tsv").write_text(xnli_tsv(12, list(langs), skip), encoding="utf-8")
+    (folder / "xnli.dev.tsv").write_text(xnli_tsv(24, list(langs), skip), encoding="utf-8")
     (folder / "xnli.test.tsv").write_text(xnli_tsv(5, list(langs)), encoding="utf-8")
 
 
@@ -189,17 +189,20 @@ def test_xnli_rows_align_by_pair_id(mirror, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     download_tasks(["xnli"], data_params(mirror, tmp_path), tmp_path / "raw")
     rows = read(tmp_path / "raw" / "xnli")
-    groups = {}
+    groups, facts = {}, {}
     for r in rows:
         groups.setdefault(r["group"], []).append(r)
-    assert "dev-3" not in groups                      # sw lacks pair 3 of dev
-    assert len(groups) == 11 + 5
+        facts.setdefault(fact_of(r["group"]), set()).add(r["split"])
+    assert not any(g.endswith("~3") and g.startswith("dev") for g in groups)   # sw lacks pair 3 of dev
+    assert len(groups) == 23 + 5
     assert all(sorted(r["lang"] for r in m) == ["en", "sw", "ur"] for m in groups.values())
-    assert all(len({r["split"] for r in m}) == 1 for m in groups.values())
-    assert {g for g, m in groups.items() if m[0]["split"] == "test"} == {f"test-{i}" for i in range(5)}
-    row = next(r for r in rows if r["id"] == "dev-4/sw")
-    assert row == {"id": "dev-4/sw", "group": "dev-4", "lang": "sw", "variant": "original",
-                   "split": row["split"], "label": "neutral", "premise": 'sw premise "4',
+    # A premise's hypotheses are one fact: never in two splits.
+    assert sorted(facts) == [f"dev-p{i}" for i in range(8)] + ["test-p0", "test-p1"]
+    assert all(len(splits) == 1 for splits in facts.values())
+    assert {g for g, m in groups.items() if m[0]["split"] == "test"} == {f"test-p{i // 3}~{i}" for i in range(5)}
+    row = next(r for r in rows if r["id"] == "dev-p1~4/sw")
+    assert row == {"id": "dev-p1~4/sw", "group": "dev-p1~4", "lang": "sw", "variant": "original",
+                   "split": row["split"], "label": "neutral", "premise": 'sw premise "1',
                    "hypothesis": "sw hypothesis 4"}
     assert load_meta("xnli", tmp_path)["text_fields"] == ["premise", "hypothesis"]
 
@@ -262,7 +265,7 @@ def test_fever_and_xnli_from_hub_are_downloaded_once(server, tmp_path):
     fever = read(tmp_path / "raw" / "fever")
     assert {int(r["id"]) for r in fever if r["split"] == "train"} == {
         i for i in range(200, 230) if i % 3 != 2}
-    assert len({r["group"] for r in read(tmp_path / "raw" / "xnli")}) == 12 + 5
+    assert len({r["group"] for r in read(tmp_path / "raw" / "xnli")}) == 24 + 5
     download_tasks(["fever", "xnli"], params, tmp_path / "raw2")
     assert len(seen) == 4                              # second run: cached downloads
     assert read(tmp_path / "raw2" / "fever") == fever

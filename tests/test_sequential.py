@@ -3,7 +3,7 @@ import pytest
 
 from mpn.editing.editor import Editor
 from mpn.experiment.metrics import rate, ratio
-from mpn.experiment.near import near_facts, xfacts_key
+from mpn.experiment.near import near_groups, near_rows, xfacts_key
 from mpn.model.classifier import Classifier, load_encoder
 from mpn.editing.methods import make_hparams
 from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
@@ -42,6 +42,9 @@ def test_the_bootstrap_resamples_facts_not_rows():
     assert rate(outcomes[::-1], [0] * 30, facts[::-1]) == one_seed
     assert ratio([1, 0, 1], [1, 1, 1], [0, 0, 0], ["b", "a", "c"], universe=["a", "b", "c", "d"]) == \
         ratio([0, 1, 1], [1, 1, 1], [0, 0, 0], ["a", "b", "c"], universe=["d", "c", "b", "a"])
+    # groups that name their fact (XNLI: hypotheses of one premise) are drawn together
+    pairs = [f"fact{i}~{h}" for i in range(30) for h in range(3)]
+    assert rate([o for o in outcomes for _ in range(3)], [0] * 90, pairs) == one_seed
 
 
 def test_seen_texts_never_count_as_generalization():
@@ -198,7 +201,7 @@ def test_near_facts_share_the_edits_subject_or_relation_and_are_never_edited():
               "xfacts-continent-OM-142", "xfacts-currency-JM-JMD", "xfacts-currency-AM-TND",
               "xfacts-currency-JM-XAF"]
     edited = ["xfacts-currency-OM-XAF", "xfacts-currency-JM-JMD"]
-    near = near_facts(edited, groups, per_kind=5, seed=0)
+    near = near_groups(edited, groups, per_kind=5, seed=0)
     assert sorted(near["xfacts-currency-OM-XAF"]) == [
         ("entity", "xfacts-continent-OM-142"), ("entity", "xfacts-language-OM-ar"),
         ("relation", "xfacts-currency-AM-TND"), ("relation", "xfacts-currency-JM-XAF"),
@@ -206,5 +209,17 @@ def test_near_facts_share_the_edits_subject_or_relation_and_are_never_edited():
     assert sorted(near["xfacts-currency-JM-JMD"]) == [
         ("relation", "xfacts-currency-AM-TND"), ("relation", "xfacts-currency-OM-OMR"),
         ("twin", "xfacts-currency-JM-XAF")]
-    assert near_facts(edited, groups, per_kind=1, seed=0)["xfacts-currency-OM-XAF"][0] == \
+    assert near_groups(edited, groups, per_kind=1, seed=0)["xfacts-currency-OM-XAF"][0] == \
         ("twin", "xfacts-currency-OM-OMR")
+
+
+def test_near_siblings_share_the_edits_premise_in_every_language_and_are_never_edited():
+    rows = [{"group": f"dev-p{p}~{pair}", "lang": lang, "variant": "original", "label": "neutral",
+             "premise": f"{lang} premise {p}", "hypothesis": f"{lang} hypothesis {pair}"}
+            for p, pairs in ((0, (1, 2, 3)), (1, (4, 5, 6))) for pair in pairs for lang in ("en", "sw")]
+    near = near_rows(["dev-p0~1", "dev-p0~2", "dev-p1~4"], rows, per_kind=2)
+    assert {(r["kind"], r["group"], r["lang"]) for r in near["dev-p0~1"]} == {
+        ("sibling", "dev-p0~3", "en"), ("sibling", "dev-p0~3", "sw")}   # pair 2 is edited
+    assert sorted({r["group"] for r in near["dev-p1~4"]}) == ["dev-p1~5", "dev-p1~6"]
+    assert near["dev-p1~4"][0]["input"] in {("en premise 1", "en hypothesis 5"), ("en premise 1", "en hypothesis 6")}
+    assert near_groups(["xfacts-currency-OM-XAF"], ["xfacts-currency-OM-XAF"], 2, 0) == {"xfacts-currency-OM-XAF": []}

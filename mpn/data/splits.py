@@ -1,7 +1,8 @@
 """Deterministic, group-wise train/val/edit/test splits.
 
-Rows are split by *unit* (by default the group: an item with all its translations and
-rephrasings), so no item can appear in two splits. Upstream files ("parts") each feed
+Rows are split by *unit* (by default the fact: an item with all its translations and
+rephrasings, and on XNLI every hypothesis of its premise), so no fact can appear in two
+splits. Upstream files ("parts") each feed
 one or more splits: a part feeding several splits is divided in proportion to the
 split ratios of just those splits.
 """
@@ -11,7 +12,7 @@ import random
 from typing import Any, Callable, Iterable, Sequence
 
 from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import SPLITS
+from mpn.pipeline.schema import SPLITS, fact_of
 
 
 def split_sizes(n: int, weights: Sequence[float]) -> list[int]:
@@ -64,7 +65,7 @@ def parse_parts(raw: Any, allowed_parts: Sequence[str], where: str) -> dict[str,
 
 def apply_splits(rows_by_part: dict[str, list[dict]], parts: dict[str, list[str]],
                  ratios: dict[str, float], seed: int, task: str,
-                 unit: Callable[[dict], str] = lambda row: row["group"]) -> list[dict]:
+                 unit: Callable[[dict], str] = lambda row: fact_of(row["group"])) -> list[dict]:
     """Set row["split"] on every row and return all rows, part after part."""
     out: list[dict] = []
     for part, splits in parts.items():

@@ -1,4 +1,6 @@
-"""XNLI: premise/hypothesis pairs aligned across languages by pairID (the group).
+"""XNLI: premise/hypothesis pairs aligned across languages by pairID (the group), each
+group under its English premise (the fact: XNLI writes three hypotheses per premise,
+and a split, a memory row or an interval never separates them).
 
 Sources: `mirror` (xnli.dev.tsv, xnli.test.tsv in <mirror_dir>/xnli/), `hub` (the
 XNLI-1.0 zip), `hub_dataset` (the Hugging Face dataset, one config per language; rows
@@ -21,7 +23,7 @@ from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.readers import DECODE_ERRORS, iter_tsv
-from mpn.pipeline.schema import ORIGINAL, make_row
+from mpn.pipeline.schema import FACT_MARK, ORIGINAL, make_row
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,10 @@ def align(pairs: Pairs, langs: list[str], part: str, where: str) -> list[dict]:
     common = set.intersection(*(set(pairs[lang]) for lang in langs))
     log.info("xnli: %s: %d pairs in all of %s (%d English pairs dropped)", where, len(common),
              ", ".join(langs), len(pairs["en"]) - len(common))
-    rows = []
+    rows, premises = [], {}   # English premise -> its number, in pairID order
     for pair_id in sorted(common, key=_natural):
-        group = f"{part}-{pair_id}"
+        premise = premises.setdefault(pairs["en"][pair_id]["sentence1"], len(premises))
+        group = f"{part}-p{premise}{FACT_MARK}{pair_id}"
         label = pairs["en"][pair_id]["gold_label"]
         for lang in langs:
             p = pairs[lang][pair_id]

@@ -9,7 +9,9 @@ The seeds edit the same facts (a seed re-draws streams, rotation, sampling and i
 a fact's rows are not independent. The bootstrap resamples whole facts: each resample
 draws facts with replacement from a fixed `universe` (every row of a drawn fact counts,
 as often as the fact was drawn), with the same draw for every seed, and, since the
-universe and the seed are the same, for every method measured on that edit set.
+universe and the seed are the same, for every method measured on that edit set. A key
+that names its fact (mpn.pipeline.schema.fact_of: XNLI's pair under its premise) is
+resampled with its fact.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from collections import defaultdict
 from typing import Hashable, Sequence
 
 import numpy as np
+
+from mpn.pipeline.schema import fact_of
 
 
 def fact_weights(universe: Sequence[Hashable], n_bootstrap: int, seed: int) -> np.ndarray:
@@ -33,8 +37,8 @@ def _sums(columns: Sequence[Sequence], seeds: Sequence | None, facts: Sequence |
     of the universe: one (facts, columns) array per seed."""
     n = len(columns[0])
     seeds = seeds if seeds is not None else [0] * n
-    facts = facts if facts is not None else list(range(n))   # no facts given: each row its own
-    universe = sorted(set(universe if universe is not None else facts))
+    facts = [fact_of(f) for f in facts] if facts is not None else list(range(n))   # none given: each row its own
+    universe = sorted({fact_of(f) for f in (universe if universe is not None else facts)})
     index = {fact: i for i, fact in enumerate(universe)}
     sums: dict = defaultdict(lambda: np.zeros((len(universe), len(columns))))
     for i in range(n):

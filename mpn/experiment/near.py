@@ -9,7 +9,13 @@ each fact another group of the task's data, never one the run edits:
 - entity: the same subject, another relation;
 - relation: the same relation, another subject.
 
-Each near fact is taken in every language of the data (its original template), and
+For a task whose groups name their fact (mpn.pipeline.schema.fact_of; XNLI: a pair
+under its premise), one kind:
+
+- sibling: another group of the same fact (XNLI: the same premise with another
+  hypothesis, often another label), never one the run edits.
+
+Each near group is taken in every language of the data (its original text), and
 compared with the base model's prediction at the end of the stream.
 """
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-KINDS = ("twin", "entity", "relation")
+from mpn.pipeline.schema import ORIGINAL, fact_of, model_input
+
+KINDS = ("twin", "entity", "relation", "sibling")
 
 
 def xfacts_key(group: str) -> tuple[str, str, str] | None:
@@ -29,7 +37,29 @@ def xfacts_key(group: str) -> tuple[str, str, str] | None:
     return (relation, subject, value) if prefix == "xfacts" and subject and value else None
 
 
-def near_facts(edited: list[str], groups: list[str], per_kind: int, seed: int) -> dict[str, list[tuple[str, str]]]:
+def near_groups(edited: list[str], groups: list[str], per_kind: int, seed: int) -> dict[str, list[tuple[str, str]]]:
+    """edit group -> [(kind, near group)], of every kind above that its task has."""
+    return {**xfacts_near(edited, groups, per_kind, seed), **siblings(edited, groups, per_kind, seed)}
+
+
+def siblings(edited: list[str], groups: list[str], per_kind: int, seed: int) -> dict[str, list[tuple[str, str]]]:
+    """edit group -> up to `per_kind` other groups of its fact (a seeded draw), none
+    edited; only for groups that name their fact."""
+    skip = set(edited)
+    by_fact = defaultdict(list)
+    for g in sorted(set(groups)):
+        if fact_of(g) != g and g not in skip:
+            by_fact[fact_of(g)].append(g)
+    out = {}
+    for group in sorted(skip):
+        if fact_of(group) != group:
+            others = by_fact[fact_of(group)]
+            rng = random.Random(f"{seed}-near-{group}")
+            out[group] = [("sibling", g) for g in rng.sample(others, min(per_kind, len(others)))]
+    return out
+
+
+def xfacts_near(edited: list[str], groups: list[str], per_kind: int, seed: int) -> dict[str, list[tuple[str, str]]]:
     """edit group -> [(kind, near group)]: its twin, and up to `per_kind` groups of each
     other kind (a seeded draw), none of them an edited group."""
     keys = {g: k for g in sorted(set(groups)) if (k := xfacts_key(g))}
@@ -55,12 +85,12 @@ def near_facts(edited: list[str], groups: list[str], per_kind: int, seed: int) -
 
 
 def near_rows(edited: list[str], rows: list[dict], per_kind: int = 2, seed: int = 0) -> dict[str, list[dict]]:
-    """edit group -> its near rows ({input, lang, kind, group}), from the task's data rows
-    (group, lang, variant, claim): each near fact's original in every language."""
+    """edit group -> its near rows ({input, lang, kind, group}), from the task's data rows:
+    each near group's original in every language."""
     originals = defaultdict(list)
     for r in rows:
-        if r["variant"] == "original":
-            originals[r["group"]].append({"input": r["claim"], "lang": r["lang"], "group": r["group"]})
-    facts = near_facts(edited, list(originals), per_kind, seed)
+        if r["variant"] == ORIGINAL:
+            originals[r["group"]].append({"input": model_input(r), "lang": r["lang"], "group": r["group"]})
+    facts = near_groups(edited, list(originals), per_kind, seed)
     return {group: [{**row, "kind": kind} for kind, near in pairs for row in originals[near]]
             for group, pairs in facts.items()}

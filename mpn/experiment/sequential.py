@@ -28,7 +28,7 @@ from mpn.editing.features import edit_texts, eval_texts, memory_texts
 from mpn.editing.methods import MethodHParams, MPNHParams
 from mpn.experiment.metrics import rate, ratio
 from mpn.pipeline.io import read_json, write_json, write_text
-from mpn.pipeline.schema import ENGLISH, Text, as_text
+from mpn.pipeline.schema import ENGLISH, Text, as_text, fact_of
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ def summarize(logs: list[StreamLog], n_bootstrap: int, seed: int, facts: list[st
                      [row["group"] for lg in logs for row in lg.edits], n_bootstrap, seed, universe)
     out.update(_retention_by_lang(logs, langs, n_bootstrap, seed, universe))
     out["seeds"] = sorted({lg.seed for lg in logs})
-    out["n_facts"] = len(set(groups))
+    out["n_facts"] = len({fact_of(g) for g in groups})
     out["n_edits"] = len(edits)
     out["n_edits_by_seed"] = [sum(s == k for s in seeds) for k in out["seeds"]]
     out["n_streams"] = len(logs) // max(1, len(out["seeds"]))

@@ -11,10 +11,20 @@ ENGLISH = "en"            # edits are made in English
 
 Text = str | tuple[str, str]  # a claim, or a (premise, hypothesis) pair
 
+# A group id may name the fact it belongs to before this mark ("dev-p12~3456": XNLI's
+# pair 3456 of premise 12): the fact is the unit of splits and of every interval.
+FACT_MARK = "~"
+
 
 def rephrase(n: int) -> str:
     """Variant name of the n-th rephrasing (n >= 1)."""
     return f"rephrase{n}"
+
+
+def fact_of(group):
+    """The fact a group states: the part before FACT_MARK, else the group itself (any
+    other key, e.g. a stream's, is its own fact)."""
+    return group.partition(FACT_MARK)[0] if isinstance(group, str) else group
 
 
 def make_row(*, id: str, group: str, lang: str, variant: str, label: str,

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mpn.experiment.metrics import rate
+from mpn.pipeline.schema import fact_of
 
 PAIRED_METRICS = ("es", "mg_lift", "clg_heldout_lift", "clg_paraphrase_lift", "locality_agreement")
 
@@ -76,7 +77,7 @@ def difference(ours: dict, theirs: dict, n_bootstrap: int, seed: int) -> PairedD
     universe = sorted({key[2] for key in ours.keys() | theirs.keys()})
     result = rate([ours[k] - theirs[k] for k in shared], [k[0] for k in shared], [k[2] for k in shared],
                   n_bootstrap, seed, universe)
-    return PairedDifference(len(shared), len({k[2] for k in shared}), result["mean"], result["low"],
+    return PairedDifference(len(shared), len({fact_of(k[2]) for k in shared}), result["mean"], result["low"],
                             result["high"], result["sd"])
 
 

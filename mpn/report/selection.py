@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mpn.pipeline.schema import fact_of
 from mpn.report.paired import per_edit
 
 LOCALITY_SLACK = 0.01   # one point of locality agreement
@@ -52,19 +53,24 @@ class Run:
         return cls(saved["edits"], saved["curve"], saved["locality"], saved.get("near", []))
 
     def only(self, facts: set[str], items: set[str] | None = None) -> Run:
-        """The edits of `facts`; with `items`, the stream ends' locality agreement on those
-        locality items only (the curve is rebuilt from them)."""
-        edits = [r for r in self.edits if r["group"] in facts]
-        near = [r for r in self.near if r["group"] in facts]
+        """The edits of `facts`; with `items` (facts of locality items), the stream ends'
+        locality agreement on those items only (the curve is rebuilt from them)."""
+        edits = _of(self.edits, facts)
+        near = _of(self.near, facts)
         if items is None:
             return Run(edits, self.curve, self.locality, near)
-        locality = [r for r in self.locality if r["group"] in items]
+        locality = _of(self.locality, items)
         by_stream = defaultdict(list)
         for r in locality:
             by_stream[(r["seed"], r["stream"])].append(r["agreement"])
         curve = [{"seed": seed, "stream": stream, "n_edits": 0, "agreement": float(np.mean(values))}
                  for (seed, stream), values in sorted(by_stream.items(), key=str)]
         return Run(edits, curve, locality, near)
+
+
+def _of(rows: list[dict], facts: set[str]) -> list[dict]:
+    """The rows whose group states one of `facts`."""
+    return [r for r in rows if fact_of(r["group"]) in facts]
 
 
 def agreement_by_key(rows: list[dict]) -> dict[tuple, float]:
@@ -76,9 +82,9 @@ def agreement_by_key(rows: list[dict]) -> dict[tuple, float]:
     return {key: float(np.mean(v)) for key, v in values.items()}
 
 
-def folds(keys, seed: int) -> tuple[set[str], set[str]]:
-    """`keys` (facts or locality items) in two halves, by a seeded draw."""
-    shuffled = sorted(set(keys))
+def folds(groups, seed: int) -> tuple[set[str], set[str]]:
+    """The facts of `groups` (edits' or locality items') in two halves, by a seeded draw."""
+    shuffled = sorted({fact_of(g) for g in groups})
     random.Random(f"{seed}-folds").shuffle(shuffled)
     half = len(shuffled) // 2
     return set(shuffled[:half]), set(shuffled[half:])
@@ -86,15 +92,15 @@ def folds(keys, seed: int) -> tuple[set[str], set[str]]:
 
 def locality_agreement(run: Run, items: set[str]) -> float:
     """Mean agreement with the base model over the stream ends' rows of `items`."""
-    values = [r["agreement"] for r in run.locality if r["group"] in items]
+    values = [r["agreement"] for r in _of(run.locality, items)]
     return float(np.mean(values)) if values else float("nan")
 
 
 def paired_lift(run: Run, baseline: Run, facts: set[str]) -> float | None:
     """Mean paired held-out lift over `baseline` on the edits of `facts` both made: per
     seed, the mean over shared edits, then the mean over seeds (as mpn.report.paired)."""
-    ours = per_edit([r for r in run.edits if r["group"] in facts], "clg_heldout_lift")
-    theirs = per_edit([r for r in baseline.edits if r["group"] in facts], "clg_heldout_lift")
+    ours = per_edit(_of(run.edits, facts), "clg_heldout_lift")
+    theirs = per_edit(_of(baseline.edits, facts), "clg_heldout_lift")
     by_seed = defaultdict(list)
     for key in ours.keys() & theirs.keys():
         by_seed[key[0]].append(ours[key] - theirs[key])
