@@ -31,7 +31,7 @@ XNLI_LABELS = ["entailment", "neutral", "contradiction"]
 # --- fixtures in the upstream formats -------------------------------------------------
 
 def fever_line(i: int, label: str, claim: str | None = None) -> str:
-    evidence = [[[i, None, None, None]]] if label == FEVER_LABELS[2] else [[[i, i, "Page", 0]]]
+    evidence = [[[i, None, None, None]]] if label == FEVER_LABELS[2] else [[[i, i, f"Page{i // 4}", 0]]]
     return json.dumps({"id": i, "verifiable": "NOT VERIFIABLE" if label == FEVER_LABELS[2]
                        else "VERIFIABLE", "label": label,
                        "claim": claim or f"Claim number {i} is about something.",
@@ -126,8 +126,13 @@ def test_fever_mirror_without_train_uses_the_documented_fallback(mirror, tmp_pat
     assert test_ids == {i for i in range(100, 112) if i % 3 != 2}
     dev = [r for r in rows if r["split"] != "test"]
     assert {r["split"] for r in dev} == {"train", "val", "edit"}
-    assert all(r["lang"] == "en" and r["variant"] == "original" and r["group"] == r["id"]
-               for r in rows)
+    assert all(r["lang"] == "en" and r["variant"] == "original" for r in rows)
+    # a claim's fact is its evidence page: claims about one page never in two splits
+    assert all(r["group"] == f"Page{int(r['id']) // 4}~{r['id']}" for r in rows)
+    splits_of = {}
+    for r in rows:
+        splits_of.setdefault(fact_of(r["group"]), set()).add(r["split"])
+    assert len(splits_of) < len(rows) and all(len(s) == 1 for s in splits_of.values())
     assert load_meta("fever", tmp_path)["labels"] == ["SUPPORTS", "REFUTES"]
 
 
@@ -137,6 +142,7 @@ def test_fever_three_way_and_train_file_when_present(mirror, tmp_path):
     download_tasks(["fever"], params, tmp_path / "raw")
     rows = read(tmp_path / "raw" / "fever")
     assert {r["label"] for r in rows} == set(FEVER_LABELS)
+    assert all((r["group"] == r["id"]) == (r["label"] == FEVER_LABELS[2]) for r in rows)   # NEI: no page
     by_split = {s: {int(r["id"]) for r in rows if r["split"] == s} for s in SPLITS}
     assert by_split["train"] == set(range(200, 230))
     assert by_split["val"] | by_split["edit"] == set(range(0, 30))

@@ -3,6 +3,11 @@
 Exact duplicate claims are kept once; a claim that occurs with conflicting labels is
 dropped. A claim found in two upstream files is kept in the one feeding the later split
 (test before edit, val, train), so that no claim text crosses splits.
+
+A claim's group names the Wikipedia page of its first evidence sentence as its fact
+("Soul_Food_-LRB-film-RRB-~137334"; mpn.pipeline.schema.fact_of): claims about one page
+share a split, and intervals resample pages. A claim without evidence (NOT ENOUGH INFO)
+is its own fact. (paper_dev and paper_test share no page.)
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
-from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row
+from mpn.pipeline.schema import FACT_MARK, ORIGINAL, SPLITS, make_row
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ def file_name(part: str) -> str:
 
 
 def read_claims(lines, name: str) -> list[dict]:
-    """Validated FEVER rows: {id: str, label, claim}."""
+    """Validated FEVER rows: {id: str, label, claim, page (None without evidence)}."""
     out = []
     for lineno, row in iter_jsonl(lines, name):
         for key in ("id", "label", "claim"):
@@ -53,8 +58,19 @@ def read_claims(lines, name: str) -> list[dict]:
                             f"{', '.join(LABEL_SCHEMES['three_way'])}")
         if not isinstance(row["claim"], str) or not row["claim"].strip():
             raise UserError(f"{name}:{lineno}: field 'claim' must be a non-empty string")
-        out.append({"id": str(row["id"]), "label": row["label"], "claim": row["claim"].strip()})
+        out.append({"id": str(row["id"]), "label": row["label"], "claim": row["claim"].strip(),
+                    "page": first_page(row.get("evidence"))})
     return out
+
+
+def first_page(evidence) -> str | None:
+    """The page of the first evidence sentence (FEVER: [[[annotation, evidence, page,
+    sentence], ...], ...]), or None; FACT_MARK in a title is replaced (it ends the fact)."""
+    for evidence_set in evidence or []:
+        for item in evidence_set or []:
+            if isinstance(item, list) and len(item) > 2 and isinstance(item[2], str) and item[2]:
+                return item[2].replace(FACT_MARK, "_")
+    return None
 
 
 def _part_rank(splits: list[str]) -> int:
@@ -82,7 +98,7 @@ def dedupe(claims_by_part: dict[str, list[dict]], parts: dict[str, list[str]]) -
 
 
 def to_rows(claims: list[dict]) -> list[dict]:
-    return [make_row(id=c["id"], group=c["id"], lang="en", variant=ORIGINAL, label=c["label"],
+    return [make_row(id=c["id"], group=c["id"] if c["page"] is None else f"{c['page']}{FACT_MARK}{c['id']}", lang="en", variant=ORIGINAL, label=c["label"],
                      texts={"claim": c["claim"]}) for c in claims]
 
 
