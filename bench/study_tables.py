@@ -50,7 +50,7 @@ def variant_table(variants: list[dict]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in variants:
         vs = v.get("vs_patcher", {})
-        like = f"{interval(v['vs_like_for_like']['clg_heldout_lift'])} (`{v['like_for_like']}`)" \
+        like = f"{interval(v['vs_like_for_like']['clg_heldout_lift'])} (`{v.get('like_for_like', '')}`)" \
             if "vs_like_for_like" in v else ""
         cells = [f"`{v['variant']}`",
                  f"{rate(v['clg_heldout_pre'])} -> {rate(v['clg_heldout'])} ({points(v['clg_heldout_lift']['mean'])})",
@@ -84,7 +84,7 @@ def spread_lines(spread: dict) -> list[str]:
     for side, counts in spread.get("times_chosen", {}).items():
         picked = ", ".join(f"`{spec}` {n}" for spec, n in sorted(counts.items(), key=lambda x: -x[1]) if n)
         out.append(f"- {SIDES.get(side, side)}: chosen {picked} (of {spread['choices']}); "
-                   f"frozen: `{spread['frozen'].get(side)}`")
+                   f"frozen: `{spread.get('frozen', {}).get(side)}`")
     for key, r in spread.get("heldout_lift_on_other_fold", {}).items():
         if r:
             out.append(f"- {key}: held-out lift on the other half {points(r['mean'])} "
