@@ -3,27 +3,20 @@ paired.json, figures/ and plots/ (see mpn/report/).
 
 Usage: python stages/aggregate.py --tasks reports/tasks --timings reports/timings --out reports
 """
-import argparse
-from pathlib import Path
 
-from mpn.pipeline.stage import load_params, run_stage, stage_parser
+from mpn.pipeline.stage import run_stage, stage_args
 from mpn.report import aggregate
 from mpn.report.inputs import ReportLayout
 
 
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--tasks", type=Path, required=True,
-                        help="the per-task reports: <tasks>/<task>/base.json and <tasks>/<task>/<method>/")
-    parser.add_argument("--timings", type=Path, required=True,
-                        help="the edit stages' untracked timings: <timings>/<task>/<method>.json")
-    parser.add_argument("--out", type=Path, required=True, help="the summaries' folder")
-    return parser.parse_args()
+PATHS = {"tasks": "the per-task reports: <tasks>/<task>/base.json and <tasks>/<task>/<method>/",
+         "timings": "the edit stages' untracked timings: <timings>/<task>/<method>.json",
+         "out": "the summaries' folder"}
 
 
 def main() -> None:
-    args = parse_args()
-    aggregate(load_params(), ReportLayout(args.tasks, args.timings), args.out)
+    args, params = stage_args(__doc__, paths=PATHS)
+    aggregate(params, ReportLayout(args.tasks, args.timings), args.out)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ streams are checkpointed so a killed run redoes only the others.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -38,7 +37,7 @@ from mpn.pipeline.errors import UserError
 from mpn.pipeline.io import csv_text, read_json, read_jsonl, write_json, write_text
 from mpn.pipeline.params import EditSettings, pipeline, section
 from mpn.pipeline.schema import CURVE_COLUMNS, EDITS_COLUMNS
-from mpn.pipeline.stage import load_params, run_stage, stage_parser
+from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)
 
@@ -86,26 +85,15 @@ def check_languages(languages: dict[str, list[str] | None], task_languages: list
                                 f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("task", help="a task from params.yaml `tasks`")
-    parser.add_argument("method", help="a method from params.yaml `methods`")
-    for name, help_ in (("model", "the fine-tuned model's folder"), ("edits", "the edit sets' folder"),
-                        ("features", "the features' folder (read by the cached engine)"),
-                        ("hparams", "the method's resolved hyperparameters (JSON)"),
-                        ("out", "the reports' folder"), ("timings", "the untracked timings file (JSON)"),
-                        ("checkpoints", "the finished streams' folder (not a DVC out)")):
-        parser.add_argument(f"--{name}", type=Path, required=True, help=help_)
-    return parser.parse_args()
+PATHS = {"model": "the fine-tuned model's folder", "edits": "the edit sets' folder",
+         "features": "the features' folder (read by the cached engine)",
+         "hparams": "the method's resolved hyperparameters (JSON)", "out": "the reports' folder",
+         "timings": "the untracked timings file (JSON)", "checkpoints": "the finished streams' folder (not a DVC out)"}
 
 
 def main() -> None:
-    args = parse_args()
-    params = load_params()
+    args, params = stage_args(__doc__, ("task", "method"), PATHS)
     top = pipeline(params)
-    if args.task not in top.tasks or args.method not in top.methods:
-        raise UserError(f"{args.task} {args.method}: the task and method must be in params.yaml "
-                        f"tasks ({top.tasks}) and methods ({top.methods})")
     settings = section(params, EditSettings)
     device = resolve_device(settings.device, "edit.device")
     seeds = top.seeds

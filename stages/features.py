@@ -10,9 +10,7 @@ of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.edit
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import torch
 
@@ -24,24 +22,15 @@ from mpn.model.portable import load_classifier
 from mpn.pipeline.io import read_jsonl
 from mpn.pipeline.params import EditSettings, section
 from mpn.pipeline.schema import as_text
-from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
+from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)
-
-
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("task", help="a task from params.yaml `tasks`")
-    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder")
-    parser.add_argument("--edits", type=Path, required=True, help="the edit sets' folder (stage sample_edits)")
-    parser.add_argument("--out", type=Path, required=True, help="the features' folder")
-    return parser.parse_args()
+PATHS = {"model": "the fine-tuned model's folder", "edits": "the edit sets' folder (stage sample_edits)",
+         "out": "the features' folder"}
 
 
 def main() -> None:
-    args = parse_args()
-    params = load_params()
-    task = check_listed(params, "tasks", "task", args.task)
+    args, params = stage_args(__doc__, ("task",), PATHS)
     settings = section(params, EditSettings)  # max_length, seed (the dropout views), num_threads
     hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
     per_language = max(hparams.memory_per_language, method_hparams(params, "patcher").memory_per_language)
@@ -58,10 +47,10 @@ def main() -> None:
                                  settings.seed, progress=True)
     store.save(args.out)
     log.info("%s: features of %d texts, %d dropout views of each of %d edit inputs (%s)",
-             task, len(store.texts), store.n_views, len(store.view_texts), device)
+             args.task, len(store.texts), store.n_views, len(store.view_texts), device)
     if extract.filled:
         log.warning("%s: %d encodings (texts and dropout views) fill edit.max_length (%d tokens): any longer were truncated",
-                    task, extract.filled, settings.max_length)
+                    args.task, extract.filled, settings.max_length)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ base_metrics.json (the headline, for DVC's views) and train_curve.csv.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from mpn.model.portable import load_any
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.io import atomic_folder, csv_text, write_json, write_text
 from mpn.pipeline.params import section
-from mpn.pipeline.stage import check_listed, load_params, run_stage, set_threads, stage_parser
+from mpn.pipeline.stage import run_stage, set_threads, stage_args
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +76,16 @@ def _label_key(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("task", help="a task from params.yaml `tasks`")
-    parser.add_argument("--data", type=Path, required=True, help="data root (raw and translated rows in)")
-    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder (out)")
-    parser.add_argument("--reports", type=Path, required=True, help="the task's reports folder (out)")
-    return parser.parse_args()
+PATHS = {"data": "data root (raw and translated rows in)", "model": "the fine-tuned model's folder (out)",
+         "reports": "the task's reports folder (out)"}
 
 
 def main() -> None:
-    args = parse_args()
-    params = load_params()
-    task = check_listed(params, "tasks", "task", args.task)
+    args, params = stage_args(__doc__, ("task",), PATHS)
     config = section(params, FinetuneParams)
     set_threads(config.num_threads)
     started = time.monotonic()
-    meta, rows = load_meta(task, args.data), load_rows(task, args.data)
+    meta, rows = load_meta(args.task, args.data), load_rows(args.task, args.data)
     labels = list(meta["labels"])
 
     model_name = config.model
@@ -101,15 +93,15 @@ def main() -> None:
         model, tokenizer = load_fine_tuned(model_name, labels)
         curve = []
     else:
-        model, tokenizer, curve = fine_tune(model_name, labels, rows, config, task)
+        model, tokenizer, curve = fine_tune(model_name, labels, rows, config, args.task)
 
-    report = base_report(task, model, tokenizer, rows, labels, config)
+    report = base_report(args.task, model, tokenizer, rows, labels, config)
     save_model(model.cpu(), tokenizer, args.model)
     write_text(args.reports / "train_curve.csv", curve_csv(curve))
     write_json(args.reports / "base.json", report)
     write_json(args.reports / "base_metrics.json", base_metrics(report))
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
-             task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
+             args.task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
              report["majority_baseline"], (time.monotonic() - started) / 60)
 
 

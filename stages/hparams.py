@@ -9,14 +9,12 @@ Every edit@<task>-<method> stage reads that file and DVC tracks it instead of th
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
-from pathlib import Path
 
 from mpn.editing.methods import method_hparams
 from mpn.pipeline.io import write_json
-from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
+from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +28,12 @@ def resolve(params: dict, method: str) -> dict:
                         "fraction": rotation.heldout_fraction}}
 
 
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("method", help="a method from params.yaml `methods`")
-    parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
-    return parser.parse_args()
+PATHS = {"out": "the JSON file to write"}
 
 
 def main() -> None:
-    args = parse_args()
-    params = load_params()
-    method = check_listed(params, "methods", "method", args.method)
+    args, params = stage_args(__doc__, ("method",), PATHS)
+    method = args.method
     resolved = resolve(params, method)
     write_json(args.out, resolved)
     log.info("%s: %s", method, resolved)

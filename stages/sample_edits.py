@@ -8,9 +8,7 @@ Reads the task's rows under <data> and its fine-tuned model; writes
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 from mpn.data import load_rows
 from mpn.experiment.edit_sets import EditSetConfig, sample_edit_set
@@ -20,24 +18,15 @@ from mpn.model.device import resolve_device
 from mpn.model.portable import load_classifier
 from mpn.pipeline.io import write_json, write_jsonl
 from mpn.pipeline.params import section
-from mpn.pipeline.stage import check_listed, load_params, run_stage, set_threads, stage_parser
+from mpn.pipeline.stage import run_stage, set_threads, stage_args
 
 log = logging.getLogger(__name__)
-
-
-def parse_args() -> argparse.Namespace:
-    parser = stage_parser(__doc__)
-    parser.add_argument("task", help="a task from params.yaml `tasks`")
-    parser.add_argument("--data", type=Path, required=True, help="data root (raw and translated rows in)")
-    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model's folder")
-    parser.add_argument("--out", type=Path, required=True, help="the edit sets' folder")
-    return parser.parse_args()
+PATHS = {"data": "data root (raw and translated rows in)", "model": "the fine-tuned model's folder",
+         "out": "the edit sets' folder"}
 
 
 def main() -> None:
-    args = parse_args()
-    params = load_params()
-    task = check_listed(params, "tasks", "task", args.task)
+    args, params = stage_args(__doc__, ("task",), PATHS)
     finetune, config = section(params, FinetuneParams), section(params, EditSetConfig)
     set_threads(finetune.num_threads)
     model, tokenizer = load_classifier(args.model)
@@ -49,14 +38,14 @@ def main() -> None:
         return [labels[i] for i in predict(model, tokenizer, texts, config.batch_size,
                                                  max_length, desc="base model on edit split")]
 
-    edit_set = sample_edit_set(load_rows(task, args.data), predict_labels, config)
+    edit_set = sample_edit_set(load_rows(args.task, args.data), predict_labels, config)
     out = args.out
     write_jsonl(out / "edits.jsonl", edit_set.edits)
     write_jsonl(out / "locality.jsonl", edit_set.locality)
     write_jsonl(out / "memory.jsonl", edit_set.memory)
     write_jsonl(out / "memory_val.jsonl", edit_set.memory_val)
     write_json(out / "stats.json", edit_set.stats)
-    log.info("%s: %d edits in streams %s; locality %s", task, edit_set.stats["n_edits"],
+    log.info("%s: %d edits in streams %s; locality %s", args.task, edit_set.stats["n_edits"],
              edit_set.stats["edits_per_stream"], edit_set.stats["n_locality_by_lang"])
 
 

@@ -30,6 +30,23 @@ def stage_parser(doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc.strip().splitlines()[0])
 
 
+def stage_args(doc: str, items: tuple[str, ...] = (), paths: dict[str, str] | None = None
+               ) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """A stage's command line and params.yaml: its matrix items (`task`, `method`) as
+    positional arguments, each checked against params.yaml's list of them (`tasks`,
+    `methods`), then one required path option per `paths` entry (name -> help)."""
+    parser = stage_parser(doc)
+    for item in items:
+        parser.add_argument(item, help=f"a {item} from params.yaml `{item}s`")
+    for name, help_ in (paths or {}).items():
+        parser.add_argument(f"--{name}", type=Path, required=True, help=help_)
+    args = parser.parse_args()
+    params = load_params()
+    for item in items:
+        check_listed(params, f"{item}s", item, getattr(args, item))
+    return args, params
+
+
 def check_listed(params: dict[str, Any], key: str, what: str, given: str) -> str:
     """A matrix stage's item (`given`) must be listed in params.yaml's `key`."""
     allowed = top_level(params, key)
