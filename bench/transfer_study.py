@@ -20,8 +20,8 @@ as the paired baseline. Prints one JSON line per variant:
 - heldout_lift_by_lang: the held-out lift in each language (when it was held out);
 - locality_agreement, er, steps and seconds per edit (median); with --near,
   near_agreement per kind (mpn.experiment.near; xfacts: the edit's twin, facts of its
-  subject, of its relation; XNLI: its premise's other hypotheses) and, in vs_patcher, its
-  paired difference per kind;
+  subject, of its relation; XNLI: its premise's other hypotheses; FEVER: other claims
+  about its page) and, in vs_patcher, its paired difference per kind;
 - sources: which engine (or people) made each language's texts, as the task's data says.
 
 Then the one selection rule (mpn.report.selection, fixed before any run): the variants
@@ -121,11 +121,16 @@ def sources(task: str) -> dict[str, str]:
     return out
 
 
+def near_kinds(run: Run) -> list[str]:
+    """The near-locality kinds the run measured, in mpn.experiment.near's order."""
+    return sorted({r["kind"] for r in run.near}, key=NEAR_KINDS.index)
+
+
 def differences(run: Run, baseline: Run) -> dict:
     """Paired, on the same edits: the headline metrics, and near locality per kind."""
     diffs = compare_to_baseline(run, baseline, 1000, 0)
     if run.near and baseline.near:
-        for kind in sorted({r["kind"] for r in run.near}, key=NEAR_KINDS.index):
+        for kind in near_kinds(run):
             diffs[f"near_{kind}_agreement"] = difference(*(agreement_by_key([r for r in x.near if r["kind"] == kind])
                                                            for x in (run, baseline)), 1000, 0)
     return {metric: {k: None if v is None else round(v, 4) for k, v in diff.as_dict().items()}
@@ -313,7 +318,7 @@ def main() -> None:
     parser.add_argument("--near", action="store_true",
                         help="also measure near locality (mpn.experiment.near; xfacts: the twin, facts of "
                              "the same subject, of the same relation; XNLI: the premise's other "
-                             "hypotheses), paired per kind")
+                             "hypotheses; FEVER: other claims about the page), paired per kind")
     parser.add_argument("--exclude-facts", type=Path, default=None, metavar="JSONL",
                         help="leave out the edits of every fact (`group`) in this file, e.g. another "
                              "run's edits.jsonl: facts a study has used, for a confirmatory run")
@@ -329,9 +334,9 @@ def main() -> None:
                                         features, args.runs, exclude, args.near)
         line = {k: v for k, v in line.items() if not k.startswith(("vs_", "like_for_like"))}  # older saves had them
         if runs[spec].near:
-            kinds = sorted({r["kind"] for r in runs[spec].near}, key=NEAR_KINDS.index)
             line["near_agreement"] = {kind: round(statistics.mean(r["agreement"] for r in runs[spec].near
-                                                                  if r["kind"] == kind), 4) for kind in kinds}
+                                                                  if r["kind"] == kind), 4)
+                                      for kind in near_kinds(runs[spec])}
         print(json.dumps({**line, **paired_lines(spec, runs)}), flush=True)
     lines = fair_choices(runs, args.fold_seeds)
     for line in lines:

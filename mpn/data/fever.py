@@ -23,7 +23,7 @@ from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
-from mpn.pipeline.schema import FACT_MARK, ORIGINAL, SPLITS, make_row
+from mpn.pipeline.schema import FACT_MARK, ORIGINAL, SPLITS, fact_group, make_row
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,10 @@ def dedupe(claims_by_part: dict[str, list[dict]], parts: dict[str, list[str]]) -
 
 
 def to_rows(claims: list[dict]) -> list[dict]:
-    return [make_row(id=c["id"], group=c["id"] if c["page"] is None else f"{c['page']}{FACT_MARK}{c['id']}", lang="en", variant=ORIGINAL, label=c["label"],
-                     texts={"claim": c["claim"]}) for c in claims]
+    """A claim with an evidence page is grouped under it; one without is its own fact."""
+    return [make_row(id=c["id"], group=c["id"] if c["page"] is None else fact_group(c["page"], c["id"]),
+                     lang="en", variant=ORIGINAL, label=c["label"], texts={"claim": c["claim"]})
+            for c in claims]
 
 
 class FeverBuilder:

@@ -1,10 +1,10 @@
 """Deterministic, group-wise train/val/edit/test splits.
 
 Rows are split by *unit* (by default the fact: an item with all its translations and
-rephrasings, and on XNLI every hypothesis of its premise), so no fact can appear in two
-splits. Upstream files ("parts") each feed
-one or more splits: a part feeding several splits is divided in proportion to the
-split ratios of just those splits.
+rephrasings, and on XNLI every hypothesis of its premise, on FEVER every claim about its
+page), so no fact can appear in two splits. Upstream files ("parts") each feed one or
+more splits: a part feeding several splits is divided in proportion to the split ratios
+of just those splits.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
 from mpn.pipeline.errors import UserError
 from mpn.pipeline.readers import DECODE_ERRORS, iter_tsv
-from mpn.pipeline.schema import FACT_MARK, ORIGINAL, make_row
+from mpn.pipeline.schema import ORIGINAL, fact_group, make_row
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def align(pairs: Pairs, langs: list[str], part: str, where: str) -> list[dict]:
     rows, premises = [], {}   # English premise -> its number, in pairID order
     for pair_id in sorted(common, key=_natural):
         premise = premises.setdefault(pairs["en"][pair_id]["sentence1"], len(premises))
-        group = f"{part}-p{premise}{FACT_MARK}{pair_id}"
+        group = fact_group(f"{part}-p{premise}", pair_id)
         label = pairs["en"][pair_id]["gold_label"]
         for lang in langs:
             p = pairs[lang][pair_id]

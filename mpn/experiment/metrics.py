@@ -10,8 +10,8 @@ a fact's rows are not independent. The bootstrap resamples whole facts: each res
 draws facts with replacement from a fixed `universe` (every row of a drawn fact counts,
 as often as the fact was drawn), with the same draw for every seed, and, since the
 universe and the seed are the same, for every method measured on that edit set. A key
-that names its fact (mpn.pipeline.schema.fact_of: XNLI's pair under its premise) is
-resampled with its fact.
+that names its fact (mpn.pipeline.schema.fact_of: XNLI's pair under its premise, FEVER's
+claim under its page) is resampled with its fact.
 """
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ each fact another group of the task's data, never one the run edits:
 - relation: the same relation, another subject.
 
 For a task whose groups name their fact (mpn.pipeline.schema.fact_of; XNLI: a pair
-under its premise), one kind:
+under its premise; FEVER: a claim under its evidence page), one kind:
 
 - sibling: another group of the same fact (XNLI: the same premise with another
-  hypothesis, often another label), never one the run edits.
+  hypothesis, often another label; FEVER: another claim about the page), never one the
+  run edits.
 
 Each near group is taken in every language of the data (its original text), and
 compared with the base model's prediction at the end of the stream.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from mpn.pipeline.schema import ORIGINAL, fact_of, model_input
+from mpn.pipeline.schema import ORIGINAL, fact_of, model_input, names_fact
 
 KINDS = ("twin", "entity", "relation", "sibling")
 
@@ -48,11 +49,11 @@ def siblings(edited: list[str], groups: list[str], per_kind: int, seed: int) -> 
     skip = set(edited)
     by_fact = defaultdict(list)
     for g in sorted(set(groups)):
-        if fact_of(g) != g and g not in skip:
+        if names_fact(g) and g not in skip:
             by_fact[fact_of(g)].append(g)
     out = {}
     for group in sorted(skip):
-        if fact_of(group) != group:
+        if names_fact(group):
             others = by_fact[fact_of(group)]
             rng = random.Random(f"{seed}-near-{group}")
             out[group] = [("sibling", g) for g in rng.sample(others, min(per_kind, len(others)))]

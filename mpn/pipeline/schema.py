@@ -12,13 +12,24 @@ ENGLISH = "en"            # edits are made in English
 Text = str | tuple[str, str]  # a claim, or a (premise, hypothesis) pair
 
 # A group id may name the fact it belongs to before this mark ("dev-p12~3456": XNLI's
-# pair 3456 of premise 12): the fact is the unit of splits and of every interval.
+# pair 3456 of premise 12; FEVER: a claim under its evidence page): the fact is the unit
+# of splits and of every interval.
 FACT_MARK = "~"
 
 
 def rephrase(n: int) -> str:
     """Variant name of the n-th rephrasing (n >= 1)."""
     return f"rephrase{n}"
+
+
+def fact_group(fact: str, member: str) -> str:
+    """The id of a group that names its fact ("dev-p12", "3456" -> "dev-p12~3456")."""
+    return f"{fact}{FACT_MARK}{member}"
+
+
+def names_fact(group: str) -> bool:
+    """Does the group name a fact of its own (else it is its own fact)?"""
+    return FACT_MARK in group
 
 
 def fact_of(group):
