@@ -2,7 +2,6 @@
 loaded the way the edit stage loads them."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import yaml
@@ -10,7 +9,8 @@ import yaml
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
 from mpn.pipeline.io import read_jsonl
-from mpn.editing.methods import MethodHParams, method_hparams
+from mpn.editing.methods import MethodHParams
+from mpn.editing.resolver import resolve_method
 from mpn.model.classifier import Classifier
 from mpn.model.portable import load_classifier
 from mpn.pipeline.params import EditSettings, section
@@ -27,7 +27,7 @@ class TaskRun:
     memory: list            # the method's memory texts (English, plus MPN's pool languages)
     val_memory: list
     params: dict
-    method: str
+    method: str             # what runs (a preset's method: mpn-tuned -> patcher+mpn)
     task: str
 
     @property
@@ -35,24 +35,25 @@ class TaskRun:
         return section(self.params, EditSettings).max_length
 
     def heldout(self, seed: int = 0) -> HeldOut:
-        """The held-out design of params.yaml's mpn section (fixed languages, rotation)."""
-        return HeldOut.from_hparams(method_hparams(self.params, "mpn"), seed, self.task)
+        """The run's held-out design (params.yaml's `edit.heldout`: fixed languages, rotation)."""
+        return HeldOut.from_settings(section(self.params, EditSettings).heldout, self.task, seed)
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
     """Needs `dvc repro` (models/<task>, data/edits/<task>) and the current params.yaml;
-    `overrides`: "key=value" items on top of the method's hyperparameters."""
+    `overrides`: "key=value" items on top of the method's hyperparameters (checked like
+    every other route: mpn.editing.resolver)."""
     params = load_params()
-    hparams = method_hparams(params, method)
-    for item in overrides:
-        key, _, value = item.partition("=")
-        hparams = dataclasses.replace(hparams, **{key: yaml.safe_load(value)})
+    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
+    resolved = resolve_method(params, method, values, f"{method} overrides:")
+    hparams = resolved.hparams
+    fixed = HeldOut.from_settings(section(params, EditSettings).heldout, task).fixed
     paths = stage_paths("edit", {"task": task, "method": method})  # where dvc.yaml puts them
     model, tokenizer = load_classifier(paths["model"])
     folder = paths["edits"]
     return TaskRun(model, tokenizer, hparams,
                    edits=read_jsonl(folder / "edits.jsonl"),
                    locality=read_jsonl(folder / "locality.jsonl"),
-                   memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
-                   val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                   params=params, method=method, task=task)
+                   memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams, fixed),
+                   val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams, fixed),
+                   params=params, method=resolved.method, task=task)

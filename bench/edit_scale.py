@@ -120,7 +120,7 @@ def main() -> None:
     features = cached_features(args.cache, key)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    runner, stream, used = long_stream(task, args.task, args.method, args.n, args.eval_every,
+    runner, stream, used = long_stream(task, args.task, task.method, args.n, args.eval_every,
                                        args.seed, args.edits, features)
     setup = time.perf_counter() - start
     if args.cache is not None and features is None:

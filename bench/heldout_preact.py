@@ -17,7 +17,6 @@ from transfer_study import set_up
 
 from mpn.editing.features import FeatureStore
 from mpn.experiment.sequential import SequentialEditing
-from mpn.experiment.streams import StreamJob, run_streams
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.schema import ENGLISH, as_text
 from mpn.pipeline.stage import load_params
@@ -65,8 +64,7 @@ def main() -> None:
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     setup = set_up(args.variant, args.task, params, args.max_edits, features, runner_class=PreactLog)
     runner = setup.runner
-    job = StreamJob.for_seeds(runner, setup.hparams, setup.heldout, setup.edits, [args.seed], None)
-    run_streams(job, processes=1)  # in this process, so the rows stay here
+    setup.run([args.seed], processes=1)  # in this process, so the rows stay here
     kinds = {"heldout": [], "trained": []}
     for row in runner.rows:
         for lang, a in row["preact"].items():

@@ -96,10 +96,10 @@ def main() -> None:
     torch.manual_seed(args.seed)
     if args.streams == "long":
         features = cached_features(args.cache, stream_key(args.task, args.seed, args.n, args.edits))
-        runner, stream, _ = long_stream(task, args.task, args.method, args.n, 100, args.seed, args.edits, features)
+        runner, stream, _ = long_stream(task, args.task, task.method, args.n, 100, args.seed, args.edits, features)
         streams, limit = [stream], args.n
     else:
-        runner, streams = pipeline_streams(task, args.method, args.seed)
+        runner, streams = pipeline_streams(task, task.method, args.seed)
         limit = None
     texts = [as_text(r["input"]) for r in task.locality]
     rows, n_items, n_made = [], 0, 0

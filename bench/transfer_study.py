@@ -53,16 +53,13 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
-from mpn.editing.editor import Editor
-from mpn.editing.method_names import AUGMENTATION, like_for_like, split
+from mpn.editing.method_names import AUGMENTATION, Preset, like_for_like, read_presets, split
 from mpn.editing.features import FeatureStore
-from mpn.editing.methods import MethodHParams, make_hparams, method_hparams
-from mpn.experiment.sequential import HeldOut, SequentialEditing, memory_inputs, summarize
-from mpn.experiment.streams import StreamJob, run_streams
-from mpn.model.portable import load_classifier
+from mpn.editing.resolver import resolve_method
+from mpn.experiment.run import EditRun
+from mpn.experiment.sequential import SequentialEditing, summarize
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.io import read_json, read_jsonl, write_json
 from mpn.pipeline.params import EditSettings, section
@@ -87,14 +84,15 @@ def split_top_level(text: str) -> list[str]:
 
 
 def parse_variant(spec: str, params: dict):
-    """'mpn:key_init=mean,pool_languages=[de,es]' -> (method, overrides, hparams)."""
-    method, _, rest = spec.partition(":")
+    """'mpn:key_init=mean,pool_languages=[de,es]' -> (method that runs, overrides, hparams);
+    a preset (mpn-tuned:lr=0.02) runs its method with its settings under the overrides."""
+    name, _, rest = spec.partition(":")
     overrides = {}
     for item in split_top_level(rest):
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
-    base = dataclasses.asdict(method_hparams(params, method))
-    return method, overrides, make_hparams(method, {**base, **overrides}, f"variant {spec!r}")
+    resolved = resolve_method(params, name, overrides, f"variant {spec}:")
+    return resolved.method, overrides, resolved.hparams
 
 
 def method_of(spec: str) -> str:
@@ -137,50 +135,31 @@ def differences(run: Run, baseline: Run) -> dict:
             for metric, diff in diffs.items()}
 
 
-@dataclasses.dataclass
-class VariantSetup:
-    """A variant's editor in a runner over the edit stage's sets, ready to edit."""
-    method: str
-    overrides: dict
-    hparams: MethodHParams
-    runner: SequentialEditing
-    edits: list[dict]
-    heldout: HeldOut       # params.yaml's rotation (hparams.mpn), the same for every variant
-
-
 def set_up(spec: str, task: str, params: dict, max_edits: int | None, features: FeatureStore,
            runner_class: type[SequentialEditing] = SequentialEditing,
-           exclude: frozenset[str] = frozenset(), near: bool = False) -> VariantSetup:
-    """The variant's editor built as the edit stage builds it, in a `runner_class` runner,
-    with every text of the first `max_edits` edits computed; edits of `exclude`d facts are
-    dropped; with `near`, each edit's near-locality items are measured too."""
-    method, overrides, hparams = parse_variant(spec, params)
+           exclude: frozenset[str] = frozenset(), near: bool = False) -> EditRun:
+    """The variant's run, built as the edit stage builds it (mpn.experiment.run), in a
+    `runner_class` runner, with every text of the first `max_edits` edits computed; edits
+    of `exclude`d facts are dropped; with `near`, each edit's near-locality items are
+    measured too."""
+    method, _, hparams = parse_variant(spec, params)
     paths = stage_paths("edit", {"task": task, "method": method})
-    folder = paths["edits"]
-    edits = [e for e in read_jsonl(folder / "edits.jsonl")[:max_edits] if fact_of(e["group"]) not in exclude]
-    model, tokenizer = load_classifier(paths["model"])
-    torch.manual_seed(0)
-    editor = Editor(model, tokenizer, method, hparams, memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams),
-                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams),
-                    max_length=section(params, EditSettings).max_length, features=features)
-    near_items = near_rows([e["group"] for e in edits], raw_rows(task)) if near else None
-    runner = runner_class(editor, read_jsonl(folder / "locality.jsonl"), near=near_items)
-    runner.precompute(edits)
-    return VariantSetup(method, overrides, hparams, runner, edits,
-                        HeldOut.from_hparams(method_hparams(params, "mpn"), 0, task))
+    return EditRun.from_paths(method, hparams, task, paths["model"], paths["edits"], section(params, EditSettings),
+                              features, max_edits, exclude,
+                              (lambda groups: near_rows(groups, raw_rows(task))) if near else None, runner_class)
 
 
 def run_variant(spec: str, task: str, params: dict, seeds: list[int], max_edits: int | None,
                 processes: int, features: FeatureStore, exclude: frozenset[str] = frozenset(),
                 near: bool = False) -> tuple[dict, Run]:
     setup = set_up(spec, task, params, max_edits, features, exclude=exclude, near=near)
-    method, edits, heldout = setup.method, setup.edits, setup.heldout
+    edits, heldout = setup.edits, setup.heldout
     start = time.perf_counter()
-    logs = run_streams(StreamJob.for_seeds(setup.runner, setup.hparams, heldout, edits, seeds, None), processes)
+    logs = setup.run(seeds, processes=processes)
     wall = time.perf_counter() - start
     metrics = summarize(logs, 1000, 0, facts=[e["group"] for e in edits])
     run = Run.from_logs(logs)
-    line = {"variant": spec, "method": method, "overrides": setup.overrides, "task": task, "seeds": seeds,
+    line = {"variant": spec, "method": method_of(spec), "overrides": parse_variant(spec, params)[1], "task": task, "seeds": seeds,
             "n_facts": metrics["n_facts"], "n_edits": metrics["n_edits"], "es": metrics["es"],
             "clg_heldout_pre": metrics["clg_heldout_pre"], "clg_heldout": metrics["clg_heldout"],
             "clg_heldout_lift": metrics["clg_heldout_lift"], "clg_paraphrase_lift": metrics["clg_paraphrase_lift"]}
@@ -203,7 +182,7 @@ def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits
     key = json.loads(json.dumps({"task": task, "variant": spec, "seeds": seeds, "max_edits": max_edits,
                                  **({"exclude": sorted(exclude)} if exclude else {}),
                                  **({"near": True} if near else {}),
-                                 "hparams": hparams, "rotation": dataclasses.asdict(method_hparams(params, "mpn"))}))
+                                 "hparams": hparams, "rotation": dataclasses.asdict(section(params, EditSettings).heldout)}))
     path = runs_dir and runs_dir / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16] + ".json")
     if path and path.exists() and (saved := read_json(path))["key"] == key and "locality" in saved:
         return saved["line"], Run.from_saved(saved)
@@ -214,41 +193,41 @@ def saved_or_run(spec: str, task: str, params: dict, seeds: list[int], max_edits
     return line, run
 
 
-def like_for_like_spec(spec: str) -> str | None:
+def like_for_like_spec(spec: str, presets: dict[str, Preset]) -> str | None:
     """For a variant of X+mpn: X with the same settings of X's own (mpn-tuned:lr=0.02 ->
     patcher-tuned:lr=0.02); None for a plain method's variant."""
-    method, colon, rest = spec.partition(":")
-    return like_for_like(method) + colon + rest if split(method)[1] else None
+    name, colon, rest = spec.partition(":")
+    return like_for_like(name, presets) + colon + rest if split(name, presets)[1] else None
 
 
-def paired_lines(spec: str, runs: dict[str, Run]) -> dict:
+def paired_lines(spec: str, runs: dict[str, Run], presets: dict[str, Preset]) -> dict:
     """The variant against patcher and against its like-for-like variant, where that ran."""
     out = {"vs_patcher": differences(runs[spec], runs[BASELINE])} if spec != BASELINE else {}
-    if (like := like_for_like_spec(spec)) in runs:
+    if (like := like_for_like_spec(spec, presets)) in runs:
         out.update(like_for_like=like, vs_like_for_like=differences(runs[spec], runs[like]))
     return out
 
 
-def side_of(spec: str) -> str:
+def side_of(spec: str, presets: dict[str, Preset]) -> str:
     """The method a variant tunes ('patcher' for patcher-tuned:lr=0.02, 'patcher+mpn' for
     mpn-tuned): the rule picks one variant per side."""
-    base, augmented = split(method_of(spec))
+    base, augmented = split(method_of(spec), presets)
     return base + AUGMENTATION if augmented else base
 
 
-def sides_of(specs) -> dict[str, list[str]]:
+def sides_of(specs, presets: dict[str, Preset]) -> dict[str, list[str]]:
     """side -> its variants, in the order given."""
     sides: dict[str, list[str]] = {}
     for spec in specs:
-        sides.setdefault(side_of(spec), []).append(spec)
+        sides.setdefault(side_of(spec, presets), []).append(spec)
     return sides
 
 
-def fair_choices(runs: dict[str, Run], fold_seeds: list[int]) -> list[dict]:
+def fair_choices(runs: dict[str, Run], fold_seeds: list[int], presets: dict[str, Preset]) -> list[dict]:
     """For each fold seed and direction: each side's variant chosen by the one rule
     (mpn.report.selection) on one fold, and on the other fold its paired figures against
     patcher and, side against side, the chosen MPN minus the chosen baseline."""
-    baseline, sides = runs[BASELINE], sides_of(runs)
+    baseline, sides = runs[BASELINE], sides_of(runs, presets)
     facts = [r["group"] for r in baseline.edits]
     items = [r["group"] for r in baseline.locality]
     lines = []
@@ -325,6 +304,7 @@ def main() -> None:
     args = parser.parse_args()
     exclude = frozenset(fact_of(r["group"]) for r in read_jsonl(args.exclude_facts)) if args.exclude_facts else frozenset()
     params = load_params()
+    presets = read_presets(params)
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
@@ -337,11 +317,11 @@ def main() -> None:
             line["near_agreement"] = {kind: round(statistics.mean(r["agreement"] for r in runs[spec].near
                                                                   if r["kind"] == kind), 4)
                                       for kind in near_kinds(runs[spec])}
-        print(json.dumps({**line, **paired_lines(spec, runs)}), flush=True)
-    lines = fair_choices(runs, args.fold_seeds)
+        print(json.dumps({**line, **paired_lines(spec, runs, presets)}), flush=True)
+    lines = fair_choices(runs, args.fold_seeds, presets)
     for line in lines:
         print(json.dumps(line), flush=True)
-    print(json.dumps({"spread": spread(lines, sides_of(runs))}), flush=True)
+    print(json.dumps({"spread": spread(lines, sides_of(runs, presets))}), flush=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from mpn.editing.editor import Editor, is_language_code
-from mpn.editing.methods import make_hparams
+from mpn.editing.resolver import ResolvedMethod, resolve_method
 from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render_markdown, summary_lines, to_json,
                                         unrelated_summary)
 from mpn.model.anatomy import Anatomy
@@ -102,15 +102,23 @@ def _text(row: dict, where: str) -> str | tuple:
     return tuple(value) if pair else value
 
 
-def parse_sets(items: list[str], method: str):
-    """`--set key=value` items (YAML values) over the method's defaults."""
+def parse_sets(items: list[str], method: str, params_path: str | None) -> ResolvedMethod:
+    """`--set key=value` items (YAML values) over the method's knobs: its defaults, or
+    with --params, that file's `hparams` sections and `presets` (mpn.editing.resolver)."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
         overrides[key] = yaml.safe_load(value)
-    return make_hparams(method, overrides, where=f"--set for method {method}")
+    params = {}
+    if params_path:
+        if not Path(params_path).is_file():
+            raise UserError(f"--params: missing file {params_path}")
+        params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+        if not isinstance(params, dict):
+            raise UserError(f"{params_path}: expected params.yaml's sections, got {params!r}")
+    return resolve_method(params, method, overrides, "--set:")
 
 
 def language_list(value: str | None, flag: str) -> list[str]:
@@ -143,7 +151,7 @@ def translate_settings(args) -> TranslateSettings:
 
 
 def edit(args) -> None:
-    hparams = parse_sets(args.set, args.method)
+    resolved = parse_sets(args.set, args.method, args.params)
     out = Path(args.out)
     check_writable(out, args.overwrite, f"--out {out}", {"--model": args.model})
     translate_to = language_list(args.translate_to, "--translate-to")
@@ -165,7 +173,7 @@ def edit(args) -> None:
     checked = translator.fill(inputs, trainable, check_languages)
 
     n_val = max(1, len(memory) // 10) if memory else 0   # held out: the early stop watches it
-    editor = Editor(model, tokenizer, args.method, hparams, memory=memory[n_val:], val_memory=memory[:n_val],
+    editor = Editor(model, tokenizer, resolved.method, resolved.hparams, memory=memory[n_val:], val_memory=memory[:n_val],
                     max_length=args.max_length, device=args.device)
     check_texts = [[text, *(own[lang] for lang in check_languages)] for text, own in zip(inputs, checked)]
     flat = [t for texts in check_texts for t in texts] + unrelated
@@ -225,8 +233,11 @@ def parser() -> argparse.ArgumentParser:
     e = commands.add_parser("edit", help="edit a classifier with requests from a jsonl file, save it to --out")
     e.add_argument("--model", required=True, help="pipeline folder, folder saved by mpn-edit, or hub name / folder")
     e.add_argument("--requests", required=True, help="jsonl: text (or premise, hypothesis), target, translations")
-    e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn")
+    e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn, "
+                   "or a preset of --params (mpn-tuned)")
     e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
+    e.add_argument("--params", metavar="YAML", help="a params.yaml whose `hparams` sections and `presets` (e.g. "
+                   "--method mpn-tuned) set the method's knobs before --set; default: the method's defaults")
     e.add_argument("--memory", help="jsonl of unrelated inputs the edits must leave alone (a tenth is held out for early stopping)")
     e.add_argument("--out", required=True, help="a new (or empty) folder for the edited model and tokenizer")
     e.add_argument("--overwrite", action="store_true", help="replace --out if it is a folder mpn-edit wrote "

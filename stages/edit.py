@@ -5,8 +5,9 @@ Usage (dvc.yaml spells out every path):
         --features data/features/<task> --hparams data/hparams/<method>.json
         --out reports/tasks/<task>/<method> --timings reports/timings/<task>/<method>.json
         --checkpoints data/checkpoints/edit/<task>-<method>
-Reads the fine-tuned model, the edit sets, the features and the method's
-hyperparameters (stage hparams@<method>); writes to the out folder report.json (every
+Reads the fine-tuned model, the edit sets, the features, the method's
+hyperparameters (stage hparams@<method>) and params.yaml's `edit` (with `edit.heldout`,
+the held-out languages every method is measured on); writes to the out folder report.json (every
 rate over the seeds in params `seeds`, with its pre-edit control and a bootstrap 95%
 interval), metrics.json (the headline rates, for DVC's own views), edits.csv (one row
 per edit), curve.csv (locality and edit retention every `edit.eval_every` edits).
@@ -25,16 +26,14 @@ from pathlib import Path
 
 import torch
 
-from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
 from mpn.editing.methods import make_hparams
-from mpn.experiment.sequential import (Checkpoints, HeldOut, SequentialEditing, headline, memory_inputs, summarize,
-                                       timing)
-from mpn.experiment.streams import StreamJob, run_streams
+from mpn.editing.resolver import read_resolved
+from mpn.experiment.run import EditRun
+from mpn.experiment.sequential import Checkpoints, headline, summarize, timing
 from mpn.model.device import resolve_device
-from mpn.model.portable import load_classifier
 from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import csv_text, read_json, read_jsonl, write_json, write_text
+from mpn.pipeline.io import csv_text, read_json, write_json, write_text
 from mpn.pipeline.params import EditSettings, pipeline, section
 from mpn.pipeline.schema import CURVE_COLUMNS, EDITS_COLUMNS
 from mpn.pipeline.stage import run_stage, stage_args
@@ -69,19 +68,12 @@ def load_features(folder: Path, task: str) -> FeatureStore:
     return FeatureStore.load(folder)
 
 
-def load_resolved(path: Path, method: str) -> dict:
-    """data/hparams/<method>.json, from stage hparams@<method>."""
-    if not path.exists():
-        raise UserError(f"no {path}: run `dvc repro hparams@{method}` (or the whole pipeline) first")
-    return read_json(path)
-
-
 def check_languages(languages: dict[str, list[str] | None], task_languages: list[str], task: str) -> None:
-    """Held-out and pool languages must be languages the task's edits carry."""
+    """Held-out and pool languages (key -> languages) must be languages the task's edits carry."""
     for key, langs in languages.items():
         for lang in langs or []:
             if lang not in task_languages or lang == "en":
-                raise UserError(f"hparams.mpn.{key}: {lang!r} is not a language of task {task}; "
+                raise UserError(f"{key}: {lang!r} is not a language of task {task}; "
                                 f"allowed: {', '.join(l for l in task_languages if l != 'en')}")
 
 
@@ -97,47 +89,30 @@ def main() -> None:
     settings = section(params, EditSettings)
     device = resolve_device(settings.device, "edit.device")
     seeds = top.seeds
-    resolved = load_resolved(args.hparams, args.method)
-    hparams = make_hparams(args.method, resolved["hparams"], str(args.hparams))
-    rotation = resolved["heldout"]
-    heldout = HeldOut.for_task(args.task, rotation["languages"], rotation["by_task"], rotation["fraction"])
-    own = args.task in rotation["by_task"]  # the task's own held-out languages, for the error's key
+    resolved = read_resolved(args.hparams, args.method)
+    method = resolved["method"]  # what runs (a preset's method)
+    hparams = make_hparams(method, resolved["hparams"], str(args.hparams))
+    fixed = settings.heldout.fixed(args.task)
+    own = args.task in settings.heldout.by_task  # the task's own held-out languages, for the error's key
     folder = args.edits
-    check_languages({f"heldout_by_task.{args.task}" if own else "heldout_languages": sorted(heldout.fixed),
-                     "pool_languages": getattr(hparams, "pool_languages", None)},
+    check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed,
+                     "hparams.mpn.pool_languages": getattr(hparams, "pool_languages", None)},
                     read_json(folder / "stats.json")["languages"], args.task)
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
-    model, tokenizer = load_classifier(args.model)
-    edits = read_jsonl(folder / "edits.jsonl")
-    if settings.max_edits:
-        edits = edits[:settings.max_edits]
-    if not edits:
-        raise UserError(f"{folder / 'edits.jsonl'} has no edits: the base model made no mistakes to fix")
-    locality = read_jsonl(folder / "locality.jsonl")
-    memory = memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams)
-    val_memory = memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams)
-
     start = time.perf_counter()
     features = load_features(args.features, args.task) if settings.engine == "cached" else None
-    torch.manual_seed(settings.seed)  # dropout views of texts the features file lacks
-    editor = Editor(model, tokenizer, args.method, hparams, engine=settings.engine, memory=memory,
-                    val_memory=val_memory, max_length=settings.max_length, features=features,
-                    device=settings.device)
-    runner = SequentialEditing(editor, locality, eval_every=settings.eval_every)
-    runner.precompute(edits)  # what the features file lacks (nothing, in the pipeline)
+    run = EditRun.from_paths(method, hparams, args.task, args.model, folder, settings, features, settings.max_edits)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(args.checkpoints, fingerprint(dataclasses.asdict(settings), resolved, args.method,
                                                             [args.edits, args.features, args.model]))
     resumed = checkpoints.saved()
-    job = StreamJob.for_seeds(runner, hparams, heldout, edits, seeds, checkpoints)
-    logs = run_streams(job, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
+    logs = run.run(seeds, checkpoints, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
     if resumed:
         log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
-    metrics = summarize(logs, settings.n_bootstrap, settings.seed, facts=[e["group"] for e in edits])
+    metrics = summarize(logs, settings.n_bootstrap, settings.seed, facts=[e["group"] for e in run.edits])
     metrics.update(method=args.method, task=args.task, engine=settings.engine,
-                   heldout_languages=resolved["heldout"]["languages"],
-                   heldout_fraction=resolved["heldout"]["fraction"])
+                   heldout_languages=sorted(run.heldout.fixed), heldout_fraction=run.heldout.fraction)
 
     out = args.out
     rows = [row for lg in logs for row in lg.edits]

@@ -1,12 +1,14 @@
 """Stage features@<task>: the last FFN's input at the classifier position, once per task.
 
-Usage: python stages/features.py <task> --model models/<task> --edits data/edits/<task> --out data/features/<task>
-Reads the fine-tuned model and the edit sets; writes {features.safetensors, texts.json}
-to the out folder: every text any edit stage reads (edits and their
-evaluation texts, locality, memory and validation memory in English and up to
-as many rows per other language as `hparams.patcher.memory_per_language` or
-`hparams.mpn.memory_per_language` asks, whichever is more) and `hparams.patcher.n_views` dropout views
-of each edit input. Every edit@<task>-<method> stage and seed loads it (mpn.editing.features).
+Usage: python stages/features.py <task> --model models/<task> --edits data/edits/<task>
+    --needs data/feature_needs --out data/features/<task>
+Reads the fine-tuned model, the edit sets and, for every method in params `methods`, the
+two of its resolved knobs that shape the features (stage hparams@<method>); writes {features.safetensors,
+texts.json} to the out folder: every text any edit stage reads (edits and their
+evaluation texts, locality, memory and validation memory in English and up to as many
+rows per other language as any method's `memory_per_language` asks) and as many dropout
+views of each edit input as any method's `n_views`. Every edit@<task>-<method> stage and
+seed loads it (mpn.editing.features).
 """
 from __future__ import annotations
 
@@ -15,25 +17,26 @@ import logging
 import torch
 
 from mpn.editing.features import FeatureExtractor, FeatureStore, stage_texts
-from mpn.editing.methods import method_hparams
+from mpn.editing.resolver import read_resolved
 from mpn.experiment.finetune import FinetuneParams
 from mpn.model.device import resolve_device
 from mpn.model.portable import load_classifier
 from mpn.pipeline.io import read_jsonl
-from mpn.pipeline.params import EditSettings, section
+from mpn.pipeline.params import EditSettings, pipeline, section
 from mpn.pipeline.schema import as_text
 from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)
 PATHS = {"model": "the fine-tuned model's folder", "edits": "the edit sets' folder (stage sample_edits)",
-         "out": "the features' folder"}
+         "needs": "the methods' feature needs folder (stage hparams@<method>)", "out": "the features' folder"}
 
 
 def main() -> None:
     args, params = stage_args(__doc__, ("task",), PATHS)
     settings = section(params, EditSettings)  # max_length, seed (the dropout views), num_threads
-    hparams = method_hparams(params, "mpn")  # n_views and memory_per_language, checked
-    per_language = max(hparams.memory_per_language, method_hparams(params, "patcher").memory_per_language)
+    needs = [read_resolved(args.needs / f"{m}.json", m) for m in pipeline(params).methods]
+    per_language = max(need["memory_per_language"] for need in needs)
+    n_views = max(need["n_views"] for need in needs)
     device = resolve_device(section(params, FinetuneParams).device, "finetune.device")
     torch.set_num_threads(settings.num_threads or torch.get_num_threads())
 
@@ -43,7 +46,7 @@ def main() -> None:
                         read_jsonl(folder / "memory_val.jsonl"), per_language)
     model, tokenizer = load_classifier(args.model)
     extract = FeatureExtractor(model.to(device), tokenizer, settings.max_length)
-    store = FeatureStore.compute(extract, texts, [as_text(e["input"]) for e in edits], hparams.n_views,
+    store = FeatureStore.compute(extract, texts, [as_text(e["input"]) for e in edits], n_views,
                                  settings.seed, progress=True)
     store.save(args.out)
     log.info("%s: features of %d texts, %d dropout views of each of %d edit inputs (%s)",

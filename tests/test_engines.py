@@ -1,15 +1,31 @@
 """The exact fast path: cached and full engines agree; patches behave as designed."""
 import copy
+import inspect
 
 import pytest
 import torch
 
 from mpn.editing.editor import Editor
-from mpn.editing.engines import CachedEngine
+from mpn.editing.engines import ENGINES, CachedEngine, Engine
 from mpn.editing.methods import PatcherHParams, make_hparams
 from mpn.model.classifier import Classifier, predict_logits
 from mpn.model.patch import find_ffn_site, merge
 from examples import EDIT, LABELS, MEMORY, VAL_MEMORY, wrong_label
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_each_engine_provides_the_written_interface(model_and_tokenizer, name):
+    """mpn.editing.engines.Engine is what a method may ask of an engine: every member,
+    on each engine, with the declared signature's arguments."""
+    model, tokenizer = model_and_tokenizer
+    engine = ENGINES[name](copy.deepcopy(model), tokenizer)
+    assert isinstance(engine, Engine)
+    members = [m for m in dir(Engine) if not m.startswith("_")] + list(Engine.__annotations__)
+    assert all(hasattr(engine, m) for m in members), [m for m in members if not hasattr(engine, m)]
+    for method in [m for m in dir(Engine) if callable(getattr(Engine, m, None)) and not m.startswith("_")]:
+        ours = list(inspect.signature(getattr(engine, method)).parameters)
+        declared = list(inspect.signature(getattr(Engine, method)).parameters)[1:]  # without self
+        assert ours == declared, method
+
 
 def test_engines_train_the_same_patch(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
@@ -132,9 +148,8 @@ def test_mpn_trains_on_pool_translations_only(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     translations = {"de": "die währung von japan ist der euro", "es": "la moneda de japan es el euro",
                     "fr": "the currency of japan is the euro"}
-    editor = Editor(model, tokenizer, "mpn", {"heldout_languages": ["fr"], "k_translations": 2},
-                    memory=MEMORY)
-    result = editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations)
+    editor = Editor(model, tokenizer, "mpn", {"k_translations": 2}, memory=MEMORY)
+    result = editor.edit(EDIT, wrong_label(model, tokenizer, EDIT), translations, heldout={"fr"})
     assert result.languages == ["de", "es"]
 
 

@@ -10,7 +10,7 @@ from mpn.model.classifier import Classifier, load_encoder
 from mpn.experiment.sequential import HeldOut, SequentialEditing
 from examples import LABELS, make_edits
 
-HPARAMS = {"max_steps": 200, "heldout_languages": ["es"], "n_views": 3}
+HPARAMS = {"max_steps": 200, "n_views": 3}
 MEMORY = ["a man is playing a guitar", "nobody is playing music"]
 LOCALITY = [{"group": "l1", "lang": "en", "input": "nobody is playing music", "label": "REFUTES"},
             {"group": "l2", "lang": "de", "input": "die währung von japan ist der yen", "label": "SUPPORTS"}]

@@ -2,14 +2,25 @@
 the same conformance checks on the tiny model."""
 import copy
 import dataclasses
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
+from mpn.cli import parse_sets
 from mpn.editing.editor import Editor
-from mpn.editing.method_names import PRESETS, like_for_like
-from mpn.editing.methods import REGISTRY, base_name, make_hparams, method_hparams, names, resolve
+from mpn.editing.method_names import like_for_like, read_presets, split
+from mpn.editing.methods import REGISTRY, hparams_class, names, resolve
+from mpn.editing.resolver import resolve_method
+from mpn.pipeline.errors import UserError
 from examples import EDIT, MEMORY, VAL_MEMORY, wrong_label
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+sys.path.insert(0, str(REPO / "bench"))
+from transfer_study import parse_variant  # noqa: E402  (a bench script, not a package)
 
 METHODS = [n for n in names() if n != "mpn"]          # mpn is patcher+mpn
 AUGMENTED = [n for n in METHODS if resolve(n)[1]]
@@ -39,8 +50,7 @@ def other_text(model, tokenizer, target):
 
 
 def test_registry_lists_each_method_and_its_augmented_form():
-    assert set(names()) == {m for base in REGISTRY for m in (base, base + "+mpn")} | {"mpn", "mpn-tuned",
-                                                                                       "patcher-tuned"}
+    assert set(names()) == {m for base in REGISTRY for m in (base, base + "+mpn")} | {"mpn"}
     assert resolve("mpn") == resolve("patcher+mpn")
 
 
@@ -89,7 +99,7 @@ def test_augmented_methods_train_on_translations_and_never_on_held_out_ones(mode
     target = wrong_label(model, tokenizer, EDIT)
     other = other_text(model, tokenizer, target)
     memory = [t for t in MEMORY if t != other]  # the patch must not be kept silent on it
-    base_method = base_name(method)
+    base_method = split(method)[0]
     for name, right in ((base_method, False), (method, True)):  # the plain method: the control
         editor = make(model, tokenizer, name, memory, **({"k_translations": 1} if name == method else {}))
         result = editor.edit(EDIT, target, {"de": other})
@@ -153,14 +163,13 @@ def test_a_new_method_needs_one_module_one_registry_line_one_params_section(mode
                                                                             monkeypatch):
     """A method added from outside: its module, its registry line, its section under
     params.yaml's `hparams`; nothing else, and its `+mpn` form comes with it."""
-    from mpn.editing.methods import method_hparams
     (tmp_path / "wide_ft.py").write_text(NEW_METHOD)                       # 1. the module
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(REGISTRY, "wide_ft", "wide_ft:WideFT")              # 2. the registry line
     params = {"hparams": {"wide_ft": {"max_steps": 300}, "mpn": {"k_translations": 1}}}  # 3. the section
     model, tokenizer = model_and_tokenizer
     assert {"wide_ft", "wide_ft+mpn"} <= set(names())
-    hparams = method_hparams(params, "wide_ft+mpn")
+    hparams = resolve_method(params, "wide_ft+mpn").hparams
     assert (hparams.norm_bound, hparams.max_steps, hparams.k_translations) == (0.5, 300, 1)
     editor = Editor(copy.deepcopy(model), tokenizer, "wide_ft+mpn", hparams, memory=MEMORY, val_memory=VAL_MEMORY)
     target = wrong_label(model, tokenizer, EDIT)
@@ -168,28 +177,54 @@ def test_a_new_method_needs_one_module_one_registry_line_one_params_section(mode
     assert result.success and result.languages == ["de"]
 
 
-def test_mpn_tuned_is_mpn_with_the_transfer_study_settings():
-    """A preset is its method with named settings, under the user's and params.yaml's own."""
-    tuned = dataclasses.asdict(make_hparams("mpn-tuned"))
-    assert tuned == dataclasses.asdict(make_hparams("mpn", {"k_translations": 8, "value_norm_max": 5.0,
-                                                             "act_coef": 25.0}))
-    assert make_hparams("mpn-tuned", {"k_translations": 2}).k_translations == 2
-    params = {"hparams": {"patcher": {"lr": 0.02}, "mpn": {"k_translations": 4},
-                          "mpn-tuned": {"value_norm_max": 7.0}}}
-    from_params = method_hparams(params, "mpn-tuned")
-    assert (from_params.lr, from_params.k_translations, from_params.value_norm_max) == (0.02, 8, 7.0)
-    assert method_hparams(params, "mpn").value_norm_max is None  # mpn itself stays the paper's
+def test_a_preset_is_its_method_with_exactly_its_settings_from_params_yaml():
+    """A preset (params.yaml `presets`) runs its method with its `set` over the method's
+    own sections, under the caller's overrides; the method itself is untouched."""
+    tuned = resolve_method(PARAMS, "mpn-tuned")
+    assert tuned.method == "patcher+mpn"
+    settings = {"k_translations": 8, "value_norm_max": 5.0, "act_coef": 25.0}
+    assert dataclasses.asdict(tuned.hparams) == dataclasses.asdict(resolve_method(PARAMS, "mpn", settings).hparams)
+    assert resolve_method(PARAMS, "mpn-tuned", {"k_translations": 2}).hparams.k_translations == 2
+    params = {"hparams": {"patcher": {"lr": 0.02}, "mpn": {"k_translations": 4}}, "presets": PARAMS["presets"]}
+    from_params = resolve_method(params, "mpn-tuned").hparams
+    assert (from_params.lr, from_params.k_translations, from_params.value_norm_max) == (0.02, 8, 5.0)
+    assert resolve_method(params, "mpn").hparams.value_norm_max is None  # mpn itself stays the paper's
+    with pytest.raises(UserError, match="unknown editing method 'mpn-tuned'.*presets.*none given"):
+        resolve_method({}, "mpn-tuned")
 
 
-@pytest.mark.parametrize("preset", [name for name in PRESETS if resolve(name)[1]])
+@pytest.mark.parametrize("preset", [n for n, p in read_presets(PARAMS).items() if split(p.method)[1]])
 def test_a_preset_of_x_mpn_has_a_like_for_like_x_with_exactly_its_x_knobs(preset):
     """The fair baseline: every setting a preset of X+mpn changes that X also has, applied
-    to X, and nothing else (mpn-tuned's k_translations is MPN's alone)."""
-    baseline = like_for_like(preset)
-    assert baseline in PRESETS and not resolve(baseline)[1] and base_name(baseline) == base_name(preset)
-    own = {f.name for f in dataclasses.fields(resolve(baseline)[0].HParams)}
-    assert PRESETS[baseline] == {k: v for k, v in PRESETS[preset].items() if k in own}
-    assert set(PRESETS[preset]) - own, "a preset that changes no MPN knob is a patcher preset"
+    to X, and nothing else (mpn-tuned's k_translations is MPN's alone); a baseline that
+    sets anything else is refused."""
+    presets = read_presets(PARAMS)
+    baseline = like_for_like(preset, presets)
+    assert baseline in presets and split(baseline, presets) == (split(preset, presets)[0], False)
+    own = {f.name for f in dataclasses.fields(hparams_class(presets[baseline].method))}
+    assert presets[baseline].settings == {k: v for k, v in presets[preset].settings.items() if k in own}
+    assert set(presets[preset].settings) - own, "a preset that changes no MPN knob is a patcher preset"
+    drifted = copy.deepcopy(PARAMS)
+    drifted["presets"][baseline]["set"]["lr"] = 0.02
+    with pytest.raises(UserError, match=f"presets.{preset}.baseline = '{baseline}': its set is"):
+        resolve_method(drifted, "patcher")
+
+
+def test_a_bad_knob_is_the_same_one_line_error_through_every_route():
+    """params.yaml (and `dvc exp run -S`, which writes it), a preset, mpn-edit's --set and a
+    bench variant all end in the one resolver: the same check, the route named first."""
+    bad = copy.deepcopy(PARAMS)
+    bad["hparams"]["patcher"]["act_coef"] = -1
+    preset = copy.deepcopy(PARAMS)
+    preset["presets"]["mpn-tuned"]["set"]["act_coef"] = -1
+    routes = {"hparams.patcher.act_coef": lambda: resolve_method(bad, "mpn"),
+              "presets.mpn-tuned.set.act_coef": lambda: resolve_method(preset, "mpn-tuned"),
+              "--set: act_coef": lambda: parse_sets(["act_coef=-1"], "mpn", None),
+              "variant mpn-tuned:act_coef=-1: act_coef": lambda: parse_variant("mpn-tuned:act_coef=-1", PARAMS)}
+    for key, route in routes.items():
+        with pytest.raises(UserError) as error:
+            route()
+        assert str(error.value) == f"{key} = -1; allowed: a number >= 0"
 
 
 def test_min_steps_keeps_training_past_the_early_stop(model_and_tokenizer):

@@ -62,7 +62,7 @@ def shrink(params: dict, tiny_model: Path) -> dict:
                                   n_memory_val=10)
     params["edit"].update(max_edits=MAX_EDITS, n_bootstrap=50, eval_every=2, num_threads=1)
     params["hparams"]["patcher"]["max_steps"] = 300  # enough for some edits to succeed on the tiny model
-    params["hparams"]["mpn"]["heldout_languages"] = HELDOUT
+    params["edit"]["heldout"]["languages"] = HELDOUT
     params["aggregate"]["n_bootstrap"] = 100  # the smallest the aggregate stage accepts
     return params
 

@@ -6,6 +6,7 @@ from mpn.experiment.metrics import rate, ratio
 from mpn.experiment.near import near_groups, near_rows, xfacts_key
 from mpn.model.classifier import Classifier, load_encoder
 from mpn.editing.methods import make_hparams
+from mpn.pipeline.params import EditSettings, section
 from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
 
 from examples import LABELS, make_edits
@@ -80,7 +81,7 @@ def test_rotation_holds_out_a_seeded_share_of_each_edits_languages():
 def editor(tiny_encoder_dir):
     encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
     model = Classifier.from_encoder(encoder, LABELS, seed=3).eval()
-    return Editor(model, tokenizer, "mpn", {"max_steps": 200, "heldout_languages": ["es"]},
+    return Editor(model, tokenizer, "mpn", {"max_steps": 200},
                   memory=["a man is playing a guitar", "nobody is playing music"],
                   val_memory=["paris is a city in france"])
 
@@ -128,8 +129,8 @@ def test_max_per_stream_ends_each_stream_after_that_many_edits_made(editor):
 def test_memory_is_english_for_patcher_and_adds_mpn_pool_languages():
     rows = [{"lang": lang, "input": f"{lang} {i}"} for lang in ("en", "de", "es", "ja") for i in range(3)]
     assert memory_inputs(rows, make_hparams("patcher")) == {"en": ["en 0", "en 1", "en 2"]}
-    mpn = make_hparams("mpn", {"heldout_languages": ["ja"], "memory_per_language": 2})
-    assert memory_inputs(rows, mpn) == {"en": ["en 0", "en 1", "en 2"], "de": ["de 0", "de 1"], "es": ["es 0", "es 1"]}
+    mpn = make_hparams("mpn", {"memory_per_language": 2})
+    assert memory_inputs(rows, mpn, frozenset({"ja"})) == {"en": ["en 0", "en 1", "en 2"], "de": ["de 0", "de 1"], "es": ["es 0", "es 1"]}
     pooled = make_hparams("mpn", {"pool_languages": ["es"], "memory_per_language": 5})
     assert memory_inputs(rows, pooled) == {"en": ["en 0", "en 1", "en 2"], "es": ["es 0", "es 1", "es 2"]}
     # the control: Transformer-Patcher with MPN's multilingual memory, MPN with English only
@@ -166,14 +167,13 @@ def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_
 
 
 def test_each_task_can_hold_out_its_own_languages():
-    """hparams.mpn.heldout_by_task: a task listed there uses its own fixed held-out
-    languages; the others keep heldout_languages (two tasks in one run need not share them)."""
-    from mpn.editing.methods import make_hparams
-    hparams = make_hparams("mpn", {"heldout_languages": ["sw"], "heldout_by_task": {"xnli": ["ur"]},
-                                   "heldout_fraction": 0.0})
-    assert HeldOut.from_hparams(hparams, 0, "xnli").draw("e1", ["sw", "ur", "my"]) == {"ur"}
-    assert HeldOut.from_hparams(hparams, 0, "xfacts").draw("e1", ["sw", "de"]) == {"sw"}
-    assert HeldOut.from_hparams(hparams, 0).fixed == {"sw"}
+    """edit.heldout.by_task: a task listed there uses its own fixed held-out languages;
+    the others keep edit.heldout.languages (two tasks in one run need not share them)."""
+    settings = section({"edit": {"heldout": {"languages": ["sw"], "by_task": {"xnli": ["ur"]}, "fraction": 0.0}}},
+                       EditSettings).heldout
+    assert HeldOut.from_settings(settings, "xnli").draw("e1", ["sw", "ur", "my"]) == {"ur"}
+    assert HeldOut.from_settings(settings, "xfacts").draw("e1", ["sw", "de"]) == {"sw"}
+    assert HeldOut.from_settings(settings).fixed == {"sw"}
 
 
 def test_near_locality_is_measured_for_each_made_edit_at_the_end_of_its_stream(editor):

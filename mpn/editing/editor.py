@@ -124,8 +124,8 @@ class Editor:
         """Make `text` have the label `target`.
 
         With the MPN augmentation the method trains on the `translations` of its pool
-        languages, never on those in `hparams.heldout_languages` or in `heldout` (this
-        edit's own held-out languages); no memory row in a held-out language enters any
+        languages, never on those in `heldout` (this edit's held-out languages: in the
+        pipeline, mpn.experiment.sequential.HeldOut's draw); no memory row in a held-out language enters any
         term of this edit's loss or stopping rule (mpn.editing.memory).
 
         Transactional: if anything raises inside (a bad input, Ctrl-C mid-training), the
@@ -138,7 +138,7 @@ class Editor:
         hp = self.hparams
         seed = hp.seed * 1_000_003 + self.n_edits
         torch.manual_seed(seed)
-        heldout = frozenset(heldout) | frozenset(hp.heldout_languages)
+        heldout = frozenset(heldout)
         pool = hp.pool(translations, heldout)
         request = EditRequest(text, self.labels.index(target), {lang: translations[lang] for lang in pool},
                               hp.k_translations, seed, heldout)

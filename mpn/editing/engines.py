@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from mpn.editing.features import FeatureExtractor, FeatureStore
 from mpn.editing.losses import Objective
 from mpn.model.anatomy import logits_of, model_inputs
 from mpn.model.classifier import tokenize
-from mpn.model.patch import PendingPatch, find_ffn_site, install_patches
+from mpn.model.patch import FFNSite, PatchNeurons, PendingPatch, find_ffn_site, install_patches
 from mpn.pipeline.params import MAX_LENGTH
 from mpn.pipeline.schema import Text, as_text
 
@@ -52,6 +52,30 @@ class PreparedEdit:
     residual: torch.Tensor | None = None                   # (1 + langs + n_views, hidden)
     lang_row: dict[str, int] = field(default_factory=dict)
     view_rows: list[int] = field(default_factory=list)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What a method may ask of an engine: the seam a new mechanism (a gate, a codebook,
+    another model family's MLP) plugs into without editing an engine's internals. Both
+    engines provide it (tests/test_engines.py); a method that needs more (the cached
+    engine's `frozen_ffn`, `replacements`) says so in its `engines`."""
+    name: str
+    site: FFNSite           # the patched FFN: activation, layer_norm, head
+    patches: PatchNeurons   # the installed patch bank: committed keys and values, the pending one
+    device: torch.device
+    train_threads: int | None  # torch threads a training step runs on (None: torch's own)
+
+    def preload(self, store: FeatureStore, n_views: int) -> None: ...    # take precomputed FFN inputs
+    def warm(self, texts: list[Text], view_texts: list[Text], n_views: int) -> None: ...
+    def has_features(self, text: Text) -> bool: ...
+    def features(self, texts: list[Text], progress: bool = False) -> torch.Tensor: ...  # (n, hidden)
+    def prepare(self, text: Text, translations: dict[str, Text], n_views: int) -> PreparedEdit: ...
+    def forward(self, prepared: PreparedEdit, langs: list[str]): ...    # logits, pending pre-activation
+    def step(self, prepared: PreparedEdit, langs: list[str], memory: torch.Tensor, n_train: int,
+             objective: Objective) -> StepOutput: ...                   # loss; gradient left in the patch
+    def updater(self, optimizer: torch.optim.Adam, max_norm: float) -> Callable[[], None]: ...
+    def predict(self, texts: list[Text]) -> torch.Tensor: ...          # (n, labels)
 
 
 class CachedEngine:
@@ -279,4 +303,4 @@ def autograd_step(engine, prepared: PreparedEdit, langs: list[str], memory: torc
     return StepOutput(loss.item(), *(t.detach().cpu().numpy() for t in (logits, edit_preact, memory_preact)))
 
 
-ENGINES = {"cached": CachedEngine, "full": FullEngine}
+ENGINES: dict[str, type[Engine]] = {"cached": CachedEngine, "full": FullEngine}

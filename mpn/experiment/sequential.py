@@ -25,19 +25,23 @@ from tqdm.auto import tqdm
 
 from mpn.editing.editor import Editor
 from mpn.editing.features import edit_texts, eval_texts, memory_texts
-from mpn.editing.methods import MethodHParams, MPNHParams
+from mpn.editing.methods import MethodHParams
 from mpn.experiment.metrics import rate, ratio
 from mpn.pipeline.io import read_json, write_json, write_text
+from mpn.pipeline.params import HeldOutSettings
 from mpn.pipeline.schema import ENGLISH, Text, as_text, fact_of
 
 log = logging.getLogger(__name__)
 
 
-def memory_inputs(rows: list[dict], hparams: MethodHParams) -> dict[str, list[Text]]:
+def memory_inputs(rows: list[dict], hparams: MethodHParams,
+                  heldout: frozenset[str] = frozenset()) -> dict[str, list[Text]]:
     """By language: the English memory, and up to `memory_per_language` items in each
     language the method remembers (MPN: those it samples), so its changes stay silent
-    there too. An edit's held-out languages are masked out per edit (mpn.editing.memory)."""
-    return memory_texts(rows, hparams.memory_per_language, hparams.remembers)
+    there too; none in the run's fixed `heldout` languages. An edit's other held-out
+    languages are masked out per edit (mpn.editing.memory)."""
+    return memory_texts(rows, hparams.memory_per_language,
+                        lambda lang: hparams.remembers(lang) and lang not in heldout)
 
 
 def precompute(editor: Editor, edits: list[dict], other_texts: list[Text] = ()) -> None:
@@ -62,8 +66,9 @@ class HeldOut:
         return cls(frozenset(by_task.get(task, languages)), fraction, seed)
 
     @classmethod
-    def from_hparams(cls, hparams: MPNHParams, seed: int, task: str | None = None) -> "HeldOut":
-        return cls.for_task(task, hparams.heldout_languages, hparams.heldout_by_task, hparams.heldout_fraction, seed)
+    def from_settings(cls, settings: HeldOutSettings, task: str | None = None, seed: int = 0) -> "HeldOut":
+        """params.yaml's `edit.heldout` for `task`."""
+        return cls.for_task(task, settings.languages, settings.by_task, settings.fraction, seed)
 
     def draw(self, edit_id: str, languages) -> frozenset[str]:
         rest = sorted(set(languages) - self.fixed)

@@ -40,11 +40,17 @@ def parse(cls, section: Any, where: str):
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(section) - set(fields))
     if unknown:
-        raise UserError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(fields))}")
+        raise UserError(f"{key_of(where, unknown[0])}: unknown key; allowed: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
     for name, value in section.items():
-        check(f"{where}.{name}", value, hints[name], fields[name].metadata.get("bounds"))
+        check(key_of(where, name), value, hints[name], fields[name].metadata.get("bounds"))
     return cls(**section)
+
+
+def key_of(where: str, name: str) -> str:
+    """A key's name in errors: `hparams.patcher` + `lr` -> hparams.patcher.lr; a route
+    that is not a section ends in a colon: `--set:` + `lr` -> `--set: lr`."""
+    return f"{where} {name}" if where.endswith(":") else f"{where}.{name}"
 
 
 def check(key: str, value: Any, kind, limits: dict | None) -> None:

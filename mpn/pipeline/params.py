@@ -7,11 +7,12 @@ reads a raw key and a typo or a bad value is a one-line error before any work.
 
 The dataclasses' defaults equal params.yaml's (tests/test_params.py compares them), so
 the library and the pipeline behave alike. Editing methods' sections (`hparams.<name>`)
-go through mpn.editing.methods.method_hparams.
+and `presets` go through mpn.editing.resolver.resolve_method.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from mpn.pipeline.errors import UserError
@@ -35,6 +36,24 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
+class HeldOutSettings:
+    """`edit.heldout`: the languages no term of an edit's loss may see, drawn by the run
+    (mpn.experiment.sequential.HeldOut), the same for every method."""
+    languages: list[str] = knob([])   # held out of every edit
+    by_task: dict = knob({})          # per task, its own instead ({xnli: [ur]})
+    fraction: float = knob(0.3, ge=0, le=1)  # the rotation: this share of each edit's other languages too
+
+    def __post_init__(self):
+        for task, langs in self.by_task.items():
+            if not (isinstance(langs, list) and all(isinstance(lang, str) for lang in langs)):
+                raise UserError(f"edit.heldout.by_task.{task} = {langs!r}; allowed: a list of language codes")
+
+    def fixed(self, task: str | None) -> list[str]:
+        """The task's languages held out of every edit."""
+        return sorted(self.by_task.get(task, self.languages))
+
+
+@dataclass(frozen=True)
 class EditSettings:
     """The `edit` section (features@<task> reads max_length, seed and num_threads)."""
     SECTION: ClassVar[str] = "edit"  # its key in params.yaml
@@ -47,6 +66,16 @@ class EditSettings:
     num_threads: int | None = knob(None, ge=0)  # the feature pass; null: torch's default
     processes: int = knob(0, ge=0)          # (seed, stream) jobs side by side; 0: one per CPU core
     seed: int = knob(0, ge=0)               # dropout views and bootstrap resampling
+    heldout: HeldOutSettings = field(default_factory=HeldOutSettings)
+
+    @classmethod
+    def from_params(cls, values: Any) -> "EditSettings":
+        """The section, with `heldout` read by its own dataclass."""
+        values = dict(values or {}) if isinstance(values, dict) else values
+        if not isinstance(values, dict):
+            raise UserError(f"{cls.SECTION}: expected a mapping of keys to values, got {values!r}")
+        heldout = parse(HeldOutSettings, values.pop("heldout", None), f"{cls.SECTION}.heldout")
+        return dataclasses.replace(parse(cls, values, cls.SECTION), heldout=heldout)
 
 
 TOP_LEVEL = ("tasks", "methods", "seeds")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mpn.data import get_task
-from mpn.editing.method_names import like_for_like
+from mpn.editing.method_names import like_for_like, read_presets
 from mpn.pipeline.io import atomic_folder, write_json, write_text
 from mpn.pipeline.knobs import knob
 from mpn.pipeline.params import pipeline, section
@@ -63,7 +63,7 @@ class AggregateOutputs:
         return self.root / "plots"
 
 
-def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> Comparisons:
+def paired_comparisons(reports: list[TaskReport], settings: AggregateParams, presets: dict) -> Comparisons:
     """Per task: every method against the first one in params `methods`, and every
     `X+mpn` against its like-for-like X (mpn-tuned against patcher-tuned) where both ran;
     keyed "method − baseline"."""
@@ -72,7 +72,7 @@ def paired_comparisons(reports: list[TaskReport], settings: AggregateParams) -> 
         first, *others = report.methods
         pairs = [(m, first) for m in others]
         pairs += [(m, base) for m in others
-                  if (base := like_for_like(m)) != m and base != first and base in report.methods]
+                  if (base := like_for_like(m, presets)) != m and base != first and base in report.methods]
         comparisons[report.task] = {
             f"{m} − {base}": compare_to_baseline(report.methods[m], report.methods[base],
                                                   settings.n_bootstrap, settings.seed)
@@ -87,7 +87,7 @@ def aggregate(params: dict[str, Any], inputs: ReportLayout, outputs_dir: Path) -
     top = pipeline(params)
     reports = load_reports(top.tasks, top.methods, inputs)
     outputs = AggregateOutputs(outputs_dir)
-    comparisons = paired_comparisons(reports, settings)
+    comparisons = paired_comparisons(reports, settings, read_presets(params))
     relations = {r.task: relation_lifts(r, get_task(r.task).relation, settings.n_bootstrap, settings.seed)
                  for r in reports}
 

@@ -101,7 +101,7 @@ class TaskReport:
 
     @property
     def heldout_languages(self) -> set[str]:
-        """Languages always held out of MPN's pool (`hparams.mpn.heldout_languages`); with the
+        """Languages always held out of MPN's pool (`edit.heldout.languages`); with the
         rotation, any language may be held out for some edits besides."""
         return {lang for r in self.methods.values() for lang in r.metrics["heldout_languages"]}
 

@@ -16,7 +16,7 @@ DEFINITIONS = """\
 - **ES** (edit success): the English edit input has the target label right after its edit.
 - **MG** (monolingual generalization): English rephrases of the edit input get the target label.
 - **CLG** (cross-lingual generalization): translations of the edit input, and their rephrases, get the target label; only texts the method did not train on count (unseen). Which texts those are differs between methods, so CLG unseen is never compared across methods.
-- **held-out** (the headline): CLG in the languages held out for that edit (fixed `hparams.mpn.heldout_languages`, plus the per-edit rotation `hparams.mpn.heldout_fraction`), the same draw for every method. No text in a held-out language enters any term of that edit's loss or stopping rule: not the batch, the memory, the validation memory, nor rows remembered from past edits.
+- **held-out** (the headline): CLG in the languages held out for that edit (fixed `edit.heldout.languages`, plus the per-edit rotation `edit.heldout.fraction`), the same draw for every method. No text in a held-out language enters any term of that edit's loss or stopping rule: not the batch, the memory, the validation memory, nor rows remembered from past edits.
 - **paraphrase**: CLG on the translated rephrases in the languages not held out. No method trains on them, so methods compare like for like; for MPN they are in-language paraphrases of a translation it trained on.
 - **seen**: CLG on the exact texts the method trained on during the edit (MPN's pool translations): recall, a sanity value, never generalization.
 - **pre**: the same texts predicted right before the edit (after the stream's earlier edits): the control.

@@ -24,7 +24,6 @@ from threadpoolctl import ThreadpoolController
 
 import mpn.editing.closed_form  # noqa: F401  (loads NumPy's and SciPy's BLAS, which the step calls, before _blas looks)
 from mpn.editing.memory import Memory
-from mpn.pipeline.errors import UserError
 from mpn.pipeline.knobs import knob
 from mpn.pipeline.schema import ENGLISH, Text
 
@@ -36,7 +35,6 @@ class MethodHParams:
 
     # without the MPN augmentation: the English input alone, the English memory alone
     k_translations = 0
-    heldout_languages = ()
     memory_per_language = 0   # memory rows in each other language it remembers (a field where a method has it)
     n_views = 0   # dropout copies of the edit input per training step (a field where a method has it)
 
@@ -46,8 +44,9 @@ class MethodHParams:
 
     def remembers(self, lang: str) -> bool:
         """May its memory hold rows in this language (up to `memory_per_language`)? Rows
-        in a language held out for an edit are masked out for that edit (mpn.editing.memory)."""
-        return lang not in self.heldout_languages
+        in a language held out for an edit are masked out for that edit (mpn.editing.memory),
+        and the run's fixed held-out languages are never loaded (memory_inputs)."""
+        return True
 
     def pool(self, translations: dict[str, Text], heldout: set[str]) -> list[str]:
         """The languages of `translations` this edit may train on."""
@@ -60,23 +59,10 @@ class MPNHParams:
     the English input together with translations sampled from the pool languages."""
     k_translations: int = knob(4, ge=0)  # translations sampled into each step's batch
     pool_languages: list[str] | None = knob(None)  # languages MPN may sample; None = all available
-    heldout_languages: list[str] = knob([])  # never sampled: the honest transfer test
-    # Per task, its own held-out languages instead ({xnli: [ur]}): the pipeline's edit
-    # stages read it (mpn.experiment.sequential.HeldOut); the Editor takes `heldout=` per edit.
-    heldout_by_task: dict = knob({})
-    # Language rotation (drawn by mpn.experiment.sequential, the same draw for every method): per
-    # edit, this share of the edit's other languages is held out too, seeded by the edit.
-    heldout_fraction: float = knob(0.3, ge=0, le=1)
     memory_per_language: int = knob(200, ge=0)  # memory items in each pool language, beside the English memory
 
-    def __post_init__(self):
-        for task, langs in self.heldout_by_task.items():
-            if not (isinstance(langs, list) and all(isinstance(lang, str) for lang in langs)):
-                raise UserError(f"hparams.mpn.heldout_by_task.{task} = {langs!r}; allowed: a list of language codes")
-
     def samples(self, lang: str) -> bool:
-        return (lang != ENGLISH and lang not in self.heldout_languages
-                and (self.pool_languages is None or lang in self.pool_languages))
+        return lang != ENGLISH and (self.pool_languages is None or lang in self.pool_languages)
 
     def remembers(self, lang: str) -> bool:
         return self.samples(lang)   # its changes stay silent in the languages it trains on
