@@ -8,13 +8,13 @@ import yaml
 
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
-from mpn.pipeline.io import read_jsonl
+from mpn.core.io import read_jsonl
 from mpn.editing.methods import MethodHParams
 from mpn.editing.resolver import resolve_method
 from mpn.model.classifier import Classifier
 from mpn.model.portable import load_classifier
-from mpn.pipeline.params import EditSettings, section
-from mpn.experiment.sequential import HeldOut, memory_inputs
+from mpn.core.params import EditSettings, section
+from mpn.experiment.heldout import HeldOut, memory_inputs
 
 
 @dataclass

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpn.pipeline.io import read_json
-from mpn.pipeline.schema import fact_of
+from mpn.core.io import read_json
+from mpn.core.schema import fact_of
 from mpn.report.paired import compare_to_baseline, hierarchical, per_edit
 from mpn.report.selection import Run, agreement_by_key
 

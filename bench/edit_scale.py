@@ -33,11 +33,12 @@ from mpn.data import load_rows
 from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
 from mpn.experiment.edit_sets import GroupIndex
-from mpn.experiment.sequential import SequentialEditing, summarize, timing
+from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.summary import summarize, timing
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_json, read_jsonl, write_json
-from mpn.pipeline.schema import model_input
+from mpn.core.errors import UserError
+from mpn.core.io import read_json, read_jsonl, write_json
+from mpn.core.schema import model_input
 
 EDIT_KINDS = ("mistakes", "counterfactual")
 

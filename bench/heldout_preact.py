@@ -18,7 +18,7 @@ from transfer_study import set_up
 from mpn.editing.features import FeatureStore
 from mpn.experiment.sequential import SequentialEditing
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.schema import ENGLISH, as_text
+from mpn.core.schema import ENGLISH, as_text
 from mpn.pipeline.stage import load_params
 
 

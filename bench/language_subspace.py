@@ -29,8 +29,8 @@ import torch
 
 from mpn.editing.features import FeatureStore
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.io import read_jsonl
-from mpn.pipeline.schema import ENGLISH, as_text
+from mpn.core.io import read_jsonl
+from mpn.core.schema import ENGLISH, as_text
 
 
 def paired_rows(rows: list[dict], index: dict, per_language: int) -> dict[str, torch.Tensor]:

@@ -59,11 +59,12 @@ from mpn.editing.method_names import AUGMENTATION, Preset, like_for_like, read_p
 from mpn.editing.features import FeatureStore
 from mpn.editing.resolver import resolve_method
 from mpn.experiment.run import EditRun
-from mpn.experiment.sequential import SequentialEditing, summarize
+from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.summary import summarize
 from mpn.pipeline.commands import stage_paths
-from mpn.pipeline.io import read_json, read_jsonl, write_json
-from mpn.pipeline.params import EditSettings, section
-from mpn.pipeline.schema import fact_of
+from mpn.core.io import read_json, read_jsonl, write_json
+from mpn.core.params import EditSettings, section
+from mpn.core.schema import fact_of
 from mpn.pipeline.stage import load_params
 from mpn.experiment.near import KINDS as NEAR_KINDS, near_rows
 from mpn.report.paired import compare_to_baseline, difference

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from mpn.pipeline.stage import setup_logging
-from mpn.pipeline.io import read_jsonl
+from mpn.core.io import read_jsonl
 from mpn.translate import RetryPolicy, TranslationCache, TranslationRunner, make_provider
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,11 +43,11 @@ from mpn.model.anatomy import Anatomy
 from mpn.model.card import ModelCard
 from mpn.model.classifier import predict_logits
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
-from mpn.pipeline import secrets
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.owned import check_writable
-from mpn.pipeline.params import MAX_LENGTH
-from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
+from mpn.core import secrets
+from mpn.core.errors import UserError
+from mpn.core.owned import check_writable
+from mpn.core.params import MAX_LENGTH
+from mpn.core.readers import DECODE_ERRORS, iter_jsonl
 from mpn.pipeline.stage import setup_logging
 from mpn.translate.on_demand import OnDemandTranslator
 from mpn.translate.settings import TranslateSettings, check_language

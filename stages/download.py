@@ -9,7 +9,7 @@ import argparse
 import logging
 
 from mpn.data.build import download_tasks
-from mpn.pipeline.params import pipeline
+from mpn.core.params import pipeline
 from mpn.pipeline.stage import load_params, run_stage
 
 log = logging.getLogger(__name__)

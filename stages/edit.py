@@ -30,12 +30,13 @@ from mpn.editing.features import FeatureStore
 from mpn.editing.methods import make_hparams
 from mpn.editing.resolver import read_resolved
 from mpn.experiment.run import EditRun
-from mpn.experiment.sequential import Checkpoints, headline, summarize, timing
+from mpn.experiment.checkpoints import Checkpoints
+from mpn.experiment.summary import headline, summarize, timing
 from mpn.model.device import resolve_device
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import csv_text, read_json, write_json, write_text
-from mpn.pipeline.params import EditSettings, pipeline, section
-from mpn.pipeline.schema import CURVE_COLUMNS, EDITS_COLUMNS
+from mpn.core.errors import UserError
+from mpn.core.io import csv_text, read_json, write_json, write_text
+from mpn.core.params import EditSettings, pipeline, section
+from mpn.core.schema import CURVE_COLUMNS, EDITS_COLUMNS
 from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)

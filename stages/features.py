@@ -21,9 +21,9 @@ from mpn.editing.resolver import read_resolved
 from mpn.experiment.finetune import FinetuneParams
 from mpn.model.device import resolve_device
 from mpn.model.portable import load_classifier
-from mpn.pipeline.io import read_jsonl
-from mpn.pipeline.params import EditSettings, pipeline, section
-from mpn.pipeline.schema import as_text
+from mpn.core.io import read_jsonl
+from mpn.core.params import EditSettings, pipeline, section
+from mpn.core.schema import as_text
 from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from mpn.experiment.finetune import FinetuneParams, TrainConfig, Trainer, base_m
 from mpn.model.anatomy import Anatomy
 from mpn.model.classifier import Classifier, default_prefix, load_encoder
 from mpn.model.portable import load_any
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import atomic_folder, csv_text, write_json, write_text
-from mpn.pipeline.params import section
+from mpn.core.errors import UserError
+from mpn.core.io import atomic_folder, csv_text, write_json, write_text
+from mpn.core.params import section
 from mpn.pipeline.stage import run_stage, set_threads, stage_args
 
 log = logging.getLogger(__name__)

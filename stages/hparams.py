@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from mpn.editing.resolver import resolve_method
-from mpn.pipeline.io import write_json
+from mpn.core.io import write_json
 from mpn.pipeline.stage import run_stage, stage_args
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from mpn.experiment.finetune import FinetuneParams, predict
 from mpn.model.anatomy import Anatomy
 from mpn.model.device import resolve_device
 from mpn.model.portable import load_classifier
-from mpn.pipeline.io import write_json, write_jsonl
-from mpn.pipeline.params import section
+from mpn.core.io import write_json, write_jsonl
+from mpn.core.params import section
 from mpn.pipeline.stage import run_stage, set_threads, stage_args
 
 log = logging.getLogger(__name__)

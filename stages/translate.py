@@ -9,8 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.params import section
+from mpn.core.errors import UserError
+from mpn.core.params import section
 from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
 from mpn.translate import TaskTranslator, TranslationCache, TranslationRunner, write_translations
 from mpn.translate.settings import TranslateSettings

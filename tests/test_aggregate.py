@@ -11,8 +11,8 @@ import matplotlib.image
 import pytest
 import yaml
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.params import section as read_section
+from mpn.core.errors import UserError
+from mpn.core.params import section as read_section
 from mpn.report import aggregate
 from mpn.report.aggregate import AggregateParams
 from mpn.data.xfacts.facts import relation_of

@@ -17,12 +17,12 @@ from mpn.cli import main
 from mpn.data.task_data import TaskData
 from mpn.data.store import raw_dir, stage_task
 from mpn.editing.editor import Editor
-from mpn.pipeline.io import read_jsonl, replace_folder
+from mpn.core.io import read_jsonl, replace_folder
 from mpn.editing.methods import PatcherHParams
 from mpn.model.classifier import predict_logits
 from mpn.model.patch import merge
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
-from mpn.pipeline.schema import SPLITS, make_row
+from mpn.core.schema import SPLITS, make_row
 from tiny import make_tiny_hf_classifier
 from stage_argv import stage_argv
 

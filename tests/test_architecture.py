@@ -25,14 +25,15 @@ def module_file(name: str) -> Path | None:
 # layer -> the layers it may import (each package's __init__ docstring says the same);
 # `mpn` itself (the version) may be imported by any
 LAYERS = {
-    "pipeline": set(),
-    "data": {"pipeline"},
-    "translate": {"pipeline", "data"},
-    "model": {"pipeline"},
-    "editing": {"pipeline", "model"},
-    "experiment": {"pipeline", "data", "model", "editing"},
-    "report": {"pipeline", "data", "editing", "experiment"},
-    "cli": {"pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
+    "core": set(),
+    "pipeline": {"core"},
+    "data": {"core"},
+    "translate": {"core", "data"},
+    "model": {"core"},
+    "editing": {"core", "model"},
+    "experiment": {"core", "data", "model", "editing"},
+    "report": {"core", "pipeline", "data", "editing", "experiment"},
+    "cli": {"core", "pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
 }
 
 

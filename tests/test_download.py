@@ -18,8 +18,8 @@ import pytest
 from mpn.data import load_meta, load_rows
 from mpn.data.build import download_tasks
 from mpn.data.splits import assign_units, parse_parts, split_sizes
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import SPLITS, fact_of
+from mpn.core.errors import UserError
+from mpn.core.schema import SPLITS, fact_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FEVER_LABELS = ["SUPPORTS", "REFUTES", "NOT ENOUGH INFO"]

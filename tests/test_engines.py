@@ -154,7 +154,7 @@ def test_mpn_trains_on_pool_translations_only(model_and_tokenizer):
 
 
 def test_unknown_method_engine_and_label_are_one_line_errors(model_and_tokenizer):
-    from mpn.pipeline.errors import UserError
+    from mpn.core.errors import UserError
     model, tokenizer = model_and_tokenizer
     with pytest.raises(UserError, match="unknown editing method 'rome'"):
         Editor(model, tokenizer, "rome")
@@ -278,7 +278,7 @@ def test_key_init_variants_start_where_they_say(model_and_tokenizer, key_init):
 
 
 def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, caplog):
-    from mpn.pipeline.errors import UserError
+    from mpn.core.errors import UserError
     model, tokenizer = model_and_tokenizer
     editor = Editor(model, tokenizer, "mpn", {"max_steps": 5}, memory=MEMORY)
     for text, translations, message in [("", {}, "edit text is empty"),
@@ -297,6 +297,6 @@ def test_edit_rejects_empty_text_and_unknown_language_keys(model_and_tokenizer, 
 
 
 def test_missing_model_directory_is_one_line(tmp_path):
-    from mpn.pipeline.errors import UserError
+    from mpn.core.errors import UserError
     with pytest.raises(UserError, match=f"no model at {tmp_path}/nope: the directory does not exist"):
         Classifier.from_pretrained(str(tmp_path / "nope"))

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from mpn.editing.editor import Editor
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.editing.features import FeatureExtractor, FeatureStore, as_text, stage_texts
 from mpn.model.classifier import Classifier, load_encoder
-from mpn.experiment.sequential import HeldOut, SequentialEditing
+from mpn.experiment.heldout import HeldOut
+from mpn.experiment.sequential import SequentialEditing
 from examples import LABELS, make_edits
 
 HPARAMS = {"max_steps": 200, "n_views": 3}

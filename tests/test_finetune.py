@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.model.classifier import Classifier, load_encoder, predict_logits
-from mpn.pipeline.params import section as read_section
+from mpn.core.params import section as read_section
 from mpn.experiment.finetune import (TrainConfig, Trainer, base_report, english_split, majority_baseline,
                                      model_input, predict)
 from mpn.model.device import resolve_device

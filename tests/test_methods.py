@@ -14,7 +14,7 @@ from mpn.editing.editor import Editor
 from mpn.editing.method_names import like_for_like, read_presets, split
 from mpn.editing.methods import REGISTRY, hparams_class, names, resolve
 from mpn.editing.resolver import resolve_method
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from examples import EDIT, MEMORY, VAL_MEMORY, wrong_label
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_grace_gives_an_input_the_nearest_key_that_covers_it():
 NEW_METHOD = '''
 from dataclasses import dataclass
 
-from mpn.pipeline.knobs import knob
+from mpn.core.knobs import knob
 from mpn.editing.methods.ft import FineTune, FTHParams
 
 

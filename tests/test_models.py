@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.model.classifier import Classifier, load_encoder, predict_logits
 
 

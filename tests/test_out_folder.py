@@ -19,8 +19,8 @@ from examples import TINY_CORPUS, other_label, write_jsonl
 from mpn.cli import main
 from mpn.editing.editor import Editor
 from mpn.model.portable import load_any, save_edited
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.owned import MARKER
+from mpn.core.errors import UserError
+from mpn.core.owned import MARKER
 
 
 def snapshot(folder: Path) -> dict[str, str]:

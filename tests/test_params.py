@@ -141,7 +141,7 @@ def code_defaults() -> dict[str, dict]:
     from mpn.editing.methods import base_name, hparams_class
     from mpn.experiment.edit_sets import EditSetConfig
     from mpn.experiment.finetune import FinetuneParams
-    from mpn.pipeline.params import EditSettings, Pipeline
+    from mpn.core.params import EditSettings, Pipeline
     from mpn.report.aggregate import AggregateParams
     from mpn.translate.settings import TranslateSettings
     sections = (DataConfig, TranslateSettings, FinetuneParams, EditSetConfig, EditSettings, AggregateParams)

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from mpn.editing.features import FeatureStore, as_text, edit_texts
-from mpn.pipeline.io import read_json, read_jsonl
-from mpn.experiment.sequential import HEADLINE, headline
+from mpn.core.io import read_json, read_jsonl
+from mpn.experiment.summary import HEADLINE, headline
 from tiny import make_tiny_encoder
 from stage_argv import stage_argv
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from dvc_render.html import HTML, PAGE_HTML
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.report.figures import write_figures
 from mpn.report.inputs import MethodReport, TaskReport
 from mpn.report.offline import TEMPLATE_PATH, build_template, inline_script

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from mpn.experiment.edit_sets import EditSetConfig, assign_streams, sample_edit_set
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.model.classifier import Classifier, load_encoder, predict_logits
-from mpn.pipeline.params import section as read_section
+from mpn.core.params import section as read_section
 from mpn.experiment.finetune import predict
 from tiny import make_tiny_encoder
 from stage_argv import stage_argv
@@ -162,7 +162,7 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 def write_project(root, encoder_dir) -> None:
     """A project folder: params.yaml and data/raw/toy in the contract's layout."""
     import yaml
-    from mpn.pipeline.io import write_json, write_jsonl
+    from mpn.core.io import write_json, write_jsonl
     rows = toy_rows()
     for split in ("train", "val", "edit", "test"):
         write_jsonl(root / "data/raw/toy" / f"{split}.jsonl", [r for r in rows if r["split"] == split])

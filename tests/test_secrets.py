@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mpn.pipeline import secrets
+from mpn.core import secrets
 from libre import make_fever_project
 from stage_argv import stage_argv
 

@@ -6,8 +6,13 @@ from mpn.experiment.metrics import rate, ratio
 from mpn.experiment.near import near_groups, near_rows, xfacts_key
 from mpn.model.classifier import Classifier, load_encoder
 from mpn.editing.methods import make_hparams
-from mpn.pipeline.params import EditSettings, section
-from mpn.experiment.sequential import HeldOut, SequentialEditing, edit_rates, language_rows, memory_inputs, summarize
+from mpn.core.params import EditSettings, section
+from mpn.experiment.checkpoints import Checkpoints
+from mpn.experiment.heldout import HeldOut, memory_inputs
+from mpn.experiment.scoring import edit_rates, language_rows
+from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.stream_log import StreamLog
+from mpn.experiment.summary import summarize
 
 from examples import LABELS, make_edits
 
@@ -153,7 +158,6 @@ def test_mpn_never_trains_on_a_rotated_out_language(editor):
 
 
 def test_checkpoints_load_saved_streams_and_drop_them_when_anything_changes(tmp_path):
-    from mpn.experiment.sequential import Checkpoints, StreamLog
     log = StreamLog(seed=1, edits=[{"stream": 0, "es": 1, "seconds": 0.5, "by_lang": {"de": {"pre": 0.0}}}],
                     locality_after=[1, 0], retained=[1])
     Checkpoints(tmp_path, "v1").save(1, 0, log)

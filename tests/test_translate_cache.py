@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate import TranslationCache
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate import RetryPolicy, TranslationCache, TranslationRunner, make_provider
 from libre import CLAIMS, LibreServer, make_fever_project
 from stage_argv import stage_argv

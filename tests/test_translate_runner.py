@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate import RateLimiter, RetryPolicy, TranslationCache, TranslationRunner
 from mpn.translate.base import ErrorKind, NotTranslated, Provider
 from mpn.translate.runner import NOT_ATTEMPTED

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate import (TaskTranslator, TranslateSettings, TranslationCache,
                            TranslationRunner, make_provider, write_translations)
 from stage_argv import stage_argv

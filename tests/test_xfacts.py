@@ -12,8 +12,8 @@ from mpn.data.build import download_tasks
 from mpn.data.xfacts import cldr, grammar
 from mpn.data.xfacts.facts import KINDS, RELATIONS, SUPPORTS, build_facts, name
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES, TEMPLATES, render
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import SPLITS
+from mpn.core.errors import UserError
+from mpn.core.schema import SPLITS
 
 LANGS = ["en", "de", "es", "fr", "pt", "ru", "zh", "ja", "ar", "hi", "sw"]
 FIELDS = {"id", "group", "lang", "variant", "split", "label", "claim"}

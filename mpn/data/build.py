@@ -9,8 +9,8 @@ from typing import Any
 from mpn.data.registry import get_task
 from mpn.data.settings import DataConfig
 from mpn.data.store import stage_task
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import replace_folder
+from mpn.core.errors import UserError
+from mpn.core.io import replace_folder
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ dropped. A claim found in two upstream files is kept in the one feeding the late
 (test before edit, val, train), so that no claim text crosses splits.
 
 A claim's group names the Wikipedia page of its first evidence sentence as its fact
-("Soul_Food_-LRB-film-RRB-~137334"; mpn.pipeline.schema.fact_of): claims about one page
+("Soul_Food_-LRB-film-RRB-~137334"; mpn.core.schema.fact_of): claims about one page
 share a split, and intervals resample pages. A claim without evidence (NOT ENOUGH INFO)
 is its own fact. (paper_dev and paper_test share no page.)
 """
@@ -21,9 +21,9 @@ from mpn.data.registry import Task, register
 from mpn.data.settings import DataConfig, choice, task_section
 from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
-from mpn.pipeline.schema import FACT_MARK, ORIGINAL, SPLITS, fact_group, make_row
+from mpn.core.errors import UserError
+from mpn.core.readers import DECODE_ERRORS, iter_jsonl
+from mpn.core.schema import FACT_MARK, ORIGINAL, SPLITS, fact_group, make_row
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from mpn.data.task_data import TaskData
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 if TYPE_CHECKING:  # for the annotation only: mpn.data.settings reads this registry's names
     from mpn.data.settings import DataConfig

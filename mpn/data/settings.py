@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mpn.data.registry import task_names
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import knob, parse
-from mpn.pipeline.schema import SPLITS
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob, parse
+from mpn.core.schema import SPLITS
 
 
 @dataclass(frozen=True)

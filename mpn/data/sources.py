@@ -12,8 +12,8 @@ import requests
 from tqdm import tqdm
 
 from mpn.data.settings import DataConfig
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import atomic_path
+from mpn.core.errors import UserError
+from mpn.core.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Sequence
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import SPLITS, fact_of
+from mpn.core.errors import UserError
+from mpn.core.schema import SPLITS, fact_of
 
 
 def split_sizes(n: int, weights: Sequence[float]) -> list[int]:

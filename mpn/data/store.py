@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from mpn.data.task_data import TaskData
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_json, read_jsonl, staging_folder, write_json, write_jsonl
-from mpn.pipeline.schema import SPLITS
+from mpn.core.errors import UserError
+from mpn.core.io import read_json, read_jsonl, staging_folder, write_json, write_jsonl
+from mpn.core.schema import SPLITS
 
 
 def check(data: TaskData) -> None:

@@ -1,9 +1,9 @@
-"""A task as built: its rows (in mpn.pipeline.schema's row schema) and its meta."""
+"""A task as built: its rows (in mpn.core.schema's row schema) and its meta."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mpn.pipeline.schema import SPLITS
+from mpn.core.schema import SPLITS
 
 
 @dataclass

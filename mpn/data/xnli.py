@@ -21,9 +21,9 @@ from mpn.data.registry import Task, register
 from mpn.data.settings import DataConfig, choice, languages, task_section
 from mpn.data.splits import apply_splits, parse_parts
 from mpn.data.task_data import TaskData
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.readers import DECODE_ERRORS, iter_tsv
-from mpn.pipeline.schema import ORIGINAL, fact_group, make_row
+from mpn.core.errors import UserError
+from mpn.core.readers import DECODE_ERRORS, iter_tsv
+from mpn.core.schema import ORIGINAL, fact_group, make_row
 
 log = logging.getLogger(__name__)
 

@@ -3,5 +3,5 @@
 patch (cached and full forward, the compiled step and update), and `Editor`, the entry
 point.
 
-Imports mpn.model and mpn.pipeline. Empty on purpose: `mpn.editing.method_names` loads
+Imports mpn.model and mpn.core. Empty on purpose: `mpn.editing.method_names` loads
 without numba."""

@@ -28,9 +28,9 @@ from mpn.editing.memory import Memory
 from mpn.editing.methods import MethodHParams, hparams_class, make_hparams, resolve
 from mpn.editing.methods.base import EditRequest
 from mpn.model.device import resolve_device
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import atomic_path
-from mpn.pipeline.params import MAX_LENGTH
+from mpn.core.errors import UserError
+from mpn.core.io import atomic_path
+from mpn.core.params import MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Editor:
 
         With the MPN augmentation the method trains on the `translations` of its pool
         languages, never on those in `heldout` (this edit's held-out languages: in the
-        pipeline, mpn.experiment.sequential.HeldOut's draw); no memory row in a held-out language enters any
+        pipeline, mpn.experiment.heldout.HeldOut's draw); no memory row in a held-out language enters any
         term of this edit's loss or stopping rule (mpn.editing.memory).
 
         Transactional: if anything raises inside (a bad input, Ctrl-C mid-training), the

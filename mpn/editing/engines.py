@@ -31,8 +31,8 @@ from mpn.editing.losses import Objective
 from mpn.model.anatomy import logits_of, model_inputs
 from mpn.model.classifier import tokenize
 from mpn.model.patch import FFNSite, PatchNeurons, PendingPatch, find_ffn_site, install_patches
-from mpn.pipeline.params import MAX_LENGTH
-from mpn.pipeline.schema import Text, as_text
+from mpn.core.params import MAX_LENGTH
+from mpn.core.schema import Text, as_text
 
 
 @dataclass

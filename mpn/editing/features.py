@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 from mpn.model.anatomy import Anatomy, model_inputs
 from mpn.model.classifier import tokenize
 from mpn.model.patch import find_ffn_site
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import atomic_path, read_json, write_json
-from mpn.pipeline.params import MAX_LENGTH
-from mpn.pipeline.schema import ENGLISH, Text, as_text
+from mpn.core.errors import UserError
+from mpn.core.io import atomic_path, read_json, write_json
+from mpn.core.params import MAX_LENGTH
+from mpn.core.schema import ENGLISH, Text, as_text
 
 
 def eval_texts(e: dict) -> dict[str, list[Text]]:

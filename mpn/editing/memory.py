@@ -14,7 +14,7 @@ from typing import AbstractSet
 
 import torch
 
-from mpn.pipeline.schema import ENGLISH, Text
+from mpn.core.schema import ENGLISH, Text
 
 
 @dataclass(frozen=True)

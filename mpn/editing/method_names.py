@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 AUGMENTATION = "+mpn"
 ALIASES = {"mpn": "patcher+mpn"}

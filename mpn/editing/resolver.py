@@ -11,7 +11,7 @@ line, a bench's variant string (`mpn-tuned:act_coef=50`). Layers, each over the 
     presets.<name>.set               for a preset: exactly what it changes
     overrides                        --set items, a variant's key=value items
 
-Each layer is checked on its own (mpn.pipeline.knobs: unknown key, type, bounds), so a
+Each layer is checked on its own (mpn.core.knobs: unknown key, type, bounds), so a
 bad value is one line that names the key where it was written, whatever the route.
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 from mpn.editing.method_names import PRESETS_SECTION, Preset, base_name, read_presets, split
 from mpn.editing.methods import MethodHParams, MPNHParams, hparams_class, make_hparams, names, resolve
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_json
-from mpn.pipeline.knobs import parse
+from mpn.core.errors import UserError
+from mpn.core.io import read_json
+from mpn.core.knobs import parse
 
 SECTION = "hparams"  # params.yaml: every method's section under one key, so a new method needs no dvc.yaml line
 

@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable, Sequence
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import knob
-from mpn.pipeline.schema import ENGLISH, ORIGINAL, SPLITS, Text, model_input
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob
+from mpn.core.schema import ENGLISH, ORIGINAL, SPLITS, Text, model_input
 
 log = logging.getLogger(__name__)
 

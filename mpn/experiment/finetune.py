@@ -21,10 +21,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from mpn.model.classifier import Classifier, predict_logits, tokenize
 from mpn.model.device import resolve_device
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import knob
-from mpn.pipeline.params import MAX_LENGTH
-from mpn.pipeline.schema import ORIGINAL, Text, model_input
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob
+from mpn.core.params import MAX_LENGTH
+from mpn.core.schema import ORIGINAL, Text, model_input
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ a fact's rows are not independent. The bootstrap resamples whole facts: each res
 draws facts with replacement from a fixed `universe` (every row of a drawn fact counts,
 as often as the fact was drawn), with the same draw for every seed, and, since the
 universe and the seed are the same, for every method measured on that edit set. A key
-that names its fact (mpn.pipeline.schema.fact_of: XNLI's pair under its premise, FEVER's
+that names its fact (mpn.core.schema.fact_of: XNLI's pair under its premise, FEVER's
 claim under its page) is resampled with its fact.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from mpn.pipeline.schema import fact_of
+from mpn.core.schema import fact_of
 
 
 def fact_weights(universe: Sequence[Hashable], n_bootstrap: int, seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ each fact another group of the task's data, never one the run edits:
 - entity: the same subject, another relation;
 - relation: the same relation, another subject.
 
-For a task whose groups name their fact (mpn.pipeline.schema.fact_of; XNLI: a pair
+For a task whose groups name their fact (mpn.core.schema.fact_of; XNLI: a pair
 under its premise; FEVER: a claim under its evidence page), one kind:
 
 - sibling: another group of the same fact (XNLI: the same premise with another
@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from mpn.pipeline.schema import ORIGINAL, fact_of, model_input, names_fact
+from mpn.core.schema import ORIGINAL, fact_of, model_input, names_fact
 
 KINDS = ("twin", "entity", "relation", "sibling")
 

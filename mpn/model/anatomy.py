@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 
 @dataclass

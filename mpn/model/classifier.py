@@ -23,9 +23,9 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig,
 from mpn.model.anatomy import Anatomy, logits_of, model_inputs
 from mpn.model.e5 import build_model, build_tokenizer, read_e5_file
 from mpn.model.patch import find_ffn_site, install_patches
-from mpn.pipeline.errors import UserError, first_line
-from mpn.pipeline.io import atomic_folder
-from mpn.pipeline.params import MAX_LENGTH
+from mpn.core.errors import UserError, first_line
+from mpn.core.io import atomic_folder
+from mpn.core.params import MAX_LENGTH
 
 log = logging.getLogger(__name__)
 

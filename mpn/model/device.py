@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 
 def resolve_device(name: str, where: str = "device") -> torch.device:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 MAGIC = b"E5S1"
 Q4_BLOCK = 32

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mpn.model.anatomy import Anatomy
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 
 class PatchNeurons(nn.Module):

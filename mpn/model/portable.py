@@ -27,10 +27,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from mpn.model.card import ModelCard
 from mpn.model.classifier import Classifier, ClassifierConfig
 from mpn.model.patch import find_ffn_site, merge
-from mpn.pipeline.errors import UserError, first_line
-from mpn.pipeline.io import atomic_folder
-from mpn.pipeline.owned import check_writable, mark
-from mpn.pipeline.params import MAX_LENGTH
+from mpn.core.errors import UserError, first_line
+from mpn.core.io import atomic_folder
+from mpn.core.owned import check_writable, mark
+from mpn.core.params import MAX_LENGTH
 
 MODELING_FILE = "modeling_mpn_edited.py"
 MODEL_CLASS = "EditedForSequenceClassification"
@@ -69,7 +69,7 @@ def _read_config(path: Path) -> dict:
 def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = None,
                 files: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
     """Write the editor's model, merged, to `folder`, with its model card as README.md and
-    any other `files` ({name: text}) beside it, and the marker (mpn.pipeline.owned) that
+    any other `files` ({name: text}) beside it, and the marker (mpn.core.owned) that
     lists them. `folder` must be new or empty; with `overwrite`, a folder this function
     wrote before is replaced atomically (built beside it, then swapped in). A folder
     holding anything else, or the model's own folder, is refused."""

@@ -1,6 +1,5 @@
-"""The pipeline's plumbing, the lowest layer: the stage runner (params, logging, one-line
-errors, the arithmetic pins), typed params sections, atomic file writes and line-numbered
-readers, the rule for folders written where the user names (owned.py), the row schema
-every stage agrees on, and secret scrubbing.
+"""The pipeline's runner: a stage's command line, params and logging with one-line
+errors (stage.py), the stage commands as dvc.yaml writes them (commands.py), and the
+arithmetic pins every stage runs under (cpu.py).
 
-Imports nothing else of mpn; torch only where a stage asks for threads."""
+Imports mpn.core; torch only where a stage asks for threads."""

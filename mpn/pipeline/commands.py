@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 ITEM = re.compile(r"\$\{item\.(\w+)\}")
 

@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 import yaml
 
-from mpn.pipeline import secrets
+from mpn.core import secrets
 from mpn.pipeline.cpu import pin_arithmetic
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.params import top_level
+from mpn.core.errors import UserError
+from mpn.core.params import top_level
 
 log = logging.getLogger("mpn")
 

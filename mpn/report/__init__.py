@@ -1,6 +1,6 @@
 """Reports: the aggregate stage's summary, tables, figures, DVC plot data, and the
 offline HTML template for `dvc plots show`.
-Imports mpn.pipeline, mpn.data (a task's relations), mpn.experiment (metrics) and
+Imports mpn.core, mpn.pipeline (the stage runner), mpn.data (a task's relations), mpn.experiment (metrics) and
 mpn.editing (method names)."""
 from mpn.report.aggregate import AggregateParams, aggregate
 from mpn.report.inputs import ReportLayout, load_reports

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from mpn.data import get_task
 from mpn.editing.method_names import like_for_like, read_presets
-from mpn.pipeline.io import atomic_folder, write_json, write_text
-from mpn.pipeline.knobs import knob
-from mpn.pipeline.params import pipeline, section
+from mpn.core.io import atomic_folder, write_json, write_text
+from mpn.core.knobs import knob
+from mpn.core.params import pipeline, section
 from mpn.report.figures import write_figures
 from mpn.report.inputs import ReportLayout, TaskReport, load_reports
 from mpn.report.paired import compare_to_baseline

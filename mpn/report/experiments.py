@@ -18,8 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import write_text
+from mpn.core.errors import UserError
+from mpn.core.io import write_text
 from mpn.pipeline.stage import run_stage
 from mpn.report.tables import fmt_rate, markdown_table
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_json
-from mpn.pipeline.schema import CURVE_COLUMNS
+from mpn.core.errors import UserError
+from mpn.core.io import read_json
+from mpn.core.schema import CURVE_COLUMNS
 
 # Each generalization rate comes with its pre-edit control and the lift (post - pre).
 GENERALIZATION = ("mg", "clg", "clg_heldout", "clg_paraphrase")

@@ -18,8 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import write_text
+from mpn.core.errors import UserError
+from mpn.core.io import write_text
 
 log = logging.getLogger(__name__)
 

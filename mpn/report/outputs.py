@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from mpn.pipeline.io import csv_text, write_text
+from mpn.core.io import csv_text, write_text
 
 
 def format_cell(value: Any) -> str:

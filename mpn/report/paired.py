@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mpn.experiment.metrics import rate
-from mpn.pipeline.schema import fact_of
+from mpn.core.schema import fact_of
 
 PAIRED_METRICS = ("es", "mg_lift", "clg_heldout_lift", "clg_paraphrase_lift", "locality_agreement")
 

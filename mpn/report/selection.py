@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mpn.pipeline.schema import fact_of
+from mpn.core.schema import fact_of
 from mpn.report.paired import per_edit
 
 LOCALITY_SLACK = 0.01   # one point of locality agreement

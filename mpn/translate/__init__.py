@@ -1,6 +1,6 @@
 """The translate stage's library: providers by name, a persistent cache, a batching and
 retrying runner, and the task-level logic that builds XFEVER-style translated rows.
-Imports mpn.pipeline and mpn.data."""
+Imports mpn.core and mpn.data."""
 from mpn.translate.cache import TranslationCache
 from mpn.translate.output import write_translations
 from mpn.translate.pacing import RateLimiter, RetryPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate.base import NotTranslated, Provider, one_line
 
 # Apertium names its modes with ISO 639-3 codes (eng-spa) or, in older pairs, 639-1 (en-es).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate.base import Provider
 
 DIRECTIONS = {("en", "pt"): "en-pt", ("pt", "en"): "pt-en"}

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS translations (

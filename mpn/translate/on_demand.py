@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate.cache import TranslationCache
 from mpn.translate.registry import make_provider
 from mpn.translate.runner import TranslationRunner

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mpn.pipeline.io import atomic_folder, write_json, write_jsonl
+from mpn.core.io import atomic_folder, write_json, write_jsonl
 
 
 def write_translations(out_dir: str | os.PathLike, rows: dict[str, list[dict]],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate.apertium import make_apertium
 from mpn.translate.base import Provider
 from mpn.translate.bergamot import make_bergamot

@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.io import read_json, read_jsonl
-from mpn.pipeline.schema import SPLITS
+from mpn.core.errors import UserError
+from mpn.core.io import read_json, read_jsonl
+from mpn.core.schema import SPLITS
 
 KEY_FIELDS = ("id", "group", "lang", "variant", "split", "label")
 

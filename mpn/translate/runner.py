@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mpn.pipeline import secrets
-from mpn.pipeline.errors import UserError
+from mpn.core import secrets
+from mpn.core.errors import UserError
 from mpn.translate.base import ErrorKind, NotTranslated, Provider, one_line
 from mpn.translate.cache import TranslationCache
 from mpn.translate.pacing import RateLimiter, RetryPolicy

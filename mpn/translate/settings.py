@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 from mpn.translate.pacing import RetryPolicy
 from mpn.translate.registry import check_provider_name
 

@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import ORIGINAL
+from mpn.core.errors import UserError
+from mpn.core.schema import ORIGINAL
 from mpn.translate.base import Provider
 from mpn.translate.registry import make_provider
 from mpn.translate.rows import carried_texts, groups_by_lang, load_raw, next_rephrase, texts_of, translated_row

@@ -15,8 +15,8 @@ import requests
 from deep_translator import DeeplTranslator, GoogleTranslator, LibreTranslator, MyMemoryTranslator, constants
 from deep_translator import exceptions as dt
 
-from mpn.pipeline import secrets
-from mpn.pipeline.errors import UserError
+from mpn.core import secrets
+from mpn.core.errors import UserError
 from mpn.translate import http_timeout
 from mpn.translate.base import ErrorKind, Provider, one_line
 

@@ -17,8 +17,8 @@ from mpn.data.splits import apply_splits
 from mpn.data.task_data import TaskData
 from mpn.data.xfacts.facts import KINDS, REFUTES, RELATIONS, SUPPORTS, Fact, build_facts, name, relation_of
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES, LANGUAGES, render
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.schema import ORIGINAL, SPLITS, make_row, rephrase
+from mpn.core.errors import UserError
+from mpn.core.schema import ORIGINAL, SPLITS, make_row, rephrase
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import importlib
 from mpn.editing.method_names import ALIASES, AUGMENTATION, base_name, split
 from mpn.editing.methods.base import EditRequest, Method, MethodHParams, MPNHParams, Outcome
 from mpn.editing.methods.patcher import PatcherHParams
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import parse
+from mpn.core.errors import UserError
+from mpn.core.knobs import parse
 
 # name -> "module:class": one line per method, imported when first used
 REGISTRY: dict[str, str] = {

@@ -24,8 +24,8 @@ from threadpoolctl import ThreadpoolController
 
 import mpn.editing.closed_form  # noqa: F401  (loads NumPy's and SciPy's BLAS, which the step calls, before _blas looks)
 from mpn.editing.memory import Memory
-from mpn.pipeline.knobs import knob
-from mpn.pipeline.schema import ENGLISH, Text
+from mpn.core.knobs import knob
+from mpn.core.schema import ENGLISH, Text
 
 
 @dataclass

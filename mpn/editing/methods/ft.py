@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from mpn.editing.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
 from mpn.editing.methods.patcher import right_rows
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import knob
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob
 
 
 @dataclass

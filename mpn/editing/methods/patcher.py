@@ -14,8 +14,8 @@ from mpn.editing.closed_form import memory_loss_value
 from mpn.editing.losses import Objective
 from mpn.editing.memory import Memory
 from mpn.editing.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
-from mpn.pipeline.knobs import knob
-from mpn.pipeline.schema import ENGLISH
+from mpn.core.knobs import knob
+from mpn.core.schema import ENGLISH
 
 
 @dataclass

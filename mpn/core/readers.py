@@ -6,7 +6,7 @@ import json
 import re
 from typing import IO, Iterator, Sequence
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 # Open text files with this error handler: an invalid byte becomes a lone surrogate that
 # `numbered` reports with its file and line, instead of a traceback naming neither.

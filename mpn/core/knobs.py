@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 
 def bounds(gt: float | None = None, ge: float | None = None, le: float | None = None,

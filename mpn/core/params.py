@@ -15,8 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.knobs import knob, parse
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob, parse
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ class Pipeline:
 @dataclass(frozen=True)
 class HeldOutSettings:
     """`edit.heldout`: the languages no term of an edit's loss may see, drawn by the run
-    (mpn.experiment.sequential.HeldOut), the same for every method."""
+    (mpn.experiment.heldout.HeldOut), the same for every method."""
     languages: list[str] = knob([])   # held out of every edit
     by_task: dict = knob({})          # per task, its own instead ({xnli: [ur]})
     fraction: float = knob(0.3, ge=0, le=1)  # the rotation: this share of each edit's other languages too

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 import mpn
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 MARKER = "mpn_edit.json"
 WRITER = "mpn-edit"

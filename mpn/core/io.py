@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from mpn.pipeline.errors import UserError
-from mpn.pipeline.readers import DECODE_ERRORS, iter_jsonl
+from mpn.core.errors import UserError
+from mpn.core.readers import DECODE_ERRORS, iter_jsonl
 
 
 @contextlib.contextmanager

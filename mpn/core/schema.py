@@ -3,7 +3,7 @@ section 3), the text an edit or feature is keyed by, and the columns of the per-
 curve reports. Light on purpose (no torch, no task modules): everything imports it."""
 from __future__ import annotations
 
-from mpn.pipeline.errors import UserError
+from mpn.core.errors import UserError
 
 SPLITS = ("train", "val", "edit", "test")
 ORIGINAL = "original"     # a row's variant: the item itself, not a rephrasing
