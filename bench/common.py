@@ -2,13 +2,16 @@
 loaded the way the edit stage loads them."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Callable
 
 import yaml
 
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
 from mpn.core.io import read_jsonl
+from mpn.core.errors import UserError
 from mpn.editing.methods import MethodHParams
 from mpn.editing.resolver import resolve_method
 from mpn.model.classifier import Classifier
@@ -57,3 +60,14 @@ def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
                    memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams, fixed),
                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams, fixed),
                    params=params, method=resolved.method, task=task)
+
+
+def bench_main(main: Callable[[], None]) -> None:
+    """A bench's main(), with bad input (a variant, an override, a missing file) as one
+    line on stderr and exit code 2, as a stage reports it; unlike a stage, the arithmetic
+    is left as the libraries choose it (the recorded studies ran so)."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import load_task
+from common import bench_main, load_task
 
 from mpn.data import load_rows
 from mpn.editing.editor import Editor
@@ -151,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

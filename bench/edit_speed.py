@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from common import TaskRun, load_task
+from common import TaskRun, bench_main, load_task
 from mpn.editing.editor import Editor
 from mpn.experiment.sequential import as_text, precompute
 
@@ -60,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

@@ -13,6 +13,7 @@ import argparse
 import json
 import statistics
 
+from common import bench_main
 from transfer_study import set_up
 
 from mpn.editing.features import FeatureStore
@@ -76,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from common import load_task
+from common import bench_main, load_task
 from edit_scale import EDIT_KINDS, cached_features, long_stream, stream_key
 
 from mpn.editing.editor import Editor
@@ -123,4 +123,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)

@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 import yaml
+from common import bench_main
 
 from mpn.editing.method_names import AUGMENTATION, Preset, like_for_like, read_presets, split
 from mpn.editing.features import FeatureStore
@@ -306,6 +307,8 @@ def main() -> None:
     exclude = frozenset(fact_of(r["group"]) for r in read_jsonl(args.exclude_facts)) if args.exclude_facts else frozenset()
     params = load_params()
     presets = read_presets(params)
+    for spec in args.variants:  # every variant checked before any work
+        parse_variant(spec, params)
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     print(json.dumps({"task": args.task, "sources": sources(args.task)}), flush=True)
     variants = [BASELINE] + [v for v in args.variants if v != BASELINE]
@@ -326,4 +329,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(main)
