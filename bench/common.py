@@ -1,7 +1,9 @@
-"""What the editing benchmarks share: a task's model, edits and sets from a pipeline run,
-loaded the way the edit stage loads them."""
+"""What the editing benchmarks share: the edit stage's run of a method on a task
+(`load_run`, mpn.experiment.run), or its model and sets alone (`load_task`, for a bench
+that builds its own editors: bench/edit_speed.py), and one-line errors (`bench_main`)."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -17,7 +19,9 @@ from mpn.editing.resolver import resolve_method
 from mpn.model.classifier import Classifier
 from mpn.model.portable import load_classifier
 from mpn.core.params import EditSettings, section
+from mpn.editing.features import FeatureStore
 from mpn.experiment.heldout import HeldOut, memory_inputs
+from mpn.experiment.run import EditRun
 
 
 @dataclass
@@ -60,6 +64,21 @@ def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
                    memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams, fixed),
                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams, fixed),
                    params=params, method=resolved.method, task=task)
+
+
+def load_run(task: str, method: str, overrides: list[str] = (), seed: int = 0,
+             features: FeatureStore | None = None, precompute: bool = True, **settings) -> EditRun:
+    """The edit stage's run of `method` on `task` (mpn.experiment.run), from a pipeline run
+    (`dvc repro`) and the current params.yaml: `overrides` ("key=value") over the method's
+    hyperparameters, checked like every other route; `settings` over params.yaml's `edit`
+    (e.g. eval_every); `seed` seeds the dropout views and the runner's held-out draw."""
+    params = load_params()
+    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
+    resolved = resolve_method(params, method, values, f"{method} overrides:")
+    paths = stage_paths("edit", {"task": task, "method": method})  # where dvc.yaml puts them
+    edit_settings = dataclasses.replace(section(params, EditSettings), seed=seed, **settings)
+    return EditRun.from_paths(resolved.method, resolved.hparams, task, paths["model"], paths["edits"], edit_settings,
+                              features, seed=seed, precompute=precompute)
 
 
 def bench_main(main: Callable[[], None]) -> None:

@@ -26,14 +26,12 @@ import resource
 import time
 from pathlib import Path
 
-import torch
-from common import bench_main, load_task
+from common import bench_main, load_run
 
 from mpn.data import load_rows
-from mpn.editing.editor import Editor
 from mpn.editing.features import FeatureStore
 from mpn.experiment.edit_sets import GroupIndex
-from mpn.experiment.sequential import SequentialEditing
+from mpn.experiment.run import EditRun
 from mpn.experiment.summary import summarize, timing
 from mpn.pipeline.commands import stage_paths
 from mpn.core.errors import UserError
@@ -83,23 +81,20 @@ def cached_features(cache, key: dict) -> FeatureStore | None:
     return FeatureStore.load(cache)
 
 
-def long_stream(task, task_name: str, method: str, n: int, eval_every: int, seed: int,
-                kind: str = "mistakes", features: FeatureStore | None = None):
-    """The runner (its editor included) and one stream: the pipeline's edits, then `kind`
-    extra ones, with every text's features computed (those in `features` taken as they
-    are). Returns (runner, stream, groups that sample_edits uses)."""
-    editor = Editor(task.model, task.tokenizer, method, task.hparams, memory=task.memory,
-                    val_memory=task.val_memory, max_length=task.max_length, features=features)
-    used = {r["group"] for r in task.edits + task.locality}
-    used |= {r["group"] for name in ("memory", "memory_val")  # TaskRun keeps only their texts
-             for r in read_jsonl(stage_paths("sample_edits", {"task": task_name})["out"] / f"{name}.jsonl")}
+def long_stream(run: EditRun, task_name: str, n: int, seed: int, kind: str = "mistakes"):
+    """One stream for `run`'s runner: the pipeline's edits, then `kind` extra ones, with
+    every text's features computed (those in the run's features taken as they are).
+    Returns (stream, groups that sample_edits uses)."""
+    editor = run.runner.editor
+    folder = stage_paths("sample_edits", {"task": task_name})["out"]
+    used = {r["group"] for r in run.edits + run.runner.locality}
+    used |= {r["group"] for name in ("memory", "memory_val") for r in read_jsonl(folder / f"{name}.jsonl")}
     extra = extra_edits(task_name, editor.labels, editor.predict, used, seed, kind)
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.
-    stream = [dict(e, stream=0) for e in (task.edits + extra)[:2 * n]]
-    runner = SequentialEditing(editor, task.locality, task.heldout(seed), eval_every)
-    runner.precompute(stream)
-    return runner, stream, used
+    stream = [dict(e, stream=0) for e in (run.edits + extra)[:2 * n]]
+    run.runner.precompute(stream)
+    return stream, used
 
 
 def main() -> None:
@@ -116,13 +111,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder for the stream's features, shared by runs of the same stream")
     args = parser.parse_args()
-    task = load_task(args.task, args.method, args.set)
     key = stream_key(args.task, args.seed, args.n, args.edits)
     features = cached_features(args.cache, key)
-    torch.manual_seed(args.seed)
     start = time.perf_counter()
-    runner, stream, used = long_stream(task, args.task, task.method, args.n, args.eval_every,
-                                       args.seed, args.edits, features)
+    run = load_run(args.task, args.method, args.set, args.seed, features, precompute=False,
+                   eval_every=args.eval_every)
+    runner = run.runner
+    stream, used = long_stream(run, args.task, args.n, args.seed, args.edits)
     setup = time.perf_counter() - start
     if args.cache is not None and features is None:
         runner.editor.engine.store().save(args.cache)

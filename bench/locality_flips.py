@@ -23,12 +23,11 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from common import bench_main, load_task
+from common import bench_main, load_run
 from edit_scale import EDIT_KINDS, cached_features, long_stream, stream_key
 
-from mpn.editing.editor import Editor
 from mpn.experiment.edit_sets import reshuffle_streams
-from mpn.experiment.sequential import SequentialEditing, as_text
+from mpn.core.schema import as_text
 
 
 def word_overlap(a, b) -> float:
@@ -36,16 +35,6 @@ def word_overlap(a, b) -> float:
     a, b = (" ".join(t) if isinstance(t, tuple) else t for t in (a, b))
     x, y = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
     return len(x & y) / max(len(x | y), 1)
-
-
-def pipeline_streams(task, method: str, seed: int):
-    """The edit stage's runner and its streams for `seed`."""
-    editor = Editor(task.model, task.tokenizer, method, dataclasses.replace(task.hparams, seed=seed),
-                    memory=task.memory, val_memory=task.val_memory, max_length=task.max_length)
-    runner = SequentialEditing(editor, task.locality, task.heldout(seed), eval_every=10**9)
-    runner.precompute(task.edits)
-    edits = reshuffle_streams(task.edits, seed)
-    return runner, [[e for e in edits if e["stream"] == s] for s in sorted({e["stream"] for e in edits})]
 
 
 @torch.no_grad()
@@ -92,16 +81,18 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="long stream: the features bench/edit_scale.py --cache saved for this stream")
     args = parser.parse_args()
-    task = load_task(args.task, args.method, args.set)
-    torch.manual_seed(args.seed)
     if args.streams == "long":
         features = cached_features(args.cache, stream_key(args.task, args.seed, args.n, args.edits))
-        runner, stream, _ = long_stream(task, args.task, task.method, args.n, 100, args.seed, args.edits, features)
+        run = load_run(args.task, args.method, args.set, args.seed, features, precompute=False, eval_every=100)
+        stream, _ = long_stream(run, args.task, args.n, args.seed, args.edits)
         streams, limit = [stream], args.n
-    else:
-        runner, streams = pipeline_streams(task, task.method, args.seed)
-        limit = None
-    texts = [as_text(r["input"]) for r in task.locality]
+    else:  # the edit stage's streams for this seed
+        run = load_run(args.task, args.method, args.set, args.seed, eval_every=10**9)
+        run.runner.editor.hparams = dataclasses.replace(run.hparams, seed=args.seed)
+        edits = reshuffle_streams(run.edits, args.seed)
+        streams, limit = [[e for e in edits if e["stream"] == s] for s in sorted({e["stream"] for e in edits})], None
+    runner = run.runner
+    texts = [as_text(r["input"]) for r in runner.locality]
     rows, n_items, n_made = [], 0, 0
     for stream in streams:
         log = runner.run(stream, max_per_stream=limit)[0]

@@ -43,11 +43,15 @@ class EditRun:
                    settings: EditSettings, features: FeatureStore | None = None, max_edits: int | None = None,
                    exclude: frozenset[str] = frozenset(),
                    near: Callable[[list[str]], dict[str, list[dict]]] | None = None,
-                   runner_class: type[SequentialEditing] = SequentialEditing) -> "EditRun":
+                   runner_class: type[SequentialEditing] = SequentialEditing, seed: int = 0,
+                   precompute: bool = True) -> "EditRun":
         """The run over the edit sets in folder `edits` (stage sample_edits): its first
         `max_edits` edits, less those of facts in `exclude`; `near` maps the edits' groups
-        to their near-locality rows (mpn.experiment.near), measured beside locality."""
-        heldout = HeldOut.from_settings(settings.heldout, task)
+        to their near-locality rows (mpn.experiment.near), measured beside locality. The
+        runner holds the held-out draw of `seed` (`run` draws each seed's own). Every text of
+        the edits is computed up front unless `precompute` is off (a caller adding edits of
+        its own computes them all at once, so the dropout views come out as one draw)."""
+        heldout = HeldOut.from_settings(settings.heldout, task, seed)
         rows = [e for e in read_jsonl(edits / "edits.jsonl")[:max_edits] if fact_of(e["group"]) not in exclude]
         if not rows:
             raise UserError(f"{edits / 'edits.jsonl'} has no edits{' outside the excluded facts' if exclude else ''}: "
@@ -58,9 +62,10 @@ class EditRun:
                         memory=memory_inputs(read_jsonl(edits / "memory.jsonl"), hparams, heldout.fixed),
                         val_memory=memory_inputs(read_jsonl(edits / "memory_val.jsonl"), hparams, heldout.fixed),
                         max_length=settings.max_length, features=features, device=settings.device)
-        runner = runner_class(editor, read_jsonl(edits / "locality.jsonl"), eval_every=settings.eval_every,
+        runner = runner_class(editor, read_jsonl(edits / "locality.jsonl"), heldout, eval_every=settings.eval_every,
                               near=near([e["group"] for e in rows]) if near else None)
-        runner.precompute(rows)  # what the features file lacks (nothing, in the pipeline)
+        if precompute:
+            runner.precompute(rows)  # what the features file lacks (nothing, in the pipeline)
         return cls(method, hparams, heldout, rows, runner)
 
     def run(self, seeds: list[int], checkpoints: Checkpoints | None = None, processes: int = 0) -> list[StreamLog]:
