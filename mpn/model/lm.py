@@ -1,0 +1,218 @@
+"""Decoder language models as edit targets: the last MLP of any Hugging Face causal LM,
+found by structure, with patch neurons in it.
+
+A gated MLP (Gemma, Llama, Qwen2, Mistral) computes down(act(gate(h)) * up(h)); a patch
+neuron there is a gate key, an up key and a value, and adds
+
+    act(k_g . h + b_g) * (k_u . h) * v
+
+A plain MLP (GPT-2's Conv1D pair) computes proj(act(fc(h))); a patch adds
+act(k . h + b) * v, the classifier's form (mpn.model.patch), with the up factor fixed at 1.
+
+With the patches in the last layer, nothing before the MLP depends on them: at every
+position the MLP's input `h` and the residual it is added to are those of the unpatched
+model. So logits follow in closed form from the two (`LMSite.logits`):
+
+    logits = head(final_norm(residual + post_norm(mlp(h) + patches(h))))
+
+where `post_norm` is the layer's norm after the MLP where it has one (Gemma), and the
+head applies the model's logit soft-cap where it has one. `capture` reads `h` and the
+residual once; the cached engine trains on them (tests/test_lm.py checks the closed form
+against the hooked full model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mpn.core.errors import UserError
+
+GATED = ("gate_proj", "up_proj", "down_proj")  # Gemma, Llama, Qwen2, Mistral
+PLAIN = ("c_fc", "c_proj")                       # GPT-2 (Conv1D, weights stored (in, out))
+
+
+class LMPatches(nn.Module):
+    """The committed patch neurons (frozen) and at most one pending, trainable one; added
+    to the last MLP's output by a forward hook (`LMSite.install`)."""
+
+    def __init__(self, hidden: int, activation: nn.Module, gated: bool):
+        super().__init__()
+        self.activation, self.gated = activation, gated
+        self.gate_keys = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)  # (n, hidden)
+        self.up_keys = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)    # (n, hidden)
+        self.biases = nn.Parameter(torch.zeros(0), requires_grad=False)             # (n,)
+        self.values = nn.Parameter(torch.zeros(0, hidden), requires_grad=False)     # (n, hidden)
+        self.pending: nn.ParameterDict | None = None
+
+    @property
+    def count(self) -> int:
+        return self.gate_keys.shape[0] + (self.pending is not None)
+
+    def start(self, gate_key: torch.Tensor, up_key: torch.Tensor, bias: float, value: torch.Tensor) -> nn.ParameterDict:
+        """A new trainable patch (its tensors copied)."""
+        if self.pending is not None:
+            raise RuntimeError("a patch is already being trained; commit() or discard() it first")
+        self.pending = nn.ParameterDict({
+            "gate_key": nn.Parameter(gate_key.detach().clone()), "up_key": nn.Parameter(up_key.detach().clone()),
+            "bias": nn.Parameter(torch.tensor(float(bias))), "value": nn.Parameter(value.detach().clone())})
+        return self.pending
+
+    def commit(self) -> None:
+        """Freeze the pending patch beside the committed ones."""
+        p = self.pending
+        for name, new in (("gate_keys", p["gate_key"]), ("up_keys", p["up_key"]), ("biases", p["bias"]),
+                          ("values", p["value"])):
+            old = getattr(self, name)
+            setattr(self, name, nn.Parameter(torch.cat([old.data, new.detach()[None]]), requires_grad=False))
+        self.pending = None
+
+    def discard(self) -> None:
+        self.pending = None
+
+    def preact(self, h: torch.Tensor) -> torch.Tensor:
+        """Every patch's gate pre-activation, the pending one last. (..., hidden) -> (..., count)"""
+        a = h @ self.gate_keys.T + self.biases
+        if self.pending is not None:
+            a = torch.cat([a, (h @ self.pending["gate_key"] + self.pending["bias"])[..., None]], dim=-1)
+        return a
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """What the patches add to the MLP's output. (..., hidden) -> (..., hidden)"""
+        gate_keys, up_keys, values = self.gate_keys, self.up_keys, self.values
+        if self.pending is not None:
+            p = self.pending
+            gate_keys = torch.cat([gate_keys, p["gate_key"][None]])
+            up_keys = torch.cat([up_keys, p["up_key"][None]])
+            values = torch.cat([values, p["value"][None]])
+        weight = self.activation(self.preact(h))                                   # (..., count)
+        if self.gated:
+            weight = weight * (h @ up_keys.T)
+        return weight @ values
+
+
+@dataclass
+class LMSite:
+    """The last layer's MLP of a causal LM and what follows it."""
+    model: nn.Module
+    mlp: nn.Module
+    activation: nn.Module
+    gated: bool
+    pre_norm: nn.Module             # its input is the residual the MLP's output is added to
+    post_norm: nn.Module | None     # applied to the MLP's output before the residual (Gemma)
+    final_norm: nn.Module
+    head: nn.Module                 # hidden -> vocabulary logits
+    softcap: float | None           # logits = tanh(logits / softcap) * softcap
+
+    @property
+    def hidden(self) -> int:
+        return self.head.in_features
+
+    def mlp_out(self, h: torch.Tensor) -> torch.Tensor:
+        """The unpatched MLP, computed from its parts (the full model's hook adds the
+        patches; here `logits` does). (..., hidden) -> (..., hidden)"""
+        m = self.mlp
+        if self.gated:
+            return m.down_proj(self.activation(m.gate_proj(h)) * m.up_proj(h))
+        return m.c_proj(self.activation(m.c_fc(h)))
+
+    def logits(self, h: torch.Tensor, residual: torch.Tensor, patches: LMPatches | None) -> torch.Tensor:
+        """Vocabulary logits from the MLP's input and the residual, with `patches`.
+        (..., hidden) x2 -> (..., vocab)"""
+        out = self.mlp_out(h)
+        if patches is not None and patches.count:
+            out = out + patches(h)
+        if self.post_norm is not None:
+            out = self.post_norm(out)
+        logits = self.head(self.final_norm(residual + out))
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    def install(self, patches: LMPatches) -> None:
+        """Add `patches` to the MLP's output in the full model (a forward hook)."""
+        self.mlp.register_forward_hook(lambda module, inputs, output:
+                                       output + patches(inputs[0]) if patches.count else output)
+
+    @torch.no_grad()
+    def capture(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The MLP's input and the residual at every position, unpatched. (batch, seq) -> 2 x (batch, seq, hidden)"""
+        seen = {}
+
+        def record(name: str):
+            def hook(module, args) -> None:
+                seen[name] = args[0]
+            return hook
+
+        hooks = [self.pre_norm.register_forward_pre_hook(record("residual")),
+                 self.mlp.register_forward_pre_hook(record("h"))]
+        try:
+            self.model(input_ids=input_ids, attention_mask=attention_mask)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return seen["h"], seen["residual"]
+
+
+def _last_layer(model: nn.Module) -> nn.Module:
+    n_layers = model.config.num_hidden_layers
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
+    if not lists:
+        raise UserError(f"unsupported language model {type(model).__name__}: no list of {n_layers} layers found")
+    return lists[0][-1]
+
+
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm"))
+
+
+def find_lm_site(model: nn.Module) -> LMSite:
+    """The last layer's MLP by structure (gate/up/down or fc/proj), its norms found by
+    what they compute: the one whose output is the MLP's input (pre), the one whose input
+    is the MLP's output (post, if any), on one probe forward pass."""
+    layer = _last_layer(model)
+    mlp = next((m for m in layer.modules() if all(hasattr(m, name) for name in GATED)), None)
+    gated = mlp is not None
+    mlp = mlp or next((m for m in layer.modules() if all(hasattr(m, name) for name in PLAIN)), None)
+    if mlp is None:
+        raise UserError(f"unsupported language model {type(model).__name__}: the last layer has no MLP "
+                        f"({'/'.join(GATED)} or {'/'.join(PLAIN)})")
+    activation = getattr(mlp, "act_fn", None) or getattr(mlp, "act", None)
+    head = model.get_output_embeddings()
+    final_norm = next((m for name, m in model.named_modules() if _is_norm(m) and name.count(".") <= 1
+                       and name.split(".")[-1] in ("norm", "ln_f", "final_layernorm")), None)
+    if activation is None or head is None or final_norm is None:
+        raise UserError(f"unsupported language model {type(model).__name__}: no MLP activation, output "
+                        "embedding or final norm found")
+    pre_norm, post_norm = _mlp_norms(model, layer, mlp)
+    return LMSite(model, mlp, activation, gated, pre_norm, post_norm, final_norm, head,
+                  getattr(model.config, "final_logit_softcapping", None))
+
+
+@torch.no_grad()
+def _mlp_norms(model: nn.Module, layer: nn.Module, mlp: nn.Module) -> tuple[nn.Module, nn.Module | None]:
+    norms = [m for m in layer.children() if _is_norm(m)]
+    seen: dict = {"in": [], "out": []}
+
+    def record_mlp(module, args, out) -> None:
+        seen.update(mlp_in=args[0], mlp_out=out)
+
+    def record_norm(module, args, out) -> None:
+        seen["in"].append((module, args[0]))
+        seen["out"].append((module, out))
+
+    hooks = [mlp.register_forward_hook(record_mlp)] + [norm.register_forward_hook(record_norm) for norm in norms]
+    try:
+        probe = torch.tensor([[1, 2, 3]], device=next(model.parameters()).device)
+        model(input_ids=probe, attention_mask=torch.ones_like(probe))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    pre = next((m for m, out in seen["out"] if out.shape == seen["mlp_in"].shape and torch.equal(out, seen["mlp_in"])),
+               None)
+    post = next((m for m, x in seen["in"] if x.shape == seen["mlp_out"].shape and torch.equal(x, seen["mlp_out"])),
+                None)
+    if pre is None:
+        raise UserError(f"unsupported language model {type(model).__name__}: no norm feeds the last MLP")
+    return pre, post

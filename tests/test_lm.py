@@ -1,0 +1,47 @@
+"""Decoder LMs as edit targets (mpn.model.lm): the last MLP found by structure in a
+gated (Llama, Gemma 3) and a plain (GPT-2) model, and the closed form from cached MLP
+inputs equal to the full model with the patches hooked in."""
+import pytest
+import torch
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from mpn.model.lm import LMPatches, find_lm_site
+
+SIZES = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+
+
+def tiny(kind: str):
+    torch.manual_seed(0)
+    if kind == "llama":
+        model = LlamaForCausalLM(LlamaConfig(**SIZES, num_key_value_heads=1))
+    elif kind == "gemma3":
+        model = Gemma3ForCausalLM(Gemma3TextConfig(**SIZES, num_key_value_heads=1, head_dim=16,
+                                                   final_logit_softcapping=30.0))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=97, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                                           eos_token_id=0))
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind, gated, post_norm", [("llama", True, False), ("gemma3", True, True),
+                                                    ("gpt2", False, False)])
+def test_cached_logits_equal_the_hooked_full_model(kind, gated, post_norm):
+    model = tiny(kind)
+    site = find_lm_site(model)
+    assert site.gated == gated and (site.post_norm is not None) == post_norm
+    ids = torch.randint(1, 97, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0  # a padded row
+    h, residual = site.capture(ids, mask)                              # (batch, seq, hidden) each
+    base = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.allclose(site.logits(h, residual, None), base, atol=1e-5)
+    patches = LMPatches(site.hidden, site.activation, gated)
+    site.install(patches)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(2):  # a committed patch and a pending one, both large enough to move the logits
+        patches.start(h[0, 3], torch.randn(site.hidden, generator=g), 0.5, torch.randn(site.hidden, generator=g))
+        patches.commit()
+    patches.start(h[1, 2], torch.randn(site.hidden, generator=g), -0.5, torch.randn(site.hidden, generator=g))
+    full = model(input_ids=ids, attention_mask=mask).logits           # (batch, seq, vocab)
+    assert not torch.allclose(full, base, atol=1e-3)
+    assert torch.allclose(site.logits(h, residual, patches), full, atol=1e-5)
