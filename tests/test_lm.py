@@ -45,3 +45,47 @@ def test_cached_logits_equal_the_hooked_full_model(kind, gated, post_norm):
     full = model(input_ids=ids, attention_mask=mask).logits           # (batch, seq, vocab)
     assert not torch.allclose(full, base, atol=1e-3)
     assert torch.allclose(site.logits(h, residual, patches), full, atol=1e-5)
+
+
+CORPUS = ["the currency of japan is the yen", "die währung von japan ist der yen",
+          "la moneda de japón es el yen", "la monnaie du japon est le yen", "euro",
+          "paris is a city in france", "a man is playing a guitar"]
+
+
+@pytest.fixture(scope="module")
+def lm_and_tokenizer():
+    from tiny import make_tiny_tokenizer
+    tokenizer = make_tiny_tokenizer(CORPUS)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**{**SIZES, "vocab_size": tokenizer.vocab_size}, num_key_value_heads=1))
+    return model.eval(), tokenizer
+
+
+def test_an_edit_makes_the_target_the_greedy_completion_and_spares_unrelated_prompts(lm_and_tokenizer):
+    from mpn.editing.lm_patcher import LMEditor, locality
+    model, tokenizer = lm_and_tokenizer
+    memory = ["paris is a city in france", "a man is playing a guitar"]
+    editor = LMEditor(model, tokenizer, memory=memory)
+    prompt, target = "the currency of japan is the", " euro"
+    assert not editor.completes(prompt, target)
+    before = editor.next_token_logits(memory)
+    result = editor.edit(prompt, target)
+    assert result.success and editor.completes(prompt, target) and editor.patches.count == 1
+    # the cached closed form (what trained) and the hooked full model agree on the edit
+    completion = editor.completion(prompt, target)
+    assert editor.site.logits(completion.h, completion.residual, editor.patches).argmax(-1).tolist() == \
+        completion.target.tolist()
+    assert locality(before, editor.next_token_logits(memory))["top1_agreement"] == 1.0
+
+
+def test_mpn_trains_on_sampled_translations_and_never_on_held_out_ones(lm_and_tokenizer):
+    from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
+    model, tokenizer = lm_and_tokenizer
+    editor = LMEditor(model, tokenizer, LMPatcherHParams(k_translations=1))
+    translations = {"de": ("die währung von japan ist der", " euro"), "es": ("la moneda de japón es el", " euro"),
+                    "fr": ("la monnaie du japon est le", " euro")}
+    result = editor.edit("the currency of japan is the", " euro", translations, heldout=["fr"])
+    assert result.success and result.languages and "fr" not in result.languages
+    with pytest.raises(Exception, match="a prompt and a target with tokens"):
+        editor.edit("the currency of japan is the", "")
+    assert editor.patches.count == 1 and editor.patches.pending is None  # the failed edit left nothing

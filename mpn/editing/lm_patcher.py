@@ -1,0 +1,162 @@
+"""Transformer-Patcher and MPN for decoder language models: one patch neuron per edit in
+the last MLP (mpn.model.lm), trained teacher-forced on every token of the edit's new
+completion, on cached MLP inputs (exact: with the patch in the last layer, no input of
+that MLP depends on it).
+
+An edit is a prompt and its new object (`"The currency of Japan is the"`, `" euro"`); it
+succeeds when every target token is the greedy next token after the prompt and the
+target tokens before it. With the MPN augmentation (`k_translations` > 0) each step's
+batch also holds the target positions of `k` translations (prompt and object in another
+language), sampled from the languages not held out for the edit; a held-out language
+enters no term of the loss. The loss is the classifiers' (mpn.editing.losses): the
+targets' cross-entropy + act_coef * activation loss on the edit positions' gate
+pre-activations + mem_coef * memory loss on every position of the memory prompts.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from mpn.core.errors import UserError
+from mpn.core.knobs import knob
+from mpn.editing.losses import activation_loss, memory_loss
+from mpn.model.lm import LMPatches, find_lm_site
+
+
+@dataclass
+class LMPatcherHParams:
+    lr: float = knob(5.0e-2, gt=0)          # Adam on the pending patch
+    max_steps: int = knob(300, ge=1)
+    act_coef: float = knob(1.0, ge=0)       # weight of the activation loss
+    act_topk: int = knob(5, ge=1)
+    mem_coef: float = knob(1.0, ge=0)       # weight of the memory loss
+    mem_topk: int = knob(1000, ge=1)
+    mem_margin: float = knob(3.0, ge=0)     # memory gate pre-activations stay this far below the edit's ...
+    mem_threshold: float = knob(-3.0, le=0)  # ... and below this
+    k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
+    seed: int = knob(0, ge=0)
+
+
+@dataclass
+class Completion:
+    """One prompt and its object, as the model sees them: the MLP inputs and residuals at
+    the positions that predict each target token, and those tokens."""
+    h: torch.Tensor          # (targets, hidden)
+    residual: torch.Tensor   # (targets, hidden)
+    target: torch.Tensor     # (targets,) token ids
+
+
+@dataclass
+class LMEditResult:
+    success: bool             # every English target token is the greedy next token
+    steps: int
+    seconds: float
+    languages: list[str] = field(default_factory=list)  # translations it trained on
+
+
+class LMEditor:
+    """Sequential edits of a causal LM, one patch neuron each (`edit`), on the cached engine."""
+
+    def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = ()):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.hparams = hparams or LMPatcherHParams()
+        self.site = find_lm_site(model)
+        self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
+        self.site.install(self.patches)
+        self.memory = self._positions(list(memory))          # (memory positions, hidden)
+        self.n_edits = 0
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def completion(self, prompt: str, target: str) -> Completion:
+        """The MLP inputs predicting each target token (teacher forcing), unpatched."""
+        prompt_ids, target_ids = self._ids(prompt), self._ids(target)
+        if not prompt_ids or not target_ids:
+            raise UserError(f"an edit needs a prompt and a target with tokens; got {prompt!r} -> {target!r}")
+        ids = torch.tensor([prompt_ids + target_ids[:-1]])
+        h, residual = self.site.capture(ids, torch.ones_like(ids))
+        start = len(prompt_ids) - 1
+        return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids))
+
+    def _positions(self, texts: list[str]) -> torch.Tensor:
+        """The MLP input at every position of `texts`. (positions, hidden)"""
+        rows = []
+        for text in texts:
+            ids = torch.tensor([self._ids(text)])
+            if ids.shape[1]:
+                rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0])
+        return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
+
+    def completes(self, prompt: str, target: str) -> bool:
+        """Is every target token the greedy next token (teacher-forced), in the full model?"""
+        prompt_ids, target_ids = self._ids(prompt), self._ids(target)
+        ids = torch.tensor([prompt_ids + target_ids[:-1]])
+        with torch.no_grad():
+            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
+        return logits[len(prompt_ids) - 1:].argmax(-1).tolist() == target_ids
+
+    def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
+             heldout: Sequence[str] = ()) -> LMEditResult:
+        """Make `target` the model's completion of `prompt`; with k_translations > 0, also
+        train on sampled `translations` ({lang: (prompt, target)}) not in `heldout`."""
+        start_time = time.perf_counter()
+        hp = self.hparams
+        english = self.completion(prompt, target)
+        pool = {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
+                if lang not in set(heldout)} if hp.k_translations else {}
+        rng = random.Random(hp.seed * 1_000_003 + self.n_edits)
+        h0 = english.h[0]
+        key = h0 / h0.dot(h0)  # gate and up pre-activations exactly 1 at the first target position
+        patch = self.patches.start(key, key, 0.0, torch.zeros_like(h0))
+        optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr)
+        steps, trained = 0, set()
+        try:
+            for steps in range(1, hp.max_steps + 1):
+                langs = rng.sample(sorted(pool), min(hp.k_translations, len(pool))) if pool else []
+                trained.update(langs)
+                batch = [english] + [pool[lang] for lang in langs]
+                h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
+                residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
+                targets = torch.cat([c.target for c in batch])                      # (rows,)
+                logits = self.site.logits(h, residual, self.patches)                # (rows, vocab)
+                edit_preact = self.patches.preact(h)[:, -1]                         # (rows,)
+                memory_preact = self.patches.preact(self.memory)[:, -1]             # (memory positions,)
+                silent = not memory_preact.numel() or memory_preact.max().item() < hp.mem_threshold
+                if bool((logits.argmax(-1) == targets).all()) and silent:  # right, and quiet elsewhere
+                    break
+                loss = (F.cross_entropy(logits, targets) + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
+                        + hp.mem_coef * memory_loss(memory_preact, edit_preact, hp.mem_topk, hp.mem_margin,
+                                                    hp.mem_threshold))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        except BaseException:
+            self.patches.discard()  # all or nothing: the model is as before the call
+            raise
+        self.patches.commit()
+        self.n_edits += 1
+        return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
+
+    @torch.no_grad()
+    def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
+        out = []
+        for prompt in prompts:
+            ids = torch.tensor([self._ids(prompt)])
+            out.append(self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1])
+        return torch.stack(out)
+
+
+def locality(before: torch.Tensor, after: torch.Tensor) -> dict:
+    """Top-1 agreement and mean KL(before || after) of next-token distributions. (prompts, vocab) x2"""
+    agreement = (before.argmax(-1) == after.argmax(-1)).float().mean().item()
+    kl = F.kl_div(F.log_softmax(after, -1), F.log_softmax(before, -1), log_target=True, reduction="batchmean").item()
+    return {"top1_agreement": round(agreement, 4), "kl": round(kl, 6)}
