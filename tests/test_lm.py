@@ -1,6 +1,8 @@
 """Decoder LMs as edit targets (mpn.model.lm): the last MLP found by structure in a
 gated (Llama, Gemma 3) and a plain (GPT-2) model, and the closed form from cached MLP
 inputs equal to the full model with the patches hooked in."""
+import copy
+
 import pytest
 import torch
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
@@ -52,8 +54,8 @@ CORPUS = ["the currency of japan is the yen", "die währung von japan ist der ye
           "paris is a city in france", "a man is playing a guitar"]
 
 
-@pytest.fixture(scope="module")
-def lm_and_tokenizer():
+@pytest.fixture()
+def lm_and_tokenizer():  # a fresh model per test: an editor hooks its patches into the model
     from tiny import make_tiny_tokenizer
     tokenizer = make_tiny_tokenizer(CORPUS)
     torch.manual_seed(0)
@@ -89,3 +91,17 @@ def test_mpn_trains_on_sampled_translations_and_never_on_held_out_ones(lm_and_to
     with pytest.raises(Exception, match="a prompt and a target with tokens"):
         editor.edit("the currency of japan is the", "")
     assert editor.patches.count == 1 and editor.patches.pending is None  # the failed edit left nothing
+
+
+def test_the_cached_and_the_full_engine_make_the_same_edit(lm_and_tokenizer):
+    """The cached engine is exact: the same steps and the same patch as the full model."""
+    from mpn.editing.lm_patcher import LMEditor
+    model, tokenizer = lm_and_tokenizer
+    memory = ["paris is a city in france", "a man is playing a guitar"]
+    results, patches = [], []
+    for engine in ("cached", "full"):
+        editor = LMEditor(copy.deepcopy(model), tokenizer, memory=memory, engine=engine)
+        results.append(editor.edit("the currency of japan is the", " euro"))
+        patches.append(torch.cat([editor.patches.gate_keys, editor.patches.values], 1))
+    assert results[0].success and results[0].steps == results[1].steps
+    assert torch.allclose(patches[0], patches[1], atol=1e-4)

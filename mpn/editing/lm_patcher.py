@@ -49,6 +49,8 @@ class Completion:
     h: torch.Tensor          # (targets, hidden)
     residual: torch.Tensor   # (targets, hidden)
     target: torch.Tensor     # (targets,) token ids
+    ids: torch.Tensor        # (1, prompt + targets - 1): what the full engine runs
+    start: int               # the position that predicts the first target token
 
 
 @dataclass
@@ -59,10 +61,19 @@ class LMEditResult:
     languages: list[str] = field(default_factory=list)  # translations it trained on
 
 
-class LMEditor:
-    """Sequential edits of a causal LM, one patch neuron each (`edit`), on the cached engine."""
+ENGINES = ("cached", "full")
 
-    def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = ()):
+
+class LMEditor:
+    """Sequential edits of a causal LM, one patch neuron each (`edit`). The cached engine
+    computes each step's logits from the stored MLP inputs (mpn.model.lm); the full one,
+    the reference, runs the whole model with the patches hooked in."""
+
+    def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = (),
+                 engine: str = "cached"):
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+        self.engine = engine
         self.model, self.tokenizer = model.eval(), tokenizer
         for p in model.parameters():
             p.requires_grad_(False)
@@ -84,7 +95,7 @@ class LMEditor:
         ids = torch.tensor([prompt_ids + target_ids[:-1]])
         h, residual = self.site.capture(ids, torch.ones_like(ids))
         start = len(prompt_ids) - 1
-        return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids))
+        return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
 
     def _positions(self, texts: list[str]) -> torch.Tensor:
         """The MLP input at every position of `texts`. (positions, hidden)"""
@@ -113,9 +124,13 @@ class LMEditor:
         pool = {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
                 if lang not in set(heldout)} if hp.k_translations else {}
         rng = random.Random(hp.seed * 1_000_003 + self.n_edits)
-        h0 = english.h[0]
-        key = h0 / h0.dot(h0)  # gate and up pre-activations exactly 1 at the first target position
-        patch = self.patches.start(key, key, 0.0, torch.zeros_like(h0))
+        # gate and up pre-activations exactly 1 at the first target position and 0 at the
+        # memory's mean (an LM's hidden states share a large common part: uncentred, the
+        # patch would start out firing everywhere)
+        center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros_like(english.h[0])
+        offset = english.h[0] - center
+        key = offset / offset.dot(offset)
+        patch = self.patches.start(key, key, -float(key @ center), torch.zeros_like(offset))
         optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr)
         steps, trained = 0, set()
         try:
@@ -126,7 +141,7 @@ class LMEditor:
                 h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
                 residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
                 targets = torch.cat([c.target for c in batch])                      # (rows,)
-                logits = self.site.logits(h, residual, self.patches)                # (rows, vocab)
+                logits = self._logits(batch, h, residual)                           # (rows, vocab)
                 edit_preact = self.patches.preact(h)[:, -1]                         # (rows,)
                 memory_preact = self.patches.preact(self.memory)[:, -1]             # (memory positions,)
                 silent = not memory_preact.numel() or memory_preact.max().item() < hp.mem_threshold
@@ -144,6 +159,13 @@ class LMEditor:
         self.patches.commit()
         self.n_edits += 1
         return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
+
+    def _logits(self, batch: list[Completion], h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """The target positions' logits with the patches, from the cache or the full model."""
+        if self.engine == "cached":
+            return self.site.logits(h, residual, self.patches)
+        return torch.cat([self.model(input_ids=c.ids, attention_mask=torch.ones_like(c.ids)).logits[0, c.start:]
+                          for c in batch])
 
     @torch.no_grad()
     def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
