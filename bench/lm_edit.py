@@ -32,24 +32,21 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mpn.data import load_rows
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
 
-# (English prompt, new object), then per language (prompt, new object)
-FACTS = [
-    (("The currency of Japan is the", " euro"),
-     {"de": ("Die Währung Japans ist der", " Euro"), "es": ("La moneda de Japón es el", " euro"),
-      "pt": ("A moeda do Japão é o", " euro")}),
-    (("The currency of Mexico is the", " yen"),
-     {"de": ("Die Währung Mexikos ist der", " Yen"), "es": ("La moneda de México es el", " yen"),
-      "pt": ("A moeda do México é o", " iene")}),
-    (("The currency of India is the", " dollar"),
-     {"de": ("Die Währung Indiens ist der", " Dollar"), "es": ("La moneda de la India es el", " dólar"),
-      "pt": ("A moeda da Índia é o", " dólar")}),
-    (("The currency of Brazil is the", " pound"),
-     {"de": ("Die Währung Brasiliens ist das", " Pfund"), "es": ("La moneda de Brasil es la", " libra"),
-      "pt": ("A moeda do Brasil é a", " libra")}),
-    (("The currency of Switzerland is the", " peso"),
-     {"de": ("Die Währung der Schweiz ist der", " Peso"), "es": ("La moneda de Suiza es el", " peso"),
-      "pt": ("A moeda da Suíça é o", " peso")}),
+# one fact a row: the English prompt and new object, then de, es, pt (prompt, object)
+ROWS = [
+    ("The currency of Japan is the", " euro", "Die Währung Japans ist der", " Euro",
+     "La moneda de Japón es el", " euro", "A moeda do Japão é o", " euro"),
+    ("The currency of Mexico is the", " yen", "Die Währung Mexikos ist der", " Yen",
+     "La moneda de México es el", " yen", "A moeda do México é o", " iene"),
+    ("The currency of India is the", " dollar", "Die Währung Indiens ist der", " Dollar",
+     "La moneda de la India es el", " dólar", "A moeda da Índia é o", " dólar"),
+    ("The currency of Brazil is the", " pound", "Die Währung Brasiliens ist das", " Pfund",
+     "La moneda de Brasil es la", " libra", "A moeda do Brasil é a", " libra"),
+    ("The currency of Switzerland is the", " peso", "Die Währung der Schweiz ist der", " Peso",
+     "La moneda de Suiza es el", " peso", "A moeda da Suíça é o", " peso"),
 ]
+FACTS = [((row[0], row[1]), {lang: (row[i], row[i + 1]) for lang, i in (("de", 2), ("es", 4), ("pt", 6))})
+         for row in ROWS]
 HELDOUT = "pt"
 METHODS = {"patcher": LMPatcherHParams(), "mpn": LMPatcherHParams(k_translations=1)}
 LANGUAGES = ("en", "de", "es", "pt")
