@@ -20,7 +20,7 @@ from mpn.model.classifier import Classifier
 from mpn.model.portable import load_classifier
 from mpn.core.params import EditSettings, section
 from mpn.editing.features import FeatureStore
-from mpn.experiment.heldout import HeldOut, memory_inputs
+from mpn.experiment.heldout import memory_inputs
 from mpn.experiment.run import EditRun
 
 
@@ -30,55 +30,47 @@ class TaskRun:
     tokenizer: object
     hparams: MethodHParams
     edits: list[dict]
-    locality: list[dict]
     memory: list            # the method's memory texts (English, plus MPN's pool languages)
     val_memory: list
-    params: dict
+    max_length: int
     method: str             # what runs (a preset's method: mpn-tuned -> patcher+mpn)
-    task: str
 
-    @property
-    def max_length(self) -> int:
-        return section(self.params, EditSettings).max_length
 
-    def heldout(self, seed: int = 0) -> HeldOut:
-        """The run's held-out design (params.yaml's `edit.heldout`: fixed languages, rotation)."""
-        return HeldOut.from_settings(section(self.params, EditSettings).heldout, self.task, seed)
+def resolve_overrides(params: dict, method: str, overrides: list[str]):
+    """The method's hyperparameters with "key=value" `overrides`, checked like every other
+    route (mpn.editing.resolver)."""
+    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
+    return resolve_method(params, method, values, f"{method} overrides:")
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:
-    """Needs `dvc repro` (models/<task>, data/edits/<task>) and the current params.yaml;
-    `overrides`: "key=value" items on top of the method's hyperparameters (checked like
-    every other route: mpn.editing.resolver)."""
+    """Needs `dvc repro` (models/<task>, data/edits/<task>) and the current params.yaml."""
     params = load_params()
-    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
-    resolved = resolve_method(params, method, values, f"{method} overrides:")
-    hparams = resolved.hparams
-    fixed = HeldOut.from_settings(section(params, EditSettings).heldout, task).fixed
+    method_run = resolve_overrides(params, method, overrides)
+    hparams = method_run.hparams
+    settings = section(params, EditSettings)
+    fixed = frozenset(settings.heldout.fixed(task))
     paths = stage_paths("edit", {"task": task, "method": method})  # where dvc.yaml puts them
     model, tokenizer = load_classifier(paths["model"])
     folder = paths["edits"]
-    return TaskRun(model, tokenizer, hparams,
-                   edits=read_jsonl(folder / "edits.jsonl"),
-                   locality=read_jsonl(folder / "locality.jsonl"),
+    return TaskRun(model, tokenizer, hparams, edits=read_jsonl(folder / "edits.jsonl"),
                    memory=memory_inputs(read_jsonl(folder / "memory.jsonl"), hparams, fixed),
                    val_memory=memory_inputs(read_jsonl(folder / "memory_val.jsonl"), hparams, fixed),
-                   params=params, method=resolved.method, task=task)
+                   max_length=settings.max_length, method=method_run.method)
 
 
 def load_run(task: str, method: str, overrides: list[str] = (), seed: int = 0,
              features: FeatureStore | None = None, precompute: bool = True, **settings) -> EditRun:
     """The edit stage's run of `method` on `task` (mpn.experiment.run), from a pipeline run
     (`dvc repro`) and the current params.yaml: `overrides` ("key=value") over the method's
-    hyperparameters, checked like every other route; `settings` over params.yaml's `edit`
-    (e.g. eval_every); `seed` seeds the dropout views and the runner's held-out draw."""
+    hyperparameters; `settings` over params.yaml's `edit` (e.g. eval_every); `seed` seeds
+    the dropout views and the runner's held-out draw."""
     params = load_params()
-    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
-    resolved = resolve_method(params, method, values, f"{method} overrides:")
+    method_run = resolve_overrides(params, method, overrides)
     paths = stage_paths("edit", {"task": task, "method": method})  # where dvc.yaml puts them
     edit_settings = dataclasses.replace(section(params, EditSettings), seed=seed, **settings)
-    return EditRun.from_paths(resolved.method, resolved.hparams, task, paths["model"], paths["edits"], edit_settings,
-                              features, seed=seed, precompute=precompute)
+    return EditRun.from_paths(method_run.method, method_run.hparams, task, paths["model"], paths["edits"],
+                              edit_settings, features, seed=seed, precompute=precompute)
 
 
 def bench_main(main: Callable[[], None]) -> None:

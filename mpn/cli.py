@@ -111,14 +111,19 @@ def parse_sets(items: list[str], method: str, params_path: str | None) -> Resolv
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
         overrides[key] = yaml.safe_load(value)
-    params = {}
-    if params_path:
-        if not Path(params_path).is_file():
-            raise UserError(f"--params: missing file {params_path}")
-        params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
-        if not isinstance(params, dict):
-            raise UserError(f"{params_path}: expected params.yaml's sections, got {params!r}")
-    return resolve_method(params, method, overrides, "--set:")
+    return resolve_method(yaml_mapping(params_path, "--params", "params.yaml's sections"), method, overrides, "--set:")
+
+
+def yaml_mapping(path: str | None, flag: str, what: str) -> dict:
+    """The mapping in the YAML file that `flag` names ({} when it names none)."""
+    if not path:
+        return {}
+    if not Path(path).is_file():
+        raise UserError(f"{flag}: missing file {path}")
+    mapping = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(mapping, dict):
+        raise UserError(f"{path}: expected {what}, got {mapping!r}")
+    return mapping
 
 
 def language_list(value: str | None, flag: str) -> list[str]:
@@ -132,13 +137,7 @@ def language_list(value: str | None, flag: str) -> list[str]:
 def translate_settings(args) -> TranslateSettings:
     """--translate-config (the translate section's keys: provider options, retries,
     cache_dir), then --provider and --providers over it."""
-    section = {}
-    if args.translate_config:
-        if not Path(args.translate_config).is_file():
-            raise UserError(f"--translate-config: missing file {args.translate_config}")
-        section = yaml.safe_load(Path(args.translate_config).read_text(encoding="utf-8")) or {}
-        if not isinstance(section, dict):
-            raise UserError(f"{args.translate_config}: expected the translate section's keys, got {section!r}")
+    section = yaml_mapping(args.translate_config, "--translate-config", "the translate section's keys")
     if args.provider:
         section["provider"] = args.provider
     if args.providers:

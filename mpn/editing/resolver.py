@@ -58,30 +58,25 @@ def resolve_method(params: dict[str, Any], name: str, overrides: dict | None = N
         raise UserError(f"unknown editing method {name!r}; allowed: {', '.join(names())}, or a preset of "
                         f"params.yaml's `{PRESETS_SECTION}`: {', '.join(presets) or 'none given'}")
     method = preset.method if preset else name
-    layers = method_layers(params, method)
-    if preset:
-        layers.append((f"{PRESETS_SECTION}.{name}.set", preset.settings))
-    layers.append((where, overrides or {}))
     values = {}
-    for label, layer in layers:
-        parse(hparams_class(method), layer, label)  # each layer's bad value names its own key
-        values.update(layer)
+    for layer in method_layers(params, method) + ([preset.settings] if preset else []):
+        values.update(layer)  # each checked where it is read, so its bad value names its own key
+    parse(hparams_class(method), overrides, where)
+    values.update(overrides or {})
     return ResolvedMethod(name, method, make_hparams(method, values))
 
 
-def method_layers(params: dict[str, Any], method: str) -> list[tuple[str, dict]]:
-    """(where, section) of a method's params.yaml sections: hparams.<X>, then hparams.mpn for X+mpn."""
+def method_layers(params: dict[str, Any], method: str) -> list[dict]:
+    """A method's params.yaml sections, each checked alone: hparams.<X>, then hparams.mpn
+    for X+mpn (hparams.mpn is checked for every method, so a bad one fails early)."""
     method_class, augmented = resolve(method)
     base = base_name(method)
     sections = params.get(SECTION) or {}
     if not isinstance(sections, dict):
         raise UserError(f"{SECTION}: expected a mapping from method to hyperparameters, got {sections!r}")
-    parse(method_class.HParams, sections.get(base), f"{SECTION}.{base}")  # a section names itself, checked alone
+    parse(method_class.HParams, sections.get(base), f"{SECTION}.{base}")
     parse(MPNHParams, sections.get("mpn"), f"{SECTION}.mpn")
-    layers = [(f"{SECTION}.{base}", sections.get(base) or {})]
-    if augmented:
-        layers.append((f"{SECTION}.mpn", sections.get("mpn") or {}))
-    return layers
+    return [sections.get(base) or {}] + ([sections.get("mpn") or {}] if augmented else [])
 
 
 def checked_presets(params: dict[str, Any]) -> dict[str, Preset]:

@@ -32,15 +32,9 @@ class HeldOut:
     seed: int = 0
 
     @classmethod
-    def for_task(cls, task: str | None, languages: list[str], by_task: dict[str, list[str]],
-                 fraction: float, seed: int = 0) -> "HeldOut":
-        """The rotation, with the task's own fixed held-out languages where it has them."""
-        return cls(frozenset(by_task.get(task, languages)), fraction, seed)
-
-    @classmethod
     def from_settings(cls, settings: HeldOutSettings, task: str | None = None, seed: int = 0) -> "HeldOut":
-        """params.yaml's `edit.heldout` for `task`."""
-        return cls.for_task(task, settings.languages, settings.by_task, settings.fraction, seed)
+        """params.yaml's `edit.heldout` for `task` (its own fixed languages where it has them)."""
+        return cls(frozenset(settings.fixed(task)), settings.fraction, seed)
 
     def draw(self, edit_id: str, languages) -> frozenset[str]:
         rest = sorted(set(languages) - self.fixed)
