@@ -8,10 +8,14 @@
 #   bench/confirm.sh OUT SETTINGS STUDIED_EDITS SEED... -- VARIANT...
 #   bench/confirm.sh /tmp/confirm bench/confirm/xfacts.yaml data/edits/xfacts/edits.jsonl 11 12 13 -- patcher mpn
 #
-# A clone already made is reused (so is a translation cache copied into it), and
-# transfer_study --runs skips a variant already run.
+# STUDIED_EDITS `-`: no exclusion, for confirmatory parts that share no fact with the
+# studied ones (XNLI's test and dev share no premise, FEVER's paper_test and paper_dev no
+# page). The clones share one DVC cache (OUT/.dvc-cache), so the stages before fine-tuning
+# (download, translate) run once and the other seeds restore them from the run cache. A
+# clone already made is reused, and transfer_study --runs skips a variant already run.
 set -euo pipefail
-out=$(realpath -m "$1"); settings=$(realpath "$2"); studied=$(realpath "$3"); shift 3
+out=$(realpath -m "$1"); settings=$(realpath "$2"); shift 2
+studied=(); [ "$1" = - ] || studied=(--exclude-facts "$(realpath "$1")"); shift
 seeds=()
 while [ "$1" != "--" ]; do seeds+=("$1"); shift; done
 shift
@@ -38,9 +42,10 @@ print(params["tasks"][0])
 PY
 )
   cd "$clone"
+  dvc cache dir --local "$out/.dvc-cache"
   export PYTHONPATH=$clone   # this clone's code, not the editable install's
   dvc repro -q "features@$task"
-  python bench/transfer_study.py --task "$task" --runs runs --exclude-facts "$studied" --fold-seeds 0 \
+  python bench/transfer_study.py --task "$task" --runs runs "${studied[@]}" --fold-seeds 0 \
       --variants "$@" > study.jsonl
   cd "$repo"
 done
