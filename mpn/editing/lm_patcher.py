@@ -40,6 +40,7 @@ class LMPatcherHParams:
     mem_margin: float = knob(3.0, ge=0)     # memory gate pre-activations stay this far below the edit's ...
     mem_threshold: float = knob(-3.0, le=0)  # ... and below this
     value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step
+    patience: int = knob(10, ge=1)          # once the edit is right: stop when the memory loss has not fallen for this many steps
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
     seed: int = knob(0, ge=0)
 
@@ -143,7 +144,7 @@ class LMEditor:
         key = offset / offset.dot(offset)
         patch = self.patches.start(key, key, -float(key @ center), torch.zeros_like(offset))
         optimizer = torch.optim.Adam(patch.parameters(), lr=hp.lr)
-        steps, trained = 0, set()
+        steps, trained, best, stale = 0, set(), float("inf"), 0
         try:
             for steps in range(1, hp.max_steps + 1):
                 langs = rng.sample(sorted(pool), min(hp.k_translations, len(pool))) if pool else []
@@ -155,12 +156,14 @@ class LMEditor:
                 logits = self._logits(batch, h, residual)                           # (rows, vocab)
                 edit_preact = self.patches.preact(h)[:, -1]                         # (rows,)
                 memory_preact = self.patches.preact(self.memory)[:, -1]             # (memory positions,)
+                memory = memory_loss(memory_preact, edit_preact, hp.mem_topk, hp.mem_margin, hp.mem_threshold)
                 silent = not memory_preact.numel() or memory_preact.max().item() < hp.mem_threshold
-                if bool((logits.argmax(-1) == targets).all()) and silent:  # right, and quiet elsewhere
-                    break
+                stale = 0 if memory.item() < best else stale + 1
+                best = min(best, memory.item())
+                if bool((logits.argmax(-1) == targets).all()) and (silent or stale >= hp.patience):
+                    break   # right, and quiet elsewhere or as quiet as it gets
                 loss = (F.cross_entropy(logits, targets) + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
-                        + hp.mem_coef * memory_loss(memory_preact, edit_preact, hp.mem_topk, hp.mem_margin,
-                                                    hp.mem_threshold))
+                        + hp.mem_coef * memory)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

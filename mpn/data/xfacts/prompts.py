@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mpn.data.xfacts import grammar
 from mpn.data.xfacts.facts import KINDS, REFUTES, SUPPORTS, build_facts, name
@@ -44,6 +44,7 @@ class LMFact:
     new_value: str
     true: dict[str, list[Completion]]
     new: dict[str, list[Completion]]
+    unrelated: dict[str, list[Completion]] = field(default_factory=dict)  # locality completions that came with it (MzsRE's loc)
 
 
 def prompt_templates(lang: str, relation: str) -> list[tuple[str, str]]:
