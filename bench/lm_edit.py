@@ -12,8 +12,11 @@ locality. Per seed, one sequential stream of `--edits` facts of the edit part (d
 the seed), edited in English; Transformer-Patcher trains on English alone, MPN on English
 with `k_translations` translations a step sampled from the pool languages. The held-out
 languages (`--heldout`) enter no term of any edit's loss (nor the memory). Per edit, just
-after it: ES (every target token the greedy next token, teacher-forced), MG on the
-English paraphrase prompts, each held-out language's rate, and near locality (top-1 next
+after it, each rate two ways, exact (every target token the greedy next token,
+teacher-forced) and preference (`_pref`: the new object likelier than the true one,
+CounterFact's test, which a prompt whose greedy next token is "the" cannot fail): ES on
+the edit's prompt, MG on the English paraphrase prompts, each held-out language's rate;
+and near locality (top-1 next
 token unchanged after prompts about the same subject's other relations and the same
 relation's other subjects, English and held-out languages), each with its pre-edit rate.
 At the stream's end: ER (the edits still hold) and locality (top-1 agreement and KL of
@@ -112,15 +115,25 @@ class Bench:
 
 
 def rate(editor: LMEditor, completions) -> float | None:
+    """The share of `completions` whose every token is the greedy next one."""
     return statistics.mean(editor.completes(c.prompt, c.target) for c in completions) if completions else None
 
 
-def pre_rates(bench: Bench, fact: LMFact, near: list[str]) -> dict:
-    ref = bench.reference
-    return {"es_pre": float(ref.completes(first(fact, "en").prompt, first(fact, "en").target)),
-            "mg_pre": rate(ref, fact.new["en"][1:]),
-            "heldout_pre": {lang: rate(ref, fact.new[lang][:1]) for lang in bench.heldout if lang in fact.new},
-            "near_prompts": len(near)}
+def preference(editor: LMEditor, fact: LMFact, lang: str, part: slice) -> float | None:
+    """The share of the fact's prompts in `lang` (`part` of them) after which the new
+    object is likelier than the true one (None without a true object)."""
+    pairs = list(zip(fact.new.get(lang, [])[part], fact.true.get(lang, [])[part]))
+    return statistics.mean(editor.prefers(n.prompt, n.target, t.target) for n, t in pairs) if pairs else None
+
+
+def rates(editor: LMEditor, fact: LMFact, heldout: list[str]) -> dict:
+    """Exact (greedy) and preference rates: the edit's prompt, English paraphrases, each held-out language."""
+    edit, paraphrases = slice(0, 1), slice(1, None)
+    return {"es": rate(editor, fact.new["en"][edit]), "mg": rate(editor, fact.new["en"][paraphrases]),
+            "es_pref": preference(editor, fact, "en", edit), "mg_pref": preference(editor, fact, "en", paraphrases),
+            "heldout": {lang: rate(editor, fact.new[lang][edit]) for lang in heldout if lang in fact.new},
+            "heldout_pref": {lang: preference(editor, fact, lang, edit) for lang in heldout
+                             if lang in fact.new and lang in fact.true}}
 
 
 def run_stream(bench: Bench, method: str, engine: str, seed: int,
@@ -132,14 +145,13 @@ def run_stream(bench: Bench, method: str, engine: str, seed: int,
     for fact in stream:
         near = bench.near(fact, groups)
         row = {"seed": seed, "method": method, "engine": engine, "group": fact.group, "relation": fact.relation,
-               **pre_rates(bench, fact, near)}
+               "pre": rates(bench.reference, fact, bench.heldout), "near_prompts": len(near)}
         en = first(fact, "en")
         result = editor.edit(en.prompt, en.target, {lang: (c[0].prompt, c[0].target) for lang, c in fact.new.items()
                                                     if lang != "en"}, heldout=bench.heldout)
         after = editor.next_token_logits(near).argmax(-1).tolist() if near else []
-        rows.append(row | {"es": float(result.success), "steps": result.steps, "seconds": round(result.seconds, 3),
-                           "trained_languages": result.languages, "mg": rate(editor, fact.new["en"][1:]),
-                           "heldout": {lang: rate(editor, fact.new[lang][:1]) for lang in row["heldout_pre"]},
+        rows.append(row | {"post": rates(editor, fact, bench.heldout), "steps": result.steps,
+                           "seconds": round(result.seconds, 3), "trained_languages": result.languages,
                            "near_agreement": statistics.mean(a == b for a, b in zip(after, bench.base_top1(near)))
                            if near else None})
         print(json.dumps(rows[-1]), flush=True)
@@ -152,10 +164,18 @@ def run_stream(bench: Bench, method: str, engine: str, seed: int,
     return rows, end
 
 
-def heldout_lift(row: dict) -> float | None:
-    lifts = [row["heldout"][lang] - row["heldout_pre"][lang] for lang in row["heldout_pre"]
-             if row["heldout_pre"][lang] is not None]
-    return statistics.mean(lifts) if lifts else None
+def lift(key: str):
+    """A row's mean post-minus-pre of `key` over the held-out languages ("heldout" exact,
+    "heldout_pref" preference)."""
+    def value(row: dict) -> float | None:
+        pre, post = row["pre"][key], row["post"][key]
+        lifts = [post[lang] - pre[lang] for lang in pre if pre[lang] is not None]
+        return statistics.mean(lifts) if lifts else None
+    return value
+
+
+def rate_of(when: str, key: str):
+    return lambda row: row[when][key]
 
 
 def by_fact(rows: list[dict], value) -> list[float]:
@@ -172,14 +192,18 @@ def summary(method: str, engine: str, rows: list[dict], ends: list[dict], heldou
     def interval(value):
         return hierarchical([by_fact(rows, value)], N_BOOTSTRAP, 0)
 
+    def by_lang(key):
+        return {lang: {when: round(statistics.mean(r[when][key][lang] for r in rows
+                                                   if r[when][key].get(lang) is not None), 4)
+                       for when in ("pre", "post")}
+                for lang in heldout if any(r["post"][key].get(lang) is not None for r in rows)}
+
     langs = sorted({lang for end in ends for lang in end})
     return {"summary": method, "engine": engine, "edits": len(rows), "facts": len({r["group"] for r in rows}),
-            "es": interval(lambda r: r["es"]), "es_pre": interval(lambda r: r["es_pre"]),
-            "mg_pre": interval(lambda r: r["mg_pre"]), "mg": interval(lambda r: r["mg"]),
-            "heldout_lift": interval(heldout_lift),
-            "heldout_by_lang": {lang: {kind: round(statistics.mean(r[key][lang] for r in rows if lang in r[key]), 4)
-                                       for kind, key in (("pre", "heldout_pre"), ("post", "heldout"))}
-                                for lang in heldout if any(lang in r["heldout"] for r in rows)},
+            **{f"{key}_{when}": interval(rate_of(when, key)) for key in ("es", "es_pref", "mg", "mg_pref")
+               for when in ("pre", "post")},
+            "heldout_lift": interval(lift("heldout")), "heldout_pref_lift": interval(lift("heldout_pref")),
+            "heldout_by_lang": by_lang("heldout"), "heldout_pref_by_lang": by_lang("heldout_pref"),
             "near_agreement": interval(lambda r: r["near_agreement"]), "er": interval(lambda r: r["retained"]),
             "locality_top1": {lang: round(statistics.mean(e[lang]["top1_agreement"] for e in ends), 4) for lang in langs},
             "locality_kl": {lang: round(statistics.mean(e[lang]["kl"] for e in ends), 5) for lang in langs},
@@ -229,14 +253,19 @@ def main() -> None:
     groups = sorted({r["group"] for rows in results.values() for r in rows})
     facts = {f.group: f for f in bench.edit_part}
     true = {lang: [first(facts[g], lang, "true") for g in groups if lang in facts[g].true] for lang in bench.langs}
+    new = {lang: [first(facts[g], lang) for g in groups if lang in facts[g].true] for lang in bench.langs}
     print(json.dumps({"base_accuracy_true_objects": {
         lang: round(statistics.mean(bench.reference.completes(c.prompt, c.target) for c in cs), 4)
-        for lang, cs in true.items() if cs}, "facts": len(groups)}), flush=True)
+        for lang, cs in true.items() if cs}, "base_prefers_true_objects": {
+        lang: round(statistics.mean(bench.reference.prefers(t.prompt, t.target, n.target)
+                                    for t, n in zip(cs, new[lang])), 4) for lang, cs in true.items() if cs},
+        "facts": len(groups)}), flush=True)
     for engine in args.engines:
         if ("mpn", engine) in results and ("patcher", engine) in results:
             a, b = results["mpn", engine], results["patcher", engine]
-            print(json.dumps({"pair": "mpn - patcher", "engine": engine, "heldout_lift": paired(a, b, heldout_lift),
-                              "es": paired(a, b, lambda r: r["es"]), "mg": paired(a, b, lambda r: r["mg"]),
+            print(json.dumps({"pair": "mpn - patcher", "engine": engine, "heldout_lift": paired(a, b, lift("heldout")),
+                              "heldout_pref_lift": paired(a, b, lift("heldout_pref")),
+                              **{key: paired(a, b, rate_of("post", key)) for key in ("es", "es_pref", "mg", "mg_pref")},
                               "near_agreement": paired(a, b, lambda r: r["near_agreement"]),
                               "er": paired(a, b, lambda r: r["retained"])}), flush=True)
 

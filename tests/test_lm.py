@@ -70,7 +70,7 @@ def test_an_edit_makes_the_target_the_greedy_completion_and_spares_unrelated_pro
     editor = LMEditor(model, tokenizer, memory=memory)
     prompt, target = "the currency of japan is the", " euro"
     assert not editor.completes(prompt, target)
-    before = editor.next_token_logits(memory)
+    before, log_prob_before = editor.next_token_logits(memory), editor.log_prob(prompt, target)
     result = editor.edit(prompt, target)
     assert result.success and editor.completes(prompt, target) and editor.patches.count == 1
     # the cached closed form (what trained) and the hooked full model agree on the edit
@@ -78,6 +78,9 @@ def test_an_edit_makes_the_target_the_greedy_completion_and_spares_unrelated_pro
     assert editor.site.logits(completion.h, completion.residual, editor.patches).argmax(-1).tolist() == \
         completion.target.tolist()
     assert locality(before, editor.next_token_logits(memory))["top1_agreement"] == 1.0
+    # the new object gained probability and is now the likelier completion
+    assert editor.log_prob(prompt, target) > log_prob_before
+    assert editor.prefers(prompt, target, " yen") and not editor.prefers(prompt, " yen", target)
 
 
 def test_mpn_trains_on_sampled_translations_and_never_on_held_out_ones(lm_and_tokenizer):

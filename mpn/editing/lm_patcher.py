@@ -118,13 +118,29 @@ class LMEditor:
                 rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0][keep])
         return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
 
-    def completes(self, prompt: str, target: str) -> bool:
-        """Is every target token the greedy next token (teacher-forced), in the full model?"""
+    @torch.no_grad()
+    def _target_logits(self, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full model's logits at the positions predicting each target token
+        (teacher-forced), and those tokens. (targets, vocab), (targets,)"""
         prompt_ids, target_ids = self._ids(prompt, target)
         ids = torch.tensor([prompt_ids + target_ids[:-1]])
-        with torch.no_grad():
-            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
-        return logits[len(prompt_ids) - 1:].argmax(-1).tolist() == target_ids
+        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
+        return logits[len(prompt_ids) - 1:], torch.tensor(target_ids)
+
+    def completes(self, prompt: str, target: str) -> bool:
+        """Is every target token the greedy next token (teacher-forced)?"""
+        logits, target_ids = self._target_logits(prompt, target)
+        return bool((logits.argmax(-1) == target_ids).all())
+
+    def log_prob(self, prompt: str, target: str) -> float:
+        """log P(target | prompt), the sum over its tokens."""
+        logits, target_ids = self._target_logits(prompt, target)
+        return logits.log_softmax(-1).gather(-1, target_ids[:, None]).sum().item()
+
+    def prefers(self, prompt: str, new: str, old: str) -> bool:
+        """Is `new` the likelier completion than `old` (CounterFact's efficacy test:
+        robust to a prompt whose greedy next token is a function word)?"""
+        return self.log_prob(prompt, new) > self.log_prob(prompt, old)
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
