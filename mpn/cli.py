@@ -7,7 +7,8 @@
     mpn-edit predict --model DIR --texts T.jsonl
 
 M: a folder from the pipeline (models/<task>), a folder `edit` wrote, or any Hugging
-Face sequence classifier (hub name or folder). A request is one JSON object a line:
+Face sequence classifier (hub name or folder); a causal LM (gemma-3-270m, a hub name or
+folder) takes prompt/target requests instead (mpn/cli_lm.py). A request is one JSON object a line:
 
     {"text": "...", "target": "REFUTES", "translations": {"de": "...", "fr": "..."}}
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
+from mpn.cli_lm import edit_lm
 from mpn.editing.editor import Editor, is_language_code
 from mpn.editing.resolver import ResolvedMethod, resolve_method
 from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render_markdown, summary_lines, to_json,
@@ -42,12 +44,13 @@ from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render
 from mpn.model.anatomy import Anatomy
 from mpn.model.card import ModelCard
 from mpn.model.classifier import predict_logits
+from mpn.model.lm import is_causal_lm
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.core import secrets
 from mpn.core.errors import UserError
 from mpn.core.owned import check_writable
 from mpn.core.params import MAX_LENGTH
-from mpn.core.readers import DECODE_ERRORS, iter_jsonl
+from mpn.core.readers import jsonl_file
 from mpn.pipeline.stage import setup_logging
 from mpn.translate.on_demand import OnDemandTranslator
 from mpn.translate.settings import TranslateSettings, check_language
@@ -65,25 +68,21 @@ class Request:
 def read_inputs(path: str, with_target: bool, labels: list[str] = ()) -> list[Request]:
     """Every line of `path` as a request (or, without targets, an input to predict);
     the first bad line is a one-line UserError naming file:line and what is allowed."""
-    if not Path(path).is_file():
-        raise UserError(f"missing file {path}")
     rows = []
-    with open(path, encoding="utf-8", errors=DECODE_ERRORS) as f:
-        for lineno, row in iter_jsonl(f, path):
-            where = f"{path}:{lineno}"
-            target = row.get("target") if with_target else ""
-            if with_target and target not in labels:
-                shown = "missing" if target is None else repr(target)
-                raise UserError(f"{where}: target {shown} is not a label of the model; allowed: {', '.join(labels)}")
-            translations = row.get("translations") or {}
-            if not isinstance(translations, dict):
-                raise UserError(f"{where}: translations must be an object {{language: text}}, got {translations!r}")
-            for lang in translations:
-                if lang == "en" or not is_language_code(lang):
-                    raise UserError(f"{where}: translations key {lang!r} is not a language code other than en "
-                                    "(CLDR); allowed: codes like de, pt-BR, zh-Hant")
-            rows.append(Request(_text(row, where), target,
-                                {lang: _text({"input": t}, f"{where}: translations.{lang}") for lang, t in translations.items()}))
+    for where, row in jsonl_file(path):
+        target = row.get("target") if with_target else ""
+        if with_target and target not in labels:
+            shown = "missing" if target is None else repr(target)
+            raise UserError(f"{where}: target {shown} is not a label of the model; allowed: {', '.join(labels)}")
+        translations = row.get("translations") or {}
+        if not isinstance(translations, dict):
+            raise UserError(f"{where}: translations must be an object {{language: text}}, got {translations!r}")
+        for lang in translations:
+            if lang == "en" or not is_language_code(lang):
+                raise UserError(f"{where}: translations key {lang!r} is not a language code other than en "
+                                "(CLDR); allowed: codes like de, pt-BR, zh-Hant")
+        rows.append(Request(_text(row, where), target,
+                            {lang: _text({"input": t}, f"{where}: translations.{lang}") for lang, t in translations.items()}))
     if not rows:
         raise UserError(f"{path}: no requests (one JSON object a line)")
     return rows
@@ -150,6 +149,8 @@ def translate_settings(args) -> TranslateSettings:
 
 
 def edit(args) -> None:
+    if is_causal_lm(args.model):
+        return edit_lm(args, language_list(args.check_languages, "--check-languages"))
     resolved = parse_sets(args.set, args.method, args.params)
     out = Path(args.out)
     check_writable(out, args.overwrite, f"--out {out}", {"--model": args.model})
@@ -231,7 +232,8 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     e = commands.add_parser("edit", help="edit a classifier with requests from a jsonl file, save it to --out")
     e.add_argument("--model", required=True, help="pipeline folder, folder saved by mpn-edit, or hub name / folder")
-    e.add_argument("--requests", required=True, help="jsonl: text (or premise, hypothesis), target, translations")
+    e.add_argument("--requests", required=True, help="jsonl: text (or premise, hypothesis), target, translations; "
+                   "for a causal LM: prompt, target, translations {lang: {prompt, target}}")
     e.add_argument("--method", default="patcher", help="an editing method: patcher, mpn, ft, grace, X+mpn, "
                    "or a preset of --params (mpn-tuned)")
     e.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="method hyperparameters, e.g. max_steps=500")
@@ -249,7 +251,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--translate-config", metavar="YAML", help="the translate section's keys (provider options such as "
                    "libre.url, timeout_s, max_attempts, cache_dir); default: params.yaml's defaults")
     e.add_argument("--check-languages", metavar="LANGS", help="more languages the report checks each request in "
-                   "(beside --translate-to's), translated the same way, before and after; never trained on")
+                   "(beside --translate-to's), translated the same way, before and after; never trained on "
+                   "(a causal LM: the requests' own translations in these languages, held out of every edit)")
     e.add_argument("--unrelated", help="jsonl of inputs the report checks for flipped predictions")
     e.add_argument("--no-check", dest="check", action="store_false",
                    help="skip reloading --out with transformers alone to compare logits (a few seconds)")

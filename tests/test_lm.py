@@ -2,33 +2,22 @@
 gated (Llama, Gemma 3) and a plain (GPT-2) model, and the closed form from cached MLP
 inputs equal to the full model with the patches hooked in."""
 import copy
+import json
 
 import pytest
 import torch
-from transformers import Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from tiny import LM_KINDS, make_tiny_lm
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from mpn.model.lm import LMPatches, find_lm_site
 
 SIZES = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
 
 
-def tiny(kind: str):
-    torch.manual_seed(0)
-    if kind == "llama":
-        model = LlamaForCausalLM(LlamaConfig(**SIZES, num_key_value_heads=1))
-    elif kind == "gemma3":
-        model = Gemma3ForCausalLM(Gemma3TextConfig(**SIZES, num_key_value_heads=1, head_dim=16,
-                                                   final_logit_softcapping=30.0))
-    else:
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=97, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
-                                           eos_token_id=0))
-    return model.eval()
-
-
 @pytest.mark.parametrize("kind, gated, post_norm", [("llama", True, False), ("gemma3", True, True),
-                                                    ("gpt2", False, False)])
+                                                    ("qwen2", True, False), ("gpt2", False, False)])
 def test_cached_logits_equal_the_hooked_full_model(kind, gated, post_norm):
-    model = tiny(kind)
+    model = make_tiny_lm(kind)
     site = find_lm_site(model)
     assert site.gated == gated and (site.post_norm is not None) == post_norm
     ids = torch.randint(1, 97, (2, 7))
@@ -150,3 +139,33 @@ def test_a_causal_lm_loads_from_a_local_folder_and_a_bad_name_is_one_clear_error
     assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
     with pytest.raises(UserError, match="cannot load causal LM .*'gemma-3-270m'"):
         load_causal_lm(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("kind", LM_KINDS)
+def test_an_edited_lm_saves_merged_and_reloads_with_transformers_alone(kind, tmp_path):
+    """The patches become units of the last MLP: the folder loads with transformers alone
+    (mpn blocked) and gives the editor's next-token logits; it loads back for more edits."""
+    from tiny import make_tiny_lm_tokenizer
+
+    from mpn.editing.lm_patcher import LMEditor
+    from mpn.model.lm import load_causal_lm
+    from mpn.model.lm_portable import next_token_logits_without_mpn, save_edited_lm
+    tokenizer = make_tiny_lm_tokenizer(kind, CORPUS)
+    editor = LMEditor(make_tiny_lm(kind, len(tokenizer)), tokenizer, memory=["paris is a city in france"])
+    first = editor.edit("the currency of japan is the", " euro")
+    editor.edit("la moneda de japón es el", " guitar")   # right or not, its patch is saved like the first
+    prompts = ["the currency of japan is the", "la moneda de japón es el", "a man is playing a", "paris is a"]
+    folder = save_edited_lm(editor, tokenizer, tmp_path / "edited")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["mpn_extra_units"] == 2 and config["architectures"] == ["EditedForCausalLM"]
+    reloaded = next_token_logits_without_mpn(folder, editor, prompts)                   # (prompts, vocab)
+    expected = editor.next_token_logits(prompts)
+    assert (reloaded - expected).abs().max().item() < 1e-4
+    assert reloaded.argmax(-1).tolist() == expected.argmax(-1).tolist()
+    # the saved folder is a model to edit again: its units stay, a third patch joins them
+    model, _ = load_causal_lm(str(folder))
+    again = LMEditor(model, tokenizer)
+    assert again.completes("the currency of japan is the", " euro") == first.success
+    again.edit("paris is a city in", " japan")
+    config = json.loads((save_edited_lm(again, tokenizer, tmp_path / "again") / "config.json").read_text())
+    assert config["mpn_extra_units"] == 3 and config["mpn_base"] == type(editor.model).__name__

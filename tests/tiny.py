@@ -1,4 +1,4 @@
-"""A tiny randomly initialized BERT-style encoder and word-level tokenizer, made on the fly.
+"""A tiny randomly initialized BERT-style encoder, causal LMs and a word-level tokenizer, made on the fly.
 
 Unit tests and the pipeline test use it instead of e5-small so they run in seconds.
 It is saved as a local model directory, so it loads through the same
@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (BertConfig, BertModel, Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel,
+                          LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -67,3 +68,39 @@ def make_tiny_hf_classifier(arch: str, tokenizer, labels: list[str], hidden: int
     model_class, config = configs[arch]
     torch.manual_seed(seed)
     return model_class(config).eval()
+
+
+LM_KINDS = ("llama", "gemma3", "qwen2", "gpt2")   # gated MLPs (Gemma with its post-MLP norm), and GPT-2's Conv1D
+
+
+def make_tiny_lm(kind: str, vocab_size: int = 97, seed: int = 0):
+    """A tiny random causal LM (hidden 32, 2 layers) of one of LM_KINDS, in eval mode."""
+    sizes = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=2)
+    torch.manual_seed(seed)
+    if kind == "llama":
+        model = LlamaForCausalLM(LlamaConfig(**sizes, num_key_value_heads=1))
+    elif kind == "gemma3":
+        model = Gemma3ForCausalLM(Gemma3TextConfig(**sizes, num_key_value_heads=1, head_dim=16,
+                                                   final_logit_softcapping=30.0))
+    elif kind == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(**sizes, num_key_value_heads=1))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=2,
+                                           bos_token_id=0, eos_token_id=0))
+    return model.eval()
+
+
+def make_tiny_lm_tokenizer(kind: str, corpus: list[str]) -> PreTrainedTokenizerFast:
+    """A tokenizer the kind's AutoTokenizer class reads back as it was: byte-level BPE for
+    Qwen2 and GPT-2 (transformers loads their folders with their own BPE class), the
+    word-level one for the others."""
+    if kind not in ("qwen2", "gpt2"):
+        return make_tiny_tokenizer(corpus)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 from typing import IO, Iterator, Sequence
 
 from mpn.core.errors import UserError
@@ -41,6 +42,16 @@ def iter_jsonl(lines: IO[str], name: str) -> Iterator[tuple[int, dict]]:
         if not isinstance(row, dict):
             raise UserError(f"{name}:{lineno}: expected a JSON object, got {type(row).__name__}")
         yield lineno, row
+
+
+def jsonl_file(path: str) -> Iterator[tuple[str, dict]]:
+    """Yield ("file:line", object) for each non-blank line of the jsonl file at `path`
+    (a missing file is a UserError)."""
+    if not Path(path).is_file():
+        raise UserError(f"missing file {path}")
+    with open(path, encoding="utf-8", errors=DECODE_ERRORS) as f:
+        for lineno, row in iter_jsonl(f, path):
+            yield f"{path}:{lineno}", row
 
 
 def iter_tsv(lines: IO[str], name: str, required: Sequence[str]) -> Iterator[tuple[int, dict]]:

@@ -83,7 +83,7 @@ class LMEditor:
         self.hparams = hparams or LMPatcherHParams()
         self.site = find_lm_site(model)
         self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
-        self.site.install(self.patches)
+        self.hook = self.site.install(self.patches)   # removed and restored by mpn.model.lm_portable.merged
         self.memory = self._positions(list(memory))          # (memory positions, hidden)
         # where new keys are centred: the unrelated memory's mean, fixed before any edit
         self.center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros(self.site.hidden)
@@ -95,6 +95,10 @@ class LMEditor:
         bos = [] if self.tokenizer.bos_token_id is None else [self.tokenizer.bos_token_id]
         return (bos + self.tokenizer(prompt, add_special_tokens=False)["input_ids"],
                 self.tokenizer(target, add_special_tokens=False)["input_ids"] if target else [])
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The token ids the model reads `prompt` as (BOS first where the tokenizer has one)."""
+        return self._ids(prompt)[0]
 
     def completion(self, prompt: str, target: str) -> Completion:
         """The MLP inputs predicting each target token (teacher forcing), unpatched."""
@@ -201,6 +205,18 @@ class LMEditor:
             return self.site.logits(h, residual, self.patches)
         return torch.cat([self.model(input_ids=c.ids, attention_mask=torch.ones_like(c.ids)).logits[0, c.start:]
                           for c in batch])
+
+    @torch.no_grad()
+    def greedy(self, prompt: str, n_tokens: int) -> str:
+        """The model's greedy continuation of `prompt`, `n_tokens` tokens long, decoded."""
+        ids, new = self.prompt_ids(prompt), []
+        for _ in range(n_tokens):
+            x = torch.tensor([ids + new])
+            new.append(int(self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0, -1].argmax()))
+        return self.tokenizer.decode(new)
+
+    def n_target_tokens(self, target: str) -> int:
+        return len(self._ids("", target)[1])
 
     @torch.no_grad()
     def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:

@@ -21,9 +21,11 @@ class ModelCard:
     edit_log: list[dict]           # per request: text, target, success, steps, trained_languages
     languages: list[str] = field(default_factory=lambda: ["en"])  # trained on or checked
     checks: list[str] = field(default_factory=list)               # summary lines of the edit report
+    auto_class: str = "AutoModelForSequenceClassification"        # what loads it
+    pipeline_tag: str = "text-classification"
 
     def metadata(self) -> dict:
-        meta = {"library_name": "transformers", "pipeline_tag": "text-classification",
+        meta = {"library_name": "transformers", "pipeline_tag": self.pipeline_tag,
                 "tags": ["mpn-edit", "model-editing", self.method.replace("+", "-")],
                 "language": list(dict.fromkeys(self.languages))}
         if not self.base_is_local:
@@ -39,9 +41,10 @@ class ModelCard:
                  f"`{self.base_model}` with {len(self.edit_log)} edits ({n_right} succeeded) made by "
                  f"mpn-edit {mpn.__version__} with the method `{self.method}`: each edit "
                  "adds patch neurons to the last feed-forward layer (or changes its weights), merged into "
-                 "an ordinary model. Labels: " + ", ".join(f"`{label}`" for label in self.labels) + ".", "",
-                 "```python", "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-                 'model = AutoModelForSequenceClassification.from_pretrained("PATH", trust_remote_code=True)',
+                 "an ordinary model." + (" Labels: " + ", ".join(f"`{label}`" for label in self.labels) + "."
+                                         if self.labels else ""), "",
+                 "```python", f"from transformers import {self.auto_class}, AutoTokenizer",
+                 f'model = {self.auto_class}.from_pretrained("PATH", trust_remote_code=True)',
                  'tokenizer = AutoTokenizer.from_pretrained("PATH")', "```", "",
                  f"`trust_remote_code=True` loads `{modeling_file}` from this folder: the base "
                  "architecture with its last feed-forward layer widened by the patch neurons.", "",

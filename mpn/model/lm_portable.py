@@ -1,0 +1,117 @@
+"""Edited causal LMs out: save an LMEditor's model as a standard Hugging Face folder
+that loads without this package, and check that it does.
+
+    save_edited_lm(editor, tokenizer, "edited/", card)   # config + safetensors + tokenizer + modeling file + README.md
+    AutoModelForCausalLM.from_pretrained("edited/", trust_remote_code=True)
+
+The folder holds the merged model (each patch neuron one more unit of the last MLP:
+mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
+config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
+where `import mpn` fails, as a user without this package would.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mpn.core.io import atomic_folder
+from mpn.core.owned import check_writable, mark
+from mpn.model.card import ModelCard
+from mpn.model.lm import LM_MODELING_FILE, LMPatches
+from mpn.model.modeling_edited_lm import last_mlp, widen_last_mlp
+from mpn.model.portable import modeling_source, run_without_mpn
+
+MODEL_CLASS = "EditedForCausalLM"
+
+
+def merged(editor) -> nn.Module:
+    """A copy of the editor's model with its committed patches merged into the last MLP
+    (the copy carries no hook: the editor's is lifted while copying)."""
+    editor.hook.remove()
+    try:
+        model = copy.deepcopy(editor.model)
+    finally:
+        editor.hook = editor.site.install(editor.patches)
+    merge_patches(model, editor.patches)
+    return model
+
+
+@torch.no_grad()
+def merge_patches(model: nn.Module, patches: LMPatches) -> None:
+    """Append every committed patch to the last MLP as a unit: the same function, exactly
+    the patch's form (mpn.model.lm), now in the model's own weights."""
+    n = patches.gate_keys.shape[0]
+    mlp, gated = last_mlp(model)
+    old = dict(mlp.named_children())
+    widen_last_mlp(model, n)
+    if gated:
+        gate, up, down = old["gate_proj"], old["up_proj"], old["down_proj"]
+        gate_bias = gate.bias if gate.bias is not None else gate.weight.new_zeros(gate.out_features)
+        mlp.gate_proj.weight.copy_(torch.cat([gate.weight, patches.gate_keys]))     # (inter + n, hidden)
+        mlp.gate_proj.bias.copy_(torch.cat([gate_bias, patches.biases]))             # (inter + n,)
+        mlp.up_proj.weight.copy_(torch.cat([up.weight, patches.up_keys]))           # (inter + n, hidden)
+        mlp.down_proj.weight.copy_(torch.cat([down.weight, patches.values.T], 1))   # (hidden, inter + n)
+        pairs = [(up.bias, mlp.up_proj.bias, up.weight.new_zeros(n)), (down.bias, mlp.down_proj.bias, None)]
+    else:
+        fc, proj = old["c_fc"], old["c_proj"]                                        # Conv1D: weight (in, out)
+        mlp.c_fc.weight.copy_(torch.cat([fc.weight, patches.gate_keys.T], 1))       # (hidden, inter + n)
+        mlp.c_proj.weight.copy_(torch.cat([proj.weight, patches.values]))           # (inter + n, hidden)
+        pairs = [(fc.bias, mlp.c_fc.bias, patches.biases), (proj.bias, mlp.c_proj.bias, None)]
+    for before, after, appended in pairs:
+        if before is not None:
+            after.copy_(before if appended is None else torch.cat([before, appended]))
+    config = model.config
+    config.mpn_base = getattr(config, "mpn_base", None) or type(model).__name__
+    config.mpn_extra_units = getattr(config, "mpn_extra_units", 0) + n
+    config.auto_map = {"AutoModelForCausalLM": f"{LM_MODELING_FILE[:-3]}.{MODEL_CLASS}"}
+
+
+def save_edited_lm(editor, tokenizer, folder: str | Path, card: ModelCard | None = None,
+                   files: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
+    """Write the editor's model, merged, to `folder` (new or empty; with `overwrite`, a
+    folder mpn-edit wrote), with its model card as README.md and `files` ({name: text})."""
+    source = getattr(editor.model.config, "name_or_path", "") or ""
+    check_writable(folder, overwrite, f"folder {folder}", {"the model": source} if source else None)
+    model = merged(editor)
+    with atomic_folder(folder) as tmp:
+        model.save_pretrained(tmp)
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+        config["architectures"] = [MODEL_CLASS]   # save_pretrained writes the class, not the base
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tokenizer.save_pretrained(tmp)
+        (tmp / LM_MODELING_FILE).write_text(modeling_source("modeling_edited_lm.py", model.config.mpn_base), encoding="utf-8")
+        if card is not None:
+            (tmp / "README.md").write_text(card.render(LM_MODELING_FILE), encoding="utf-8")
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        mark(tmp)
+    return Path(folder)
+
+
+# Run in a fresh interpreter in which `import mpn` fails; fed the token ids LMEditor
+# reads each prompt as, so the check is the model's (the tokenizer is loaded, not compared).
+_RELOAD_SCRIPT = r'''
+import json, sys
+sys.modules["mpn"] = None
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder = sys.argv[1]
+model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32).eval()
+AutoTokenizer.from_pretrained(folder)
+with torch.no_grad():
+    rows = [model(input_ids=torch.tensor([ids])).logits[0, -1].tolist() for ids in json.load(sys.stdin)]
+json.dump(rows, sys.stdout)
+'''
+
+
+def next_token_logits_without_mpn(folder: str | Path, editor, prompts: Sequence[str]) -> torch.Tensor:
+    """The next-token logits after each prompt (as `editor` tokenizes it) from a folder
+    `save_edited_lm` wrote, loaded by transformers alone in a subprocess that cannot
+    import mpn. (prompts, vocab)"""
+    return run_without_mpn(_RELOAD_SCRIPT, [str(Path(folder).resolve())],
+                           [editor.prompt_ids(prompt) for prompt in prompts], folder)
