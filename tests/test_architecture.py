@@ -33,7 +33,7 @@ LAYERS = {
     "editing": {"core", "model"},
     "experiment": {"core", "data", "model", "editing"},
     "report": {"core", "pipeline", "data", "editing", "experiment"},
-    "cli": {"core", "pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli.py, the mpn-edit command
+    "cli": {"core", "pipeline", "data", "translate", "model", "editing", "experiment"},  # mpn/cli/, the mpn-edit command
 }
 
 

@@ -8,7 +8,7 @@
 
 M: a folder from the pipeline (models/<task>), a folder `edit` wrote, or any Hugging
 Face sequence classifier (hub name or folder); a causal LM (gemma-3-270m, a hub name or
-folder) takes prompt/target requests instead (mpn/cli_lm.py). A request is one JSON object a line:
+folder) takes prompt/target requests instead (mpn/cli/lm.py). A request is one JSON object a line:
 
     {"text": "...", "target": "REFUTES", "translations": {"de": "...", "fr": "..."}}
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from mpn.cli_lm import edit_lm
+from mpn.cli.lm import edit_lm
 from mpn.editing.editor import Editor, is_language_code
 from mpn.editing.resolver import ResolvedMethod, resolve_method
 from mpn.experiment.edit_report import (Check, CheckedEdit, build_report, render_markdown, summary_lines, to_json,
@@ -273,7 +273,3 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as err:
         print(f"error: {secrets.scrub(err)}", file=sys.stderr)
         sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,4 @@
+"""`python -m mpn.cli`: the mpn-edit command."""
+from mpn.cli import main
+
+main()
