@@ -19,12 +19,11 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from mpn.core.io import atomic_folder
-from mpn.core.owned import check_writable, mark
+from mpn.core.owned import check_writable
 from mpn.model.card import ModelCard
 from mpn.model.lm import LM_MODELING_FILE, LMPatches
 from mpn.model.modeling_edited_lm import last_mlp, widen_last_mlp
-from mpn.model.portable import modeling_source, run_without_mpn
+from mpn.model.portable import modeling_source, run_without_mpn, write_folder
 
 MODEL_CLASS = "EditedForCausalLM"
 
@@ -78,19 +77,15 @@ def save_edited_lm(editor, tokenizer, folder: str | Path, card: ModelCard | None
     source = getattr(editor.model.config, "name_or_path", "") or ""
     check_writable(folder, overwrite, f"folder {folder}", {"the model": source} if source else None)
     model = merged(editor)
-    with atomic_folder(folder) as tmp:
-        model.save_pretrained(tmp)
-        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
-        config["architectures"] = [MODEL_CLASS]   # save_pretrained writes the class, not the base
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tokenizer.save_pretrained(tmp)
-        (tmp / LM_MODELING_FILE).write_text(modeling_source("modeling_edited_lm.py", model.config.mpn_base), encoding="utf-8")
-        if card is not None:
-            (tmp / "README.md").write_text(card.render(LM_MODELING_FILE), encoding="utf-8")
-        for name, text in (files or {}).items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        mark(tmp)
-    return Path(folder)
+    return write_folder(folder, model, tokenizer, _finish_config, LM_MODELING_FILE,
+                        modeling_source("modeling_edited_lm.py", model.config.mpn_base), card, files)
+
+
+def _finish_config(path: Path) -> None:
+    """save_pretrained writes the class's name; the folder's is the modeling file's."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["architectures"] = [MODEL_CLASS]
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 # Run in a fresh interpreter in which `import mpn` fails; fed the token ids LMEditor

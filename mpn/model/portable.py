@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -94,13 +94,22 @@ def save_edited(editor, tokenizer, folder: str | Path, card: ModelCard | None = 
         config.id2label = dict(enumerate(config.labels))
         config.label2id = {label: i for i, label in enumerate(config.labels)}
         config.auto_map["AutoConfig"] = f"{MODELING_FILE[:-3]}.MPNClassifierConfig"
+    return write_folder(folder, model, tokenizer, lambda path: _finish_config(path, own),
+                        MODELING_FILE, modeling_source("modeling_edited.py", base), card, files)
+
+
+def write_folder(folder: str | Path, model, tokenizer, finish_config: Callable[[Path], None], modeling_file: str,
+                 modeling_text: str, card: ModelCard | None, files: Mapping[str, str] | None) -> Path:
+    """Write an edited model's folder atomically: weights and config (then `finish_config`
+    on config.json), tokenizer, the modeling file, the model card as README.md, `files`
+    ({name: text}) and the marker that lists them (mpn.core.owned)."""
     with atomic_folder(folder) as tmp:
         model.save_pretrained(tmp)
-        _finish_config(tmp / "config.json", own)
+        finish_config(tmp / "config.json")
         tokenizer.save_pretrained(tmp)
-        (tmp / MODELING_FILE).write_text(modeling_source("modeling_edited.py", base), encoding="utf-8")
+        (tmp / modeling_file).write_text(modeling_text, encoding="utf-8")
         if card is not None:
-            (tmp / "README.md").write_text(card.render(MODELING_FILE), encoding="utf-8")
+            (tmp / "README.md").write_text(card.render(modeling_file), encoding="utf-8")
         for name, text in (files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
         mark(tmp)
