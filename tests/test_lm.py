@@ -7,12 +7,8 @@ import json
 import pytest
 import torch
 from tiny import LM_KINDS, make_tiny_lm
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from mpn.model.lm import LMPatches, find_lm_site
-
-SIZES = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
-
 
 @pytest.mark.parametrize("kind, gated, post_norm", [("llama", True, False), ("gemma3", True, True),
                                                     ("qwen2", True, False), ("gpt2", False, False)])
@@ -47,9 +43,7 @@ CORPUS = ["the currency of japan is the yen", "die währung von japan ist der ye
 def lm_and_tokenizer():  # a fresh model per test: an editor hooks its patches into the model
     from tiny import make_tiny_tokenizer
     tokenizer = make_tiny_tokenizer(CORPUS)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(**{**SIZES, "vocab_size": tokenizer.vocab_size}, num_key_value_heads=1))
-    return model.eval(), tokenizer
+    return make_tiny_lm("llama", tokenizer.vocab_size), tokenizer
 
 
 def test_an_edit_makes_the_target_the_greedy_completion_and_spares_unrelated_prompts(lm_and_tokenizer):

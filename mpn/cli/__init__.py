@@ -48,6 +48,7 @@ from mpn.model.lm import is_causal_lm
 from mpn.model.portable import load_any, logits_without_mpn, save_edited
 from mpn.core import secrets
 from mpn.core.errors import UserError
+from mpn.core.knobs import assignments
 from mpn.core.owned import check_writable
 from mpn.core.params import MAX_LENGTH
 from mpn.core.readers import jsonl_file
@@ -104,13 +105,8 @@ def _text(row: dict, where: str) -> str | tuple:
 def parse_sets(items: list[str], method: str, params_path: str | None) -> ResolvedMethod:
     """`--set key=value` items (YAML values) over the method's knobs: its defaults, or
     with --params, that file's `hparams` sections and `presets` (mpn.editing.resolver)."""
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
-        overrides[key] = yaml.safe_load(value)
-    return resolve_method(yaml_mapping(params_path, "--params", "params.yaml's sections"), method, overrides, "--set:")
+    return resolve_method(yaml_mapping(params_path, "--params", "params.yaml's sections"), method,
+                          assignments(items), "--set:")
 
 
 def yaml_mapping(path: str | None, flag: str, what: str) -> dict:

@@ -21,12 +21,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from tqdm.auto import tqdm
 
 from mpn.core import secrets
 from mpn.core.errors import UserError
-from mpn.core.knobs import parse
+from mpn.core.knobs import assignments, parse
 from mpn.core.owned import check_writable
 from mpn.core.readers import jsonl_file
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
@@ -85,13 +84,7 @@ def read_texts(path: str | None) -> list[str]:
 def lm_hparams(method: str, sets: list[str]) -> LMPatcherHParams:
     if method not in LM_METHODS:
         raise UserError(f"--method {method!r} is not a method for causal LMs; allowed: {', '.join(LM_METHODS)}")
-    knobs = {"k_translations": LM_METHODS[method]}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set max_steps=500")
-        knobs[key] = yaml.safe_load(value)
-    return parse(LMPatcherHParams, knobs, "--set")
+    return parse(LMPatcherHParams, {"k_translations": LM_METHODS[method]} | assignments(sets), "--set")
 
 
 def check(editor: LMEditor, prompt: str, target: str) -> dict:

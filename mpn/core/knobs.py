@@ -14,6 +14,8 @@ import types
 import typing
 from typing import Any
 
+import yaml
+
 from mpn.core.errors import UserError
 
 
@@ -99,3 +101,15 @@ def describe(kind, limits: dict | None) -> str:
     parts = [f"{op} {limits[key]}" for key, op in (("gt", ">"), ("ge", ">="), ("le", "<="))
              if limits and limits[key] is not None]
     return name + (" " + " and ".join(parts) if parts else "")
+
+
+def assignments(items: list[str], flag: str = "--set") -> dict[str, Any]:
+    """`NAME=VALUE` command-line items as {name: value}, each value read as YAML."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {item!r}: expected NAME=VALUE, e.g. {flag} max_steps=500")
+        values[key] = yaml.safe_load(value)
+    return values
+
