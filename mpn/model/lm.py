@@ -112,13 +112,17 @@ class LMSite:
     def hidden(self) -> int:
         return self.head.in_features
 
+    def inner(self, h: torch.Tensor) -> torch.Tensor:
+        """The MLP's hidden units, what its output projection reads. (..., hidden) -> (..., units)"""
+        m = self.mlp
+        if self.gated:
+            return self.activation(m.gate_proj(h)) * m.up_proj(h)
+        return self.activation(m.c_fc(h))
+
     def mlp_out(self, h: torch.Tensor) -> torch.Tensor:
         """The unpatched MLP, computed from its parts (the full model's hook adds the
         patches; here `logits` does). (..., hidden) -> (..., hidden)"""
-        m = self.mlp
-        if self.gated:
-            return m.down_proj(self.activation(m.gate_proj(h)) * m.up_proj(h))
-        return m.c_proj(self.activation(m.c_fc(h)))
+        return (self.mlp.down_proj if self.gated else self.mlp.c_proj)(self.inner(h))
 
     def logits(self, h: torch.Tensor, residual: torch.Tensor, patches: LMPatches | None) -> torch.Tensor:
         """Vocabulary logits from the MLP's input and the residual, with `patches`.

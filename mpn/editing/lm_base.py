@@ -1,0 +1,158 @@
+"""What every editor of a causal LM shares (mpn.editing.lm_patcher, mpn.editing.lm_ft):
+the model with an addition to its last MLP's output hooked in (mpn.model.lm), the
+completions an edit trains on, the two engines, and the rates an edit is judged by.
+
+An edit is a prompt and its new object (`"The currency of Japan is the"`, `" euro"`); it
+succeeds when every target token is the greedy next token after the prompt and the
+target tokens before it (teacher forcing). With the last layer's MLP the site, every
+target position's MLP input is independent of the addition: the cached engine computes
+each step's logits from those stored inputs, exactly; the full one, the reference, runs
+the whole model with the addition hooked in.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mpn.core.errors import UserError
+from mpn.model.lm import find_lm_site
+
+
+@dataclass
+class Completion:
+    """One prompt and its object, as the model sees them: the MLP inputs and residuals at
+    the positions that predict each target token, and those tokens."""
+    h: torch.Tensor          # (targets, hidden)
+    residual: torch.Tensor   # (targets, hidden)
+    target: torch.Tensor     # (targets,) token ids
+    ids: torch.Tensor        # (1, prompt + targets - 1): what the full engine runs
+    start: int               # the position that predicts the first target token
+
+
+@dataclass
+class LMEditResult:
+    success: bool             # every English target token is the greedy next token
+    steps: int
+    seconds: float
+    languages: list[str] = field(default_factory=list)  # translations it trained on
+
+
+ENGINES = ("cached", "full")
+
+
+class LMEditorBase:
+    """A frozen causal LM, an addition to its last MLP's output that the edits train (a
+    module with a `count` and a forward from the MLP's input to what it adds; a subclass
+    makes it and trains it in `edit`), and the rates an edit is judged by."""
+
+    def __init__(self, model, tokenizer, engine: str = "cached"):
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+        self.engine = engine
+        self.model, self.tokenizer = model.eval(), tokenizer
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.site = find_lm_site(model)
+        self.n_edits = 0
+
+    def _attach(self, addition: nn.Module) -> None:
+        self.addition = addition
+        self.hook = self.site.install(addition)   # removed and restored by mpn.model.lm_portable.merged
+
+    def _ids(self, prompt: str, target: str = "") -> tuple[list[int], list[int]]:
+        """The prompt's tokens after the tokenizer's BOS where it has one (Gemma is lost
+        without it; no other special token), and the target's tokens."""
+        bos = [] if self.tokenizer.bos_token_id is None else [self.tokenizer.bos_token_id]
+        return (bos + self.tokenizer(prompt, add_special_tokens=False)["input_ids"],
+                self.tokenizer(target, add_special_tokens=False)["input_ids"] if target else [])
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The token ids the model reads `prompt` as (BOS first where the tokenizer has one)."""
+        return self._ids(prompt)[0]
+
+    def completion(self, prompt: str, target: str) -> Completion:
+        """The MLP inputs predicting each target token (teacher forcing), unpatched."""
+        prompt_ids, target_ids = self._ids(prompt, target)
+        if not prompt_ids or not target_ids:
+            raise UserError(f"an edit needs a prompt and a target with tokens; got {prompt!r} -> {target!r}")
+        ids = torch.tensor([prompt_ids + target_ids[:-1]])
+        h, residual = self.site.capture(ids, torch.ones_like(ids))
+        start = len(prompt_ids) - 1
+        return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
+
+    def _pool(self, translations: dict[str, tuple[str, str]] | None, heldout: Sequence[str],
+              k: int) -> dict[str, Completion]:
+        """The translations an edit may sample from (none when k is 0): no held-out language."""
+        if not k:
+            return {}
+        return {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
+                if lang not in set(heldout)}
+
+    @staticmethod
+    def _sample(rng: random.Random, pool: dict[str, Completion], k: int) -> list[str]:
+        """k languages of the pool for one step (all of them when it holds fewer)."""
+        return rng.sample(sorted(pool), min(k, len(pool))) if pool else []
+
+    @torch.no_grad()
+    def _target_logits(self, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full model's logits at the positions predicting each target token
+        (teacher-forced), and those tokens. (targets, vocab), (targets,)"""
+        prompt_ids, target_ids = self._ids(prompt, target)
+        ids = torch.tensor([prompt_ids + target_ids[:-1]])
+        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
+        return logits[len(prompt_ids) - 1:], torch.tensor(target_ids)
+
+    def completes(self, prompt: str, target: str) -> bool:
+        """Is every target token the greedy next token (teacher-forced)?"""
+        logits, target_ids = self._target_logits(prompt, target)
+        return bool((logits.argmax(-1) == target_ids).all())
+
+    def log_prob(self, prompt: str, target: str) -> float:
+        """log P(target | prompt), the sum over its tokens."""
+        logits, target_ids = self._target_logits(prompt, target)
+        return logits.log_softmax(-1).gather(-1, target_ids[:, None]).sum().item()
+
+    def prefers(self, prompt: str, new: str, old: str) -> bool:
+        """Is `new` the likelier completion than `old` (CounterFact's efficacy test:
+        robust to a prompt whose greedy next token is a function word)?"""
+        return self.log_prob(prompt, new) > self.log_prob(prompt, old)
+
+    def _logits(self, batch: list[Completion], h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """The target positions' logits with the patches, from the cache or the full model."""
+        if self.engine == "cached":
+            return self.site.logits(h, residual, self.addition)
+        return torch.cat([self.model(input_ids=c.ids, attention_mask=torch.ones_like(c.ids)).logits[0, c.start:]
+                          for c in batch])
+
+    @torch.no_grad()
+    def greedy(self, prompt: str, n_tokens: int) -> str:
+        """The model's greedy continuation of `prompt`, `n_tokens` tokens long, decoded."""
+        ids, new = self.prompt_ids(prompt), []
+        for _ in range(n_tokens):
+            x = torch.tensor([ids + new])
+            new.append(int(self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0, -1].argmax()))
+        return self.tokenizer.decode(new)
+
+    def n_target_tokens(self, target: str) -> int:
+        return len(self._ids("", target)[1])
+
+    @torch.no_grad()
+    def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
+        out = []
+        for prompt in prompts:
+            ids = torch.tensor([self._ids(prompt)[0]])
+            out.append(self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1])
+        return torch.stack(out)
+
+
+def locality(before: torch.Tensor, after: torch.Tensor) -> dict:
+    """Top-1 agreement and mean KL(before || after) of next-token distributions. (prompts, vocab) x2"""
+    agreement = (before.argmax(-1) == after.argmax(-1)).float().mean().item()
+    kl = F.kl_div(F.log_softmax(after, -1), F.log_softmax(before, -1), log_target=True, reduction="batchmean").item()
+    return {"top1_agreement": round(agreement, 4), "kl": round(kl, 6)}
