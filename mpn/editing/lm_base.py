@@ -45,6 +45,20 @@ class LMEditResult:
 ENGINES = ("cached", "full")
 
 
+@dataclass
+class Batch:
+    """One training step's rows: the English completion's target positions, then the
+    sampled translations'."""
+    langs: list[str]         # the translations sampled
+    h: torch.Tensor          # (rows, hidden) the MLP inputs
+    targets: torch.Tensor    # (rows,) token ids
+    logits: torch.Tensor     # (rows, vocab) with the addition
+
+    @property
+    def right(self) -> bool:
+        return bool((self.logits.argmax(-1) == self.targets).all())
+
+
 class LMEditorBase:
     """A frozen causal LM, an addition to its last MLP's output that the edits train (a
     module with a `count` and a forward from the MLP's input to what it adds; a subclass
@@ -85,18 +99,30 @@ class LMEditorBase:
         start = len(prompt_ids) - 1
         return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
 
-    def _pool(self, translations: dict[str, tuple[str, str]] | None, heldout: Sequence[str],
-              k: int) -> dict[str, Completion]:
-        """The translations an edit may sample from (none when k is 0): no held-out language."""
-        if not k:
-            return {}
-        return {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
-                if lang not in set(heldout)}
+    def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
+             heldout: Sequence[str] = ()) -> LMEditResult:
+        """Make `target` the model's completion of `prompt`; with k_translations > 0, also
+        train on sampled `translations` ({lang: (prompt, target)}) not in `heldout`. All
+        or nothing: an interrupted edit leaves the model as it was."""
+        raise NotImplementedError
 
-    @staticmethod
-    def _sample(rng: random.Random, pool: dict[str, Completion], k: int) -> list[str]:
-        """k languages of the pool for one step (all of them when it holds fewer)."""
-        return rng.sample(sorted(pool), min(k, len(pool))) if pool else []
+    def _request(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None,
+                 heldout: Sequence[str], k: int, seed: int) -> tuple[Completion, dict[str, Completion], random.Random]:
+        """An edit's English completion, the translations it may sample from (none when k
+        is 0; never a held-out language), and its sampler."""
+        english = self.completion(prompt, target)
+        pool = {lang: self.completion(*pair) for lang, pair in sorted((translations or {}).items())
+                if lang not in set(heldout)} if k else {}
+        return english, pool, random.Random(seed * 1_000_003 + self.n_edits)
+
+    def _batch(self, english: Completion, pool: dict[str, Completion], rng: random.Random, k: int) -> Batch:
+        """One training step's batch: English and k languages of the pool (all of them
+        when it holds fewer), with the logits at their target positions."""
+        langs = rng.sample(sorted(pool), min(k, len(pool))) if pool else []
+        batch = [english] + [pool[lang] for lang in langs]
+        h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
+        residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
+        return Batch(langs, h, torch.cat([c.target for c in batch]), self._logits(batch, h, residual))
 
     @torch.no_grad()
     def _target_logits(self, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:

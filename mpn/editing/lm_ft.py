@@ -10,7 +10,6 @@ change reaches every input of the layer: FT-L has no memory and no locality term
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -77,28 +76,20 @@ class LMFineTuner(LMEditorBase):
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
-        """Make `target` the model's completion of `prompt`; with k_translations > 0, also
-        train on sampled `translations` ({lang: (prompt, target)}) not in `heldout`."""
+        """One FT-L edit (LMEditorBase.edit): a bounded change of the output projection."""
         start_time = time.perf_counter()
         hp = self.hparams
-        english = self.completion(prompt, target)
-        pool = self._pool(translations, heldout, hp.k_translations)
-        rng = random.Random(hp.seed * 1_000_003 + self.n_edits)
+        english, pool, rng = self._request(prompt, target, translations, heldout, hp.k_translations, hp.seed)
         pending = self.delta.start()
         optimizer = torch.optim.Adam([pending], lr=hp.lr)
         steps, trained = 0, set()
         try:
             for steps in range(1, hp.max_steps + 1):
-                langs = self._sample(rng, pool, hp.k_translations)
-                trained.update(langs)
-                batch = [english] + [pool[lang] for lang in langs]
-                h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
-                residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
-                targets = torch.cat([c.target for c in batch])                      # (rows,)
-                logits = self._logits(batch, h, residual)                           # (rows, vocab)
-                if bool((logits.argmax(-1) == targets).all()):
+                batch = self._batch(english, pool, rng, hp.k_translations)
+                trained.update(batch.langs)
+                if batch.right:
                     break
-                loss = F.cross_entropy(logits, targets)
+                loss = F.cross_entropy(batch.logits, batch.targets)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

@@ -15,7 +15,6 @@ the positions every earlier edit trained on (as Transformer-Patcher keeps past e
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -76,13 +75,10 @@ class LMEditor(LMEditorBase):
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
-        """Make `target` the model's completion of `prompt`; with k_translations > 0, also
-        train on sampled `translations` ({lang: (prompt, target)}) not in `heldout`."""
+        """One patch neuron (LMEditorBase.edit), trained until right and silent on the memory."""
         start_time = time.perf_counter()
         hp = self.hparams
-        english = self.completion(prompt, target)
-        pool = self._pool(translations, heldout, hp.k_translations)
-        rng = random.Random(hp.seed * 1_000_003 + self.n_edits)
+        english, pool, rng = self._request(prompt, target, translations, heldout, hp.k_translations, hp.seed)
         # gate and up pre-activations exactly 1 at the first target position and 0 at the
         # memory's mean (an LM's hidden states share a large common part: uncentred, the
         # patch would start out firing everywhere)
@@ -94,22 +90,17 @@ class LMEditor(LMEditorBase):
         steps, trained, best, stale = 0, set(), float("inf"), 0
         try:
             for steps in range(1, hp.max_steps + 1):
-                langs = self._sample(rng, pool, hp.k_translations)
-                trained.update(langs)
-                batch = [english] + [pool[lang] for lang in langs]
-                h = torch.cat([c.h for c in batch])                                 # (rows, hidden)
-                residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
-                targets = torch.cat([c.target for c in batch])                      # (rows,)
-                logits = self._logits(batch, h, residual)                           # (rows, vocab)
-                edit_preact = self.patches.preact(h)[:, -1]                         # (rows,)
+                batch = self._batch(english, pool, rng, hp.k_translations)
+                trained.update(batch.langs)
+                edit_preact = self.patches.preact(batch.h)[:, -1]                    # (rows,)
                 memory_preact = self.patches.preact(self.memory)[:, -1]             # (memory positions,)
                 memory = memory_loss(memory_preact, edit_preact, hp.mem_topk, hp.mem_margin, hp.mem_threshold)
                 silent = not memory_preact.numel() or memory_preact.max().item() < hp.mem_threshold
                 stale = 0 if memory.item() < best else stale + 1
                 best = min(best, memory.item())
-                if bool((logits.argmax(-1) == targets).all()) and (silent or stale >= hp.patience):
+                if batch.right and (silent or stale >= hp.patience):
                     break   # right, and quiet elsewhere or as quiet as it gets
-                loss = (F.cross_entropy(logits, targets) + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
+                loss = (F.cross_entropy(batch.logits, batch.targets) + hp.act_coef * activation_loss(edit_preact, hp.act_topk)
                         + hp.mem_coef * memory)
                 optimizer.zero_grad()
                 loss.backward()
