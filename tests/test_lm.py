@@ -225,3 +225,35 @@ def test_ft_l_with_mpn_never_trains_on_a_held_out_language(lm_and_tokenizer):
     with pytest.raises(Exception, match="a prompt and a target with tokens"):
         editor.edit("the currency of japan is the", "")
     assert torch.equal(editor.delta.delta, before) and editor.delta.pending is None and editor.delta.count == 1
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])   # a norm after the MLP or none
+def test_a_patch_in_an_earlier_layer_edits_with_the_full_engine_and_reloads(kind, tmp_path):
+    """`layer` puts the patches in another layer's MLP: the cached engine refuses it (its
+    closed form holds for the last layer only), the full one edits, and the saved folder
+    widens that layer and gives the editor's logits with transformers alone."""
+    from tiny import make_tiny_lm_tokenizer
+
+    from mpn.core.errors import UserError
+    from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
+    from mpn.model.lm import load_causal_lm
+    from mpn.model.lm_portable import check_layer, next_token_logits_without_mpn, save_edited_lm
+    tokenizer = make_tiny_lm_tokenizer(kind, CORPUS)
+    model = make_tiny_lm(kind, len(tokenizer))
+    hparams = LMPatcherHParams(layer=0, lr=0.2)
+    with pytest.raises(UserError, match="cached engine is exact only for the last layer"):
+        LMEditor(copy.deepcopy(model), tokenizer, hparams)
+    with pytest.raises(UserError, match="layer 2: the model has 2 layers"):
+        check_layer(model, 2)
+    editor = LMEditor(model, tokenizer, hparams, memory=["paris is a city in france"], engine="full")
+    assert editor.site.layer == 0 and not editor.site.last
+    assert editor.edit("the currency of japan is the", " euro").success
+    folder = save_edited_lm(editor, tokenizer, tmp_path / "edited")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["mpn_layer"] == 0 and config["mpn_extra_units"] == 1
+    prompts = ["the currency of japan is the", "a man is playing a"]
+    reloaded = next_token_logits_without_mpn(folder, editor, prompts)
+    assert (reloaded - editor.next_token_logits(prompts)).abs().max().item() < 1e-4
+    saved, _ = load_causal_lm(str(folder))
+    with pytest.raises(UserError, match="merged into layer 0"):
+        check_layer(saved, -1)

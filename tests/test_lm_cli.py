@@ -66,3 +66,21 @@ def test_a_bad_request_line_is_one_error_and_nothing_is_written(lm_folder, tmp_p
         main(["edit", "--model", str(lm_folder), "--requests", write_lines(tmp_path / "ok.jsonl", [REQUEST]),
               "--method", "grace", "--out", str(out)])
     assert "not a method for causal LMs; allowed: patcher, mpn" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("lm_folder", ["llama"], indirect=True)
+def test_a_layer_other_than_the_last_edits_through_the_command_line(lm_folder, tmp_path, capsys):
+    """`--set layer=0`: the command picks the full engine (the cached one is exact for
+    the last layer only) and the folder holds the patch in layer 0; a layer the model
+    lacks is one error before any edit."""
+    requests = write_lines(tmp_path / "requests.jsonl", [REQUEST])
+    out = tmp_path / "edited"
+    main(["edit", "--model", str(lm_folder), "--requests", requests, "--method", "patcher",
+          "--set", "layer=0", "lr=0.2", "--out", str(out)])
+    assert "to within " in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["mpn_layer"] == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["edit", "--model", str(lm_folder), "--requests", requests, "--method", "patcher",
+              "--set", "layer=5", "--out", str(tmp_path / "never")])
+    assert exit_info.value.code == 2 and "layer 5: the model has 2 layers" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

@@ -31,7 +31,7 @@ from mpn.core.readers import jsonl_file
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
 from mpn.model.card import ModelCard
 from mpn.model.lm import load_causal_lm
-from mpn.model.lm_portable import next_token_logits_without_mpn, save_edited_lm
+from mpn.model.lm_portable import check_layer, next_token_logits_without_mpn, save_edited_lm
 from mpn.translate.settings import check_language
 
 LM_METHODS = {"patcher": 0, "mpn": 2}   # method -> default k_translations
@@ -105,7 +105,11 @@ def edit_lm(args, held_out: list[str]) -> None:
     if not memory:
         tqdm.write("warning: no --memory: nothing keeps the patches silent on unrelated prompts")
     model, tokenizer = load_causal_lm(args.model)
-    editor = LMEditor(model, tokenizer, hparams, memory)
+    check_layer(model, hparams.layer)
+    n_layers = model.config.num_hidden_layers
+    # the cached engine is exact for the last layer only (mpn.model.lm)
+    engine = "cached" if hparams.layer % n_layers == n_layers - 1 else "full"
+    editor = LMEditor(model, tokenizer, hparams, memory, engine)
 
     def checks() -> list[dict]:
         return [{lang: check(editor, *pair) for lang, pair in [("en", (r.prompt, r.target)), *r.translations.items()]}

@@ -64,14 +64,17 @@ class LMEditorBase:
     module with a `count` and a forward from the MLP's input to what it adds; a subclass
     makes it and trains it in `edit`), and the rates an edit is judged by."""
 
-    def __init__(self, model, tokenizer, engine: str = "cached"):
+    def __init__(self, model, tokenizer, engine: str = "cached", layer: int = -1):
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
         self.engine = engine
         self.model, self.tokenizer = model.eval(), tokenizer
         for p in model.parameters():
             p.requires_grad_(False)
-        self.site = find_lm_site(model)
+        self.site = find_lm_site(model, layer)
+        if engine == "cached" and not self.site.last:
+            raise UserError(f"layer {layer}: the cached engine is exact only for the last layer "
+                            f"({model.config.num_hidden_layers - 1}); use the full engine for another")
         self.n_edits = 0
 
     def _attach(self, addition: nn.Module) -> None:

@@ -29,6 +29,7 @@ class LMFineTuneHParams:
     max_steps: int = knob(100, ge=1)        # stops earlier once every completion of the step's batch is right
     norm_bound: float = knob(5.0e-3, gt=0)  # L-infinity bound on each weight's change per edit
     k_translations: int = knob(0, ge=0)     # +mpn: translations in each step's batch (0: FT-L)
+    layer: int = knob(-1)                   # which decoder layer's MLP (negative: from the end); not the last: full engine only
     seed: int = knob(0, ge=0)
 
 
@@ -69,8 +70,8 @@ class LMFineTuner(LMEditorBase):
     """Sequential FT-L edits of a causal LM (`edit`); `delta` holds their change."""
 
     def __init__(self, model, tokenizer, hparams: LMFineTuneHParams | None = None, engine: str = "cached"):
-        super().__init__(model, tokenizer, engine)
         self.hparams = hparams or LMFineTuneHParams()
+        super().__init__(model, tokenizer, engine, self.hparams.layer)
         self.delta = OutputDelta(self.site)
         self._attach(self.delta)
 

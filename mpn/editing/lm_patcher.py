@@ -44,6 +44,7 @@ class LMPatcherHParams:
     patience: int = knob(10, ge=1)          # once the edit is right: stop when the memory loss has not fallen for this many steps
     silence_below: float | None = knob(None, le=0)  # then lower the bias until the memory's gate pre-activations are below this, as far as the edit stays right
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
+    layer: int = knob(-1)                   # which decoder layer's MLP (negative: from the end); not the last: full engine only
     seed: int = knob(0, ge=0)
 
 
@@ -53,8 +54,8 @@ class LMEditor(LMEditorBase):
 
     def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = (),
                  engine: str = "cached"):
-        super().__init__(model, tokenizer, engine)
         self.hparams = hparams or LMPatcherHParams()
+        super().__init__(model, tokenizer, engine, self.hparams.layer)
         self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
         self._attach(self.patches)
         self.memory = self._positions(list(memory))          # (memory positions, hidden)

@@ -1,5 +1,5 @@
-"""Decoder language models as edit targets: the last MLP of any Hugging Face causal LM,
-found by structure, with patch neurons in it.
+"""Decoder language models as edit targets: one layer's MLP of any Hugging Face causal LM
+(the last by default), found by structure, with patch neurons in it.
 
 A gated MLP (Gemma, Llama, Qwen2, Mistral) computes down(act(gate(h)) * up(h)); a patch
 neuron there is a gate key, an up key and a value, and adds
@@ -18,7 +18,9 @@ model. So logits follow in closed form from the two (`LMSite.logits`):
 where `post_norm` is the layer's norm after the MLP where it has one (Gemma), and the
 head applies the model's logit soft-cap where it has one. `capture` reads `h` and the
 residual once; the cached engine trains on them (tests/test_lm.py checks the closed form
-against the hooked full model).
+against the hooked full model). With the patches in an earlier layer, the MLP's input
+still does not depend on them, but the layers above mix positions: only the full engine
+applies there.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from mpn.core.errors import UserError, first_line
 from mpn.model.gemma import GEMMA_NAME, gemma_path
-from mpn.model.modeling_edited_lm import GATED, PLAIN, last_layer, last_mlp
+from mpn.model.modeling_edited_lm import GATED, PLAIN, decoder_layer, layer_mlp
 
 LM_MODELING_FILE = "modeling_mpn_edited_lm.py"  # what an edited LM's folder holds (mpn.model.lm_portable)
 
@@ -97,8 +99,10 @@ class LMPatches(nn.Module):
 
 @dataclass
 class LMSite:
-    """The last layer's MLP of a causal LM and what follows it."""
+    """One layer's MLP of a causal LM (the last by default) and, for the last, what
+    follows it: the closed form `logits` needs the patches in the last layer."""
     model: nn.Module
+    layer: int                      # its index, from 0
     mlp: nn.Module
     activation: nn.Module
     gated: bool
@@ -111,6 +115,10 @@ class LMSite:
     @property
     def hidden(self) -> int:
         return self.head.in_features
+
+    @property
+    def last(self) -> bool:
+        return self.layer == self.model.config.num_hidden_layers - 1
 
     def inner(self, h: torch.Tensor) -> torch.Tensor:
         """The MLP's hidden units, what its output projection reads. (..., hidden) -> (..., units)"""
@@ -125,8 +133,12 @@ class LMSite:
         return (self.mlp.down_proj if self.gated else self.mlp.c_proj)(self.inner(h))
 
     def logits(self, h: torch.Tensor, residual: torch.Tensor, patches: LMPatches | None) -> torch.Tensor:
-        """Vocabulary logits from the MLP's input and the residual, with `patches`.
+        """Vocabulary logits from the MLP's input and the residual, with `patches`; the
+        last layer's MLP only (above another, attention mixes the positions).
         (..., hidden) x2 -> (..., vocab)"""
+        if not self.last:
+            raise UserError(f"the cached engine needs the patches in the last layer; layer {self.layer} "
+                            "is not: use the full engine")
         out = self.mlp_out(h)
         if patches is not None and patches.count:
             out = out + patches(h)
@@ -166,15 +178,17 @@ def _is_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("RMSNorm", "LayerNorm"))
 
 
-def find_lm_site(model: nn.Module) -> LMSite:
-    """The last layer's MLP by structure (gate/up/down or fc/proj), its norms found by
-    what they compute: the one whose output is the MLP's input (pre), the one whose input
-    is the MLP's output (post, if any), on one probe forward pass."""
-    layer, found = last_layer(model), last_mlp(model)
+def find_lm_site(model: nn.Module, layer: int = -1) -> LMSite:
+    """Layer `layer`'s MLP (negative: from the end) by structure (gate/up/down or
+    fc/proj), its norms found by what they compute: the one whose output is the MLP's
+    input (pre), the one whose input is the MLP's output (post, if any), on one probe
+    forward pass."""
+    n_layers = model.config.num_hidden_layers
+    block, found = decoder_layer(model, layer), layer_mlp(model, layer)
     if found is None:
-        raise UserError(f"unsupported language model {type(model).__name__}: no list of "
-                        f"{model.config.num_hidden_layers} layers whose last has an MLP "
-                        f"({'/'.join(GATED)} or {'/'.join(PLAIN)})")
+        raise UserError(f"unsupported language model {type(model).__name__} or layer {layer}: no list of "
+                        f"{n_layers} layers whose layer {layer} has an MLP ({'/'.join(GATED)} or {'/'.join(PLAIN)}); "
+                        f"layers run from {-n_layers} to {n_layers - 1}")
     mlp, gated = found
     activation = getattr(mlp, "act_fn", None) or getattr(mlp, "act", None)
     head = model.get_output_embeddings()
@@ -183,8 +197,8 @@ def find_lm_site(model: nn.Module) -> LMSite:
     if activation is None or head is None or final_norm is None:
         raise UserError(f"unsupported language model {type(model).__name__}: no MLP activation, output "
                         "embedding or final norm found")
-    pre_norm, post_norm = _mlp_norms(model, layer, mlp)
-    return LMSite(model, mlp, activation, gated, pre_norm, post_norm, final_norm, head,
+    pre_norm, post_norm = _mlp_norms(model, block, mlp)
+    return LMSite(model, layer % n_layers, mlp, activation, gated, pre_norm, post_norm, final_norm, head,
                   getattr(model.config, "final_logit_softcapping", None))
 
 
@@ -212,7 +226,7 @@ def _mlp_norms(model: nn.Module, layer: nn.Module, mlp: nn.Module) -> tuple[nn.M
     post = next((m for m, x in seen["in"] if x.shape == seen["mlp_out"].shape and torch.equal(x, seen["mlp_out"])),
                 None)
     if pre is None:
-        raise UserError(f"unsupported language model {type(model).__name__}: no norm feeds the last MLP")
+        raise UserError(f"unsupported language model {type(model).__name__}: no norm feeds the MLP")
     return pre, post
 
 

@@ -4,8 +4,8 @@ that loads without this package, and check that it does.
     save_edited_lm(editor, tokenizer, "edited/", card)   # config + safetensors + tokenizer + modeling file + README.md
     AutoModelForCausalLM.from_pretrained("edited/", trust_remote_code=True)
 
-The folder holds the merged model (each patch neuron one more unit of the last MLP:
-mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
+The folder holds the merged model (each patch neuron one more unit of the MLP it was
+trained in, the last unless the editor's `layer` says otherwise: mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
 config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
 where `import mpn` fails, as a user without this package would.
 """
@@ -19,10 +19,11 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from mpn.core.errors import UserError
 from mpn.core.owned import check_writable
 from mpn.model.card import ModelCard
 from mpn.model.lm import LM_MODELING_FILE, LMPatches
-from mpn.model.modeling_edited_lm import last_mlp, widen_last_mlp
+from mpn.model.modeling_edited_lm import layer_mlp, widen_mlp
 from mpn.model.portable import modeling_source, run_without_mpn, write_folder
 
 MODEL_CLASS = "EditedForCausalLM"
@@ -36,18 +37,31 @@ def merged(editor) -> nn.Module:
         model = copy.deepcopy(editor.model)
     finally:
         editor.hook = editor.site.install(editor.patches)
-    merge_patches(model, editor.patches)
+    merge_patches(model, editor.patches, editor.site.layer)
     return model
 
 
+def check_layer(model: nn.Module, layer: int) -> None:
+    """`layer` is one of the model's, and where a saved model's merged patches are (they
+    are in one layer): new ones must go there too."""
+    n_layers = model.config.num_hidden_layers
+    if not -n_layers <= layer < n_layers:
+        raise UserError(f"layer {layer}: the model has {n_layers} layers; allowed: {-n_layers} to {n_layers - 1}")
+    saved = getattr(model.config, "mpn_layer", n_layers - 1) % n_layers
+    if getattr(model.config, "mpn_extra_units", 0) and layer % n_layers != saved:
+        raise UserError(f"layer {layer}: this model's earlier edits are merged into layer {saved}; "
+                        f"edit it there (layer {saved} or {saved - n_layers})")
+
+
 @torch.no_grad()
-def merge_patches(model: nn.Module, patches: LMPatches) -> None:
-    """Append every committed patch to the last MLP as a unit: the same function, exactly
-    the patch's form (mpn.model.lm), now in the model's own weights."""
+def merge_patches(model: nn.Module, patches: LMPatches, layer: int = -1) -> None:
+    """Append every committed patch to layer `layer`'s MLP as a unit: the same function,
+    exactly the patch's form (mpn.model.lm), now in the model's own weights."""
+    check_layer(model, layer)
     n = patches.gate_keys.shape[0]
-    mlp, gated = last_mlp(model)
+    mlp, gated = layer_mlp(model, layer)
     old = dict(mlp.named_children())
-    widen_last_mlp(model, n)
+    widen_mlp(model, n, layer)
     if gated:
         gate, up, down = old["gate_proj"], old["up_proj"], old["down_proj"]
         gate_bias = gate.bias if gate.bias is not None else gate.weight.new_zeros(gate.out_features)
@@ -67,6 +81,7 @@ def merge_patches(model: nn.Module, patches: LMPatches) -> None:
     config = model.config
     config.mpn_base = getattr(config, "mpn_base", None) or type(model).__name__
     config.mpn_extra_units = getattr(config, "mpn_extra_units", 0) + n
+    config.mpn_layer = layer % config.num_hidden_layers
     config.auto_map = {"AutoModelForCausalLM": f"{LM_MODELING_FILE[:-3]}.{MODEL_CLASS}"}
 
 

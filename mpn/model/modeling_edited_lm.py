@@ -5,8 +5,9 @@ mpn-edit copies this file into every edited LM's folder as `modeling_mpn_edited_
 
     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)
 
-builds the base architecture (`BASE`, rewritten on save) with its last MLP widened by
-`config.mpn_extra_units` units: the edits' patch neurons, merged. A gated MLP's patch
+builds the base architecture (`BASE`, rewritten on save) with one layer's MLP (the last,
+or `config.mpn_layer`) widened by `config.mpn_extra_units` units: the edits' patch
+neurons, merged. A gated MLP's patch
 (Gemma, Llama, Qwen2, Mistral) is a row of gate_proj with its bias (the one thing the
 base MLP lacks: gate_proj gains a bias, zero for the original units), a row of up_proj
 and a column of down_proj; a plain MLP's (GPT-2) a column of c_fc and a row of c_proj.
@@ -24,16 +25,17 @@ GATED = ("gate_proj", "up_proj", "down_proj")  # Gemma, Llama, Qwen2, Mistral
 PLAIN = ("c_fc", "c_proj")                       # GPT-2 (Conv1D, weights stored (in, out))
 
 
-def last_layer(model: nn.Module) -> nn.Module | None:
-    """The last of the model's decoder layers (the ModuleList as long as the layer count)."""
+def decoder_layer(model: nn.Module, index: int = -1) -> nn.Module | None:
+    """One of the model's decoder layers (the ModuleList as long as the layer count), by
+    index (negative: from the end); None without such a list or such an index."""
     n_layers = model.config.num_hidden_layers
     lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == n_layers]
-    return lists[0][-1] if lists else None
+    return lists[0][index] if lists and -n_layers <= index < n_layers else None
 
 
-def last_mlp(model: nn.Module) -> tuple[nn.Module, bool] | None:
-    """The last layer's MLP, found by its parts, and whether it is gated (None: no such MLP)."""
-    layer = last_layer(model)
+def layer_mlp(model: nn.Module, index: int = -1) -> tuple[nn.Module, bool] | None:
+    """A decoder layer's MLP, found by its parts, and whether it is gated (None: no such MLP)."""
+    layer = decoder_layer(model, index)
     if layer is None:
         return None
     for parts, gated in ((GATED, True), (PLAIN, False)):
@@ -43,9 +45,9 @@ def last_mlp(model: nn.Module) -> tuple[nn.Module, bool] | None:
     return None
 
 
-def widen_last_mlp(model: nn.Module, extra: int) -> None:
-    """Give the last MLP `extra` more units, their weights left for the checkpoint to fill."""
-    found = last_mlp(model) if extra else None
+def widen_mlp(model: nn.Module, extra: int, index: int = -1) -> None:
+    """Give layer `index`'s MLP `extra` more units, their weights left for the checkpoint to fill."""
+    found = layer_mlp(model, index) if extra else None
     if found is None:
         return
     mlp, gated = found
@@ -66,8 +68,9 @@ def _base_class() -> type:
 
 
 class EditedForCausalLM(_base_class()):
-    """The base architecture with the edits' units in its last MLP."""
+    """The base architecture with the edits' units in one layer's MLP (the last unless
+    `config.mpn_layer` says otherwise)."""
 
     def __init__(self, config):
         super().__init__(config)
-        widen_last_mlp(self, getattr(config, "mpn_extra_units", 0))
+        widen_mlp(self, getattr(config, "mpn_extra_units", 0), getattr(config, "mpn_layer", -1))
