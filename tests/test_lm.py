@@ -257,3 +257,31 @@ def test_a_patch_in_an_earlier_layer_edits_with_the_full_engine_and_reloads(kind
     saved, _ = load_causal_lm(str(folder))
     with pytest.raises(UserError, match="merged into layer 0"):
         check_layer(saved, -1)
+
+
+def test_grace_covers_the_edit_and_no_memory_position_and_its_engines_agree(lm_and_tokenizer):
+    """GRACE on a causal LM: a key per target position, radii short of every memory
+    position (so the memory's next tokens stay), values the cached and full engines train
+    alike; +mpn keys the sampled translations too, never a held-out one."""
+    from mpn.core.errors import UserError
+    from mpn.editing.lm_grace import LMGrace, LMGraceHParams
+    model, tokenizer = lm_and_tokenizer
+    memory = ["paris is a city in france", "a man is playing a guitar"]
+    values, steps = [], []
+    for engine in ("cached", "full"):
+        editor = LMGrace(copy.deepcopy(model), tokenizer, memory=memory, engine=engine)
+        before = editor.next_token_logits(memory).argmax(-1)
+        result = editor.edit("the currency of japan is the", " euro")
+        assert result.success and editor.completes("the currency of japan is the", " euro")
+        assert torch.equal(editor.next_token_logits(memory).argmax(-1), before)
+        assert (torch.cdist(editor.memory, editor.codebook.keys).min(0).values > editor.codebook.radii).all()
+        values.append(editor.codebook.values.clone())
+        steps.append(result.steps)
+    assert steps[0] == steps[1] and torch.allclose(values[0], values[1], atol=1e-5)
+    editor = LMGrace(model, tokenizer, LMGraceHParams(k_translations=1), memory=memory)
+    translations = {"de": ("die währung von japan ist der", " euro"), "fr": ("la monnaie du japon est le", " euro")}
+    result = editor.edit("the currency of japan is the", " euro", translations, heldout=["fr"])
+    assert result.success and result.languages == ["de"]
+    assert editor.codebook.keys.shape[0] == editor.n_target_tokens(" euro") * (1 + len(result.languages))
+    with pytest.raises(UserError, match="needs memory prompts"):
+        LMGrace(model, tokenizer)

@@ -102,6 +102,18 @@ class LMEditorBase:
         start = len(prompt_ids) - 1
         return Completion(h[0, start:], residual[0, start:], torch.tensor(target_ids), ids, start)
 
+    def _positions(self, texts: list[str]) -> torch.Tensor:
+        """The MLP input at every position of `texts` but special tokens (a BOS position's
+        state is an outlier no edit resembles). (positions, hidden)"""
+        rows = []
+        special = set(self.tokenizer.all_special_ids)
+        for text in texts:
+            ids = torch.tensor([self._ids(text)[0]])
+            keep = torch.tensor([i not in special for i in ids[0].tolist()])
+            if keep.any():
+                rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0][keep])
+        return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
+
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
         """Make `target` the model's completion of `prompt`; with k_translations > 0, also
