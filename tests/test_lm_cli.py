@@ -84,3 +84,25 @@ def test_a_layer_other_than_the_last_edits_through_the_command_line(lm_folder, t
               "--set", "layer=5", "--out", str(tmp_path / "never")])
     assert exit_info.value.code == 2 and "layer 5: the model has 2 layers" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("lm_folder", ["llama"], indirect=True)
+def test_translate_to_fills_a_causal_lm_requests_languages_from_a_real_server(lm_folder, tmp_path, server, capsys):
+    """--translate-to de (trained on) and --check-languages ja (held out) for English-only
+    requests: prompt and target translated apart by a LibreTranslate server on 127.0.0.1,
+    the target's leading space kept where the language writes spaces (de), not in ja."""
+    import yaml
+    requests = write_lines(tmp_path / "requests.jsonl", [{"prompt": REQUEST["prompt"], "target": REQUEST["target"]}])
+    config = tmp_path / "translate.yaml"
+    config.write_text(yaml.safe_dump({"libre": {"url": server.url}, "cache_dir": str(tmp_path / "cache"),
+                                      "max_attempts": 1, "rate_limit": None}))
+    out = tmp_path / "edited"
+    main(["edit", "--model", str(lm_folder), "--requests", requests, "--method", "mpn", "--translate-to", "de",
+          "--check-languages", "ja", "--provider", "libre", "--translate-config", str(config),
+          "--set", "k_translations=1", "--out", str(out)])
+    assert sorted(server.served()) == sorted([REQUEST["prompt"], REQUEST["target"].strip()] * 2)
+    edit = json.loads((out / "edit_report.json").read_text())["edits"][0]
+    de, ja = edit["languages"]["de"], edit["languages"]["ja"]
+    assert (de["prompt"], de["target"]) == (f"de:{REQUEST['prompt']}", " de:euro")
+    assert (ja["prompt"], ja["target"]) == (f"ja:{REQUEST['prompt']}", "ja:euro")
+    assert edit["trained_languages"] == ["en", "de"] and not ja["trained"]

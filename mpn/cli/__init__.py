@@ -146,7 +146,8 @@ def translate_settings(args) -> TranslateSettings:
 
 def edit(args) -> None:
     if is_causal_lm(args.model):
-        return edit_lm(args, language_list(args.check_languages, "--check-languages"))
+        return edit_lm(args, language_list(args.translate_to, "--translate-to"),
+                       language_list(args.check_languages, "--check-languages"), translate_settings(args))
     resolved = parse_sets(args.set, args.method, args.params)
     out = Path(args.out)
     check_writable(out, args.overwrite, f"--out {out}", {"--model": args.model})

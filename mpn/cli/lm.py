@@ -8,6 +8,8 @@ new completion, with translations by language:
 `--method patcher` trains on the English prompt alone, `mpn` also on `k_translations`
 translations a step (2 unless --set), drawn from the request's languages that
 `--check-languages` does not name: those are held out, checked and never trained on.
+`--translate-to` (and `--check-languages`) fill the languages a request lacks through
+the translation providers (mpn.translate.on_demand), prompt and target apart.
 Every request is checked before the model loads (file:line, exit 2, nothing written);
 the folder is written when every edit has run, atomically, with edit_report.{md,json}
 (per request and language: the greedy completion before and after, and whether the
@@ -32,9 +34,11 @@ from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
 from mpn.model.card import ModelCard
 from mpn.model.lm import load_causal_lm
 from mpn.model.lm_portable import check_layer, next_token_logits_without_mpn, save_edited_lm
-from mpn.translate.settings import check_language
+from mpn.translate.on_demand import OnDemandTranslator
+from mpn.translate.settings import TranslateSettings, check_language
 
 LM_METHODS = {"patcher": 0, "mpn": 2}   # method -> default k_translations
+WRITTEN_WITHOUT_SPACES = frozenset({"zh", "ja", "th", "lo", "km", "my"})   # a translated target gets no leading space
 
 
 @dataclass
@@ -93,14 +97,34 @@ def check(editor: LMEditor, prompt: str, target: str) -> dict:
             "right": editor.completes(prompt, target)}
 
 
-def edit_lm(args, held_out: list[str]) -> None:
-    if args.translate_to or args.params:
-        raise UserError("--translate-to and --params are for classifiers; a causal LM's requests carry their "
-                        "translations, and its knobs come from --set")
+def translated(requests: list[LMRequest], languages: list[str], settings: TranslateSettings) -> list[LMRequest]:
+    """Each request with its missing translations into `languages`, prompt and target
+    translated apart (on_demand's pair form); a translated target keeps the English
+    one's leading space where the language writes spaces."""
+    if not languages:
+        return requests
+    filled = OnDemandTranslator(settings, progress=True).fill(
+        [(r.prompt, r.target.strip()) for r in requests], [r.translations for r in requests], languages)
+    out = []
+    for request, pairs in zip(requests, filled):
+        own = dict(request.translations)
+        for lang, (prompt, target) in pairs.items():
+            if lang not in own:
+                space = " " if request.target[:1].isspace() and lang not in WRITTEN_WITHOUT_SPACES else ""
+                own[lang] = (prompt.rstrip(), space + target.strip())
+        out.append(LMRequest(request.prompt, request.target, dict(sorted(own.items()))))
+    return out
+
+
+def edit_lm(args, translate_to: list[str], check_languages: list[str], settings: TranslateSettings) -> None:
+    if args.params:
+        raise UserError("--params is for classifiers; a causal LM's knobs come from --set")
+    held_out = [lang for lang in check_languages if lang not in translate_to]
     hparams = lm_hparams(args.method, args.set)
     out = Path(args.out)
     check_writable(out, args.overwrite, f"--out {out}", {"--model": args.model})
-    requests = read_lm_requests(args.requests)
+    # every translation before the model loads: a provider that fails stops the run here
+    requests = translated(read_lm_requests(args.requests), list(dict.fromkeys([*translate_to, *held_out])), settings)
     memory, unrelated = read_texts(args.memory), read_texts(args.unrelated)
     if not memory:
         tqdm.write("warning: no --memory: nothing keeps the patches silent on unrelated prompts")
