@@ -43,7 +43,7 @@ from common import bench_main
 
 from mpn.core.knobs import parse
 from mpn.data.mzsre import load_mzsre
-from mpn.data.xfacts.prompts import RELATIONS, LMFact, build_lm_facts, split_facts
+from mpn.data.xfacts.prompts import RELATIONS, Completion, LMFact, build_lm_facts, split_facts
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
 from mpn.editing.lm_base import LMEditorBase, locality
 from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
@@ -73,7 +73,9 @@ METHODS = {"patcher": (patcher, LMPatcherHParams, False), "mpn": (patcher, LMPat
            "ft": (fine_tune, LMFineTuneHParams, False), "ft+mpn": (fine_tune, LMFineTuneHParams, True),
            "grace": (grace, LMGraceHParams, False), "grace+mpn": (grace, LMGraceHParams, True)}
 PAIRS = [("mpn", "patcher"), ("ft+mpn", "ft"), ("grace+mpn", "grace")]
-KNOB_OPTIONS = {LMPatcherHParams: "--set", LMFineTuneHParams: "--ft-set", LMGraceHParams: "--grace-set"}
+# each hyperparameter class's command-line option and its argparse dest
+KNOB_OPTIONS = {LMPatcherHParams: ("--set", "set"), LMFineTuneHParams: ("--ft-set", "ft_set"),
+                LMGraceHParams: ("--grace-set", "grace_set")}
 
 
 def first(fact: LMFact, lang: str, kind: str = "new"):
@@ -139,26 +141,33 @@ class Bench:
         return [self._top1[p] for p in prompts]
 
 
-def rate(editor: LMEditorBase, completions) -> float | None:
-    """The share of `completions` whose every token is the greedy next one."""
-    return statistics.mean(editor.completes(c.prompt, c.target) for c in completions) if completions else None
-
-
-def preference(editor: LMEditorBase, fact: LMFact, lang: str, part: slice) -> float | None:
-    """The share of the fact's prompts in `lang` (`part` of them) after which the new
-    object is likelier than the true one (None without a true object)."""
-    pairs = list(zip(fact.new.get(lang, [])[part], fact.true.get(lang, [])[part]))
-    return statistics.mean(editor.prefers(n.prompt, n.target, t.target) for n, t in pairs) if pairs else None
-
-
 def rates(editor: LMEditorBase, fact: LMFact, heldout: list[str]) -> dict:
-    """Exact (greedy) and preference rates: the edit's prompt, English paraphrases, each held-out language."""
+    """Exact (greedy) and preference rates: the edit's prompt, English paraphrases, each
+    held-out language; every completion judged in one batched call."""
+    langs = ["en"] + [lang for lang in heldout if lang in fact.new]
+    pairs = sorted({(c.prompt, c.target) for lang in langs for c in fact.new[lang] + fact.true.get(lang, [])})
+    judged = dict(zip(pairs, editor.scores(pairs)))     # (prompt, target) -> (complete, log_prob)
+
+    def rate(completions) -> float | None:
+        """The share of `completions` whose every token is the greedy next one."""
+        return statistics.mean(judged[c.prompt, c.target][0] for c in completions) if completions else None
+
+    def preference(lang: str, part: slice) -> float | None:
+        """The share of the prompts in `lang` (`part` of them) after which the new object
+        is likelier than the true one (None without a true object)."""
+        pairs = list(zip(fact.new.get(lang, [])[part], fact.true.get(lang, [])[part]))
+        return statistics.mean(judged[n.prompt, n.target][1] > judged[t.prompt, t.target][1]
+                               for n, t in pairs) if pairs else None
+
     edit, paraphrases = slice(0, 1), slice(1, None)
-    return {"es": rate(editor, fact.new["en"][edit]), "mg": rate(editor, fact.new["en"][paraphrases]),
-            "es_pref": preference(editor, fact, "en", edit), "mg_pref": preference(editor, fact, "en", paraphrases),
-            "heldout": {lang: rate(editor, fact.new[lang][edit]) for lang in heldout if lang in fact.new},
-            "heldout_pref": {lang: preference(editor, fact, lang, edit) for lang in heldout
-                             if lang in fact.new and lang in fact.true}}
+    return {"es": rate(fact.new["en"][edit]), "mg": rate(fact.new["en"][paraphrases]),
+            "es_pref": preference("en", edit), "mg_pref": preference("en", paraphrases),
+            "heldout": {lang: rate(fact.new[lang][edit]) for lang in langs[1:]},
+            "heldout_pref": {lang: preference(lang, edit) for lang in langs[1:] if lang in fact.true}}
+
+
+def completes(editor: LMEditorBase, completions: list[Completion]) -> list[bool]:
+    return [complete for complete, _ in editor.scores([(c.prompt, c.target) for c in completions])]
 
 
 def run_stream(bench: Bench, method: str, engine: str, seed: int, hparams) -> tuple[list[dict], dict]:
@@ -179,7 +188,7 @@ def run_stream(bench: Bench, method: str, engine: str, seed: int, hparams) -> tu
                            "near_agreement": statistics.mean(a == b for a, b in zip(after, bench.base_top1(near)))
                            if near else None})
         print(json.dumps(rows[-1]), flush=True)
-    retained = [editor.completes(first(f, "en").prompt, first(f, "en").target) for f in stream]
+    retained = completes(editor, [first(f, "en") for f in stream])
     end = {lang: locality(bench.base_logits[lang], editor.next_token_logits(p)) for lang, p in bench.unrelated.items()}
     print(json.dumps({"seed": seed, "method": method, "engine": engine, "stream_end": True,
                       "er": round(statistics.mean(retained), 4), "locality": end}), flush=True)
@@ -268,8 +277,8 @@ def main() -> None:
     results = {}
     for method in args.methods:
         _, hparams_class, translations = METHODS[method]
-        option = KNOB_OPTIONS[hparams_class]
-        items = getattr(args, option.lstrip("-").replace("-", "_"))
+        option, dest = KNOB_OPTIONS[hparams_class]
+        items = getattr(args, dest)
         knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items)}
         knobs["k_translations"] = args.k_translations if translations else 0
         hparams = parse(hparams_class, knobs, option)
@@ -285,11 +294,14 @@ def main() -> None:
     facts = {f.group: f for f in bench.edit_part}
     true = {lang: [first(facts[g], lang, "true") for g in groups if lang in facts[g].true] for lang in bench.langs}
     new = {lang: [first(facts[g], lang) for g in groups if lang in facts[g].true] for lang in bench.langs}
+    def prefers_true(lang: str) -> list[bool]:
+        scores = bench.reference.scores([(c.prompt, c.target) for c in true[lang] + new[lang]])
+        return [t[1] > n[1] for t, n in zip(scores[:len(true[lang])], scores[len(true[lang]):])]
+
     print(json.dumps({"base_accuracy_true_objects": {
-        lang: round(statistics.mean(bench.reference.completes(c.prompt, c.target) for c in cs), 4)
-        for lang, cs in true.items() if cs}, "base_prefers_true_objects": {
-        lang: round(statistics.mean(bench.reference.prefers(t.prompt, t.target, n.target)
-                                    for t, n in zip(cs, new[lang])), 4) for lang, cs in true.items() if cs},
+        lang: round(statistics.mean(completes(bench.reference, cs)), 4) for lang, cs in true.items() if cs},
+        "base_prefers_true_objects": {lang: round(statistics.mean(prefers_true(lang)), 4)
+                                      for lang, cs in true.items() if cs},
         "facts": len(groups)}), flush=True)
     for (name_a, name_b), engine in ((pair, engine) for pair in PAIRS for engine in args.engines):
         if (name_a, engine) in results and (name_b, engine) in results:

@@ -285,3 +285,24 @@ def test_grace_covers_the_edit_and_no_memory_position_and_its_engines_agree(lm_a
     assert editor.codebook.keys.shape[0] == editor.n_target_tokens(" euro") * (1 + len(result.languages))
     with pytest.raises(UserError, match="needs memory prompts"):
         LMGrace(model, tokenizer)
+
+
+def test_batched_judgments_equal_each_text_run_alone(lm_and_tokenizer):
+    """Judging many prompts at once (same-length texts batched, logits kept only where
+    read) gives what one forward a text gives."""
+    from mpn.editing.lm_patcher import LMEditor
+    model, tokenizer = lm_and_tokenizer
+    editor = LMEditor(model, tokenizer, memory=CORPUS[4:])
+    assert editor.edit("the currency of japan is the", " euro").success   # judged with its patch
+    pairs = [("the currency of japan is the", " euro"), ("la moneda de japón es el", " yen"),
+             ("paris is a city in", " france"), ("the currency of japan is the", " yen euro")]
+    for (prompt, target), (complete, log_prob) in zip(pairs, editor.scores(pairs)):
+        prompt_ids, target_ids = editor._ids(prompt, target)
+        ids = torch.tensor([prompt_ids + target_ids[:-1]])
+        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1:]                  # (targets, vocab)
+        assert complete == bool((logits.argmax(-1) == torch.tensor(target_ids)).all())
+        assert log_prob == pytest.approx(logits.log_softmax(-1)[range(len(target_ids)), target_ids].sum().item(),
+                                         abs=1e-4)
+    prompts = [p for p, _ in pairs] + CORPUS
+    alone = torch.stack([model(input_ids=torch.tensor([editor.prompt_ids(p)])).logits[0, -1] for p in prompts])
+    assert torch.allclose(editor.next_token_logits(prompts), alone, atol=1e-5)

@@ -129,10 +129,9 @@ def edit_lm(args, translate_to: list[str], check_languages: list[str], settings:
     if not memory:
         tqdm.write("warning: no --memory: nothing keeps the patches silent on unrelated prompts")
     model, tokenizer = load_causal_lm(args.model)
-    check_layer(model, hparams.layer)
-    n_layers = model.config.num_hidden_layers
+    layer = check_layer(model, hparams.layer)
     # the cached engine is exact for the last layer only (mpn.model.lm)
-    engine = "cached" if hparams.layer % n_layers == n_layers - 1 else "full"
+    engine = "cached" if layer == model.config.num_hidden_layers - 1 else "full"
     editor = LMEditor(model, tokenizer, hparams, memory, engine)
 
     def checks() -> list[dict]:

@@ -1,5 +1,6 @@
-"""What every editor of a causal LM shares (mpn.editing.lm_patcher, mpn.editing.lm_ft):
-the model with an addition to its last MLP's output hooked in (mpn.model.lm), the
+"""What every editor of a causal LM shares (mpn.editing.lm_patcher, lm_ft, lm_grace): the
+model with an addition to one MLP's output hooked in (the last layer's by default; the
+`layer` knob; mpn.model.lm), the
 completions an edit trains on, the two engines, and the rates an edit is judged by.
 
 An edit is a prompt and its new object (`"The currency of Japan is the"`, `" euro"`); it
@@ -43,6 +44,7 @@ class LMEditResult:
 
 
 ENGINES = ("cached", "full")
+BATCH = 32   # texts a forward when judging: bounds the activations
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Batch:
 
 
 class LMEditorBase:
-    """A frozen causal LM, an addition to its last MLP's output that the edits train (a
+    """A frozen causal LM, an addition to one MLP's output that the edits train (a
     module with a `count` and a forward from the MLP's input to what it adds; a subclass
     makes it and trains it in `edit`), and the rates an edit is judged by."""
 
@@ -104,15 +106,16 @@ class LMEditorBase:
 
     def _positions(self, texts: list[str]) -> torch.Tensor:
         """The MLP input at every position of `texts` but special tokens (a BOS position's
-        state is an outlier no edit resembles). (positions, hidden)"""
-        rows = []
+        state is an outlier no edit resembles), text after text. (positions, hidden)"""
         special = set(self.tokenizer.all_special_ids)
-        for text in texts:
-            ids = torch.tensor([self._ids(text)[0]])
-            keep = torch.tensor([i not in special for i in ids[0].tolist()])
-            if keep.any():
-                rows.append(self.site.capture(ids, torch.ones_like(ids))[0][0][keep])
-        return torch.cat(rows) if rows else torch.zeros(0, self.site.hidden)
+        sequences = [self._ids(text)[0] for text in texts]
+        states = [None] * len(texts)
+        for index in _same_shape(sequences, [0] * len(texts)):
+            ids = torch.tensor([sequences[i] for i in index])
+            h = self.site.capture(ids, torch.ones_like(ids))[0]              # (texts, seq, hidden)
+            for i, row in zip(index, h):
+                states[i] = row[torch.tensor([t not in special for t in sequences[i]], dtype=torch.bool)]
+        return torch.cat(states) if states else torch.zeros(0, self.site.hidden)
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
@@ -140,28 +143,44 @@ class LMEditorBase:
         return Batch(langs, h, torch.cat([c.target for c in batch]), self._logits(batch, h, residual))
 
     @torch.no_grad()
-    def _target_logits(self, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The full model's logits at the positions predicting each target token
-        (teacher-forced), and those tokens. (targets, vocab), (targets,)"""
-        prompt_ids, target_ids = self._ids(prompt, target)
-        ids = torch.tensor([prompt_ids + target_ids[:-1]])
-        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
-        return logits[len(prompt_ids) - 1:], torch.tensor(target_ids)
+    def _kept_logits(self, sequences: list[list[int]], keep: list[int]) -> list[torch.Tensor]:
+        """Each token sequence's logits at its last `keep` positions, in the full model;
+        sequences of one length and keep run as one batch (no padding, so each row is
+        what it is alone). [(keep, vocab)]"""
+        out = [None] * len(sequences)
+        for index in _same_shape(sequences, keep):
+            ids = torch.tensor([sequences[i] for i in index])
+            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                logits_to_keep=keep[index[0]]).logits          # (texts, keep, vocab)
+            for i, row in zip(index, logits):
+                out[i] = row
+        return out
+
+    def scores(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[bool, float]]:
+        """Per (prompt, target): is every target token the greedy next token (teacher
+        forced), and log P(target | prompt), the sum over its tokens."""
+        encoded = [self._ids(prompt, target) for prompt, target in pairs]
+        logits = self._kept_logits([p + t[:-1] for p, t in encoded], [len(t) for _, t in encoded])
+        out = []
+        for (_, target_ids), row in zip(encoded, logits):                    # row: (targets, vocab)
+            target_ids = torch.tensor(target_ids)
+            out.append((bool((row.argmax(-1) == target_ids).all()),
+                        row.log_softmax(-1).gather(-1, target_ids[:, None]).sum().item()))
+        return out
 
     def completes(self, prompt: str, target: str) -> bool:
         """Is every target token the greedy next token (teacher-forced)?"""
-        logits, target_ids = self._target_logits(prompt, target)
-        return bool((logits.argmax(-1) == target_ids).all())
+        return self.scores([(prompt, target)])[0][0]
 
     def log_prob(self, prompt: str, target: str) -> float:
         """log P(target | prompt), the sum over its tokens."""
-        logits, target_ids = self._target_logits(prompt, target)
-        return logits.log_softmax(-1).gather(-1, target_ids[:, None]).sum().item()
+        return self.scores([(prompt, target)])[0][1]
 
     def prefers(self, prompt: str, new: str, old: str) -> bool:
         """Is `new` the likelier completion than `old` (CounterFact's efficacy test:
         robust to a prompt whose greedy next token is a function word)?"""
-        return self.log_prob(prompt, new) > self.log_prob(prompt, old)
+        (_, new_log_prob), (_, old_log_prob) = self.scores([(prompt, new), (prompt, old)])
+        return new_log_prob > old_log_prob
 
     def _logits(self, batch: list[Completion], h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """The target positions' logits with the patches, from the cache or the full model."""
@@ -182,14 +201,19 @@ class LMEditorBase:
     def n_target_tokens(self, target: str) -> int:
         return len(self._ids("", target)[1])
 
-    @torch.no_grad()
     def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
         """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
-        out = []
-        for prompt in prompts:
-            ids = torch.tensor([self._ids(prompt)[0]])
-            out.append(self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1])
-        return torch.stack(out)
+        return torch.stack([row[-1] for row in self._kept_logits([self._ids(p)[0] for p in prompts],
+                                                                 [1] * len(prompts))])
+
+
+def _same_shape(sequences: list[list[int]], keep: list[int]) -> list[list[int]]:
+    """The indices of `sequences`, grouped by (length, keep), in chunks of BATCH."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (sequence, k) in enumerate(zip(sequences, keep)):
+        groups.setdefault((len(sequence), k), []).append(i)
+    return [index[start:start + BATCH] for _, index in sorted(groups.items())
+            for start in range(0, len(index), BATCH)]
 
 
 def locality(before: torch.Tensor, after: torch.Tensor) -> dict:

@@ -1,7 +1,7 @@
 """FT-L for decoder language models (Zhu et al. 2020; EasyEdit's FT-L), with the MPN
-augmentation as `k_translations`: the last MLP's output projection fine-tuned on the
-edit's target tokens (teacher-forced), every weight's change per edit bounded in
-L-infinity, as the classifiers' FT-L (mpn.editing.methods.ft).
+augmentation as `k_translations`: one MLP's output projection (the last layer's by
+default) fine-tuned on the edit's target tokens (teacher-forced), every weight's change
+per edit bounded in L-infinity, as the classifiers' FT-L (mpn.editing.methods.ft).
 
 The change is an addition to the MLP's output, `units(h) @ delta.T` (mpn.model.lm's
 `LMSite.inner`), so the cached engine is exact here too, and the editor shares the
@@ -34,7 +34,7 @@ class LMFineTuneHParams:
 
 
 class OutputDelta(nn.Module):
-    """The edits' change to the last MLP's output projection, (hidden, units): the sum of
+    """The edits' change to the site MLP's output projection, (hidden, units): the sum of
     the finished edits' and at most one pending, trainable one."""
 
     def __init__(self, site: LMSite):

@@ -87,7 +87,9 @@ class LMCodebook(nn.Module):
         covering = torch.where(distance <= radii, distance, torch.full_like(distance, float("inf")))
         nearest = covering.argmin(-1)                                            # (positions,)
         covered = covering.gather(-1, nearest[:, None])[:, 0].isfinite()         # (positions,)
-        replaced = torch.where(covered[:, None], values[nearest] - self.site.mlp_out(flat), torch.zeros_like(flat))
+        rows = covered.nonzero()[:, 0]                                           # (covered,)
+        # the MLP's output only where it is replaced: the hook has run the MLP once already
+        replaced = torch.zeros_like(flat).index_put((rows,), values[nearest[rows]] - self.site.mlp_out(flat[rows]))
         return replaced.reshape(h.shape)
 
 

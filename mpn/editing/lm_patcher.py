@@ -1,7 +1,7 @@
 """Transformer-Patcher and MPN for decoder language models: one patch neuron per edit in
-the last MLP (mpn.model.lm), trained teacher-forced on every token of the edit's new
-completion, on cached MLP inputs (exact: with the patch in the last layer, no input of
-that MLP depends on it).
+one MLP (the last layer's by default, mpn.model.lm), trained teacher-forced on every token
+of the edit's new completion; in the last layer on cached MLP inputs (exact: no input of
+that MLP depends on the patch), elsewhere in the full model.
 
 An edit is a prompt and its new object (`"The currency of Japan is the"`, `" euro"`); it
 succeeds when every target token is the greedy next token after the prompt and the
@@ -41,8 +41,10 @@ class LMPatcherHParams:
     mem_margin: float = knob(3.0, ge=0)     # memory gate pre-activations stay this far below the edit's ...
     mem_threshold: float = knob(-3.0, le=0)  # ... and below this
     value_norm_max: float | None = knob(None, gt=0)  # project the value back to this norm after each step
-    patience: int = knob(10, ge=1)          # once the edit is right: stop when the memory loss has not fallen for this many steps
-    silence_below: float | None = knob(None, le=0)  # then lower the bias until the memory's gate pre-activations are below this, as far as the edit stays right
+    # once the edit is right: stop when the memory loss has not fallen for this many steps
+    patience: int = knob(10, ge=1)
+    # then lower the bias until the memory's gate pre-activations are below this, as far as the edit stays right
+    silence_below: float | None = knob(None, le=0)
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
     layer: int = knob(-1)                   # which decoder layer's MLP (negative: from the end); not the last: full engine only
     seed: int = knob(0, ge=0)
@@ -50,7 +52,7 @@ class LMPatcherHParams:
 
 class LMEditor(LMEditorBase):
     """Sequential edits of a causal LM, one patch neuron each (`edit`); `patches` holds
-    them, hooked into the last MLP."""
+    them, hooked into the `layer` knob's MLP."""
 
     def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = (),
                  engine: str = "cached"):

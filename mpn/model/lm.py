@@ -40,7 +40,7 @@ LM_MODELING_FILE = "modeling_mpn_edited_lm.py"  # what an edited LM's folder hol
 
 class LMPatches(nn.Module):
     """The committed patch neurons (frozen) and at most one pending, trainable one; added
-    to the last MLP's output by a forward hook (`LMSite.install`)."""
+    to the site MLP's output by a forward hook (`LMSite.install`)."""
 
     def __init__(self, hidden: int, activation: nn.Module, gated: bool):
         super().__init__()

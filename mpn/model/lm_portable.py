@@ -5,7 +5,8 @@ that loads without this package, and check that it does.
     AutoModelForCausalLM.from_pretrained("edited/", trust_remote_code=True)
 
 The folder holds the merged model (each patch neuron one more unit of the MLP it was
-trained in, the last unless the editor's `layer` says otherwise: mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
+trained in, the last unless the editor's `layer` says otherwise:
+mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
 config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
 where `import mpn` fails, as a user without this package would.
 """
@@ -30,8 +31,8 @@ MODEL_CLASS = "EditedForCausalLM"
 
 
 def merged(editor) -> nn.Module:
-    """A copy of the editor's model with its committed patches merged into the last MLP
-    (the copy carries no hook: the editor's is lifted while copying)."""
+    """A copy of the editor's model with its committed patches merged into the MLP they
+    were trained in (the copy carries no hook: the editor's is lifted while copying)."""
     editor.hook.remove()
     try:
         model = copy.deepcopy(editor.model)
@@ -41,9 +42,9 @@ def merged(editor) -> nn.Module:
     return model
 
 
-def check_layer(model: nn.Module, layer: int) -> None:
+def check_layer(model: nn.Module, layer: int) -> int:
     """`layer` is one of the model's, and where a saved model's merged patches are (they
-    are in one layer): new ones must go there too."""
+    are in one layer): new ones must go there too. Its index from 0."""
     n_layers = model.config.num_hidden_layers
     if not -n_layers <= layer < n_layers:
         raise UserError(f"layer {layer}: the model has {n_layers} layers; allowed: {-n_layers} to {n_layers - 1}")
@@ -51,6 +52,7 @@ def check_layer(model: nn.Module, layer: int) -> None:
     if getattr(model.config, "mpn_extra_units", 0) and layer % n_layers != saved:
         raise UserError(f"layer {layer}: this model's earlier edits are merged into layer {saved}; "
                         f"edit it there (layer {saved} or {saved - n_layers})")
+    return layer % n_layers
 
 
 @torch.no_grad()
