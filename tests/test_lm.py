@@ -287,11 +287,15 @@ def test_grace_covers_the_edit_and_no_memory_position_and_its_engines_agree(lm_a
         LMGrace(model, tokenizer)
 
 
-def test_batched_judgments_equal_each_text_run_alone(lm_and_tokenizer):
-    """Judging many prompts at once (same-length texts batched, logits kept only where
-    read) gives what one forward a text gives."""
+@pytest.mark.parametrize("kind", LM_KINDS)
+def test_batched_judgments_equal_each_text_run_alone(kind):
+    """Judging many prompts at once (texts of different lengths right-padded into one
+    forward, the vocabulary projection only where read) gives what one forward a text gives."""
+    from tiny import make_tiny_tokenizer
+
     from mpn.editing.lm_patcher import LMEditor
-    model, tokenizer = lm_and_tokenizer
+    tokenizer = make_tiny_tokenizer(CORPUS)
+    model = make_tiny_lm(kind, tokenizer.vocab_size)
     editor = LMEditor(model, tokenizer, memory=CORPUS[4:])
     assert editor.edit("the currency of japan is the", " euro").success   # judged with its patch
     pairs = [("the currency of japan is the", " euro"), ("la moneda de japón es el", " yen"),

@@ -110,11 +110,12 @@ class LMEditorBase:
         special = set(self.tokenizer.all_special_ids)
         sequences = [self._ids(text)[0] for text in texts]
         states = [None] * len(texts)
-        for index in _same_shape(sequences, [0] * len(texts)):
-            ids = torch.tensor([sequences[i] for i in index])
-            h = self.site.capture(ids, torch.ones_like(ids))[0]              # (texts, seq, hidden)
+        for index in _batches(sequences):
+            ids, mask = _right_padded([sequences[i] for i in index])
+            h = self.site.capture(ids, mask)[0]                               # (texts, seq, hidden)
             for i, row in zip(index, h):
-                states[i] = row[torch.tensor([t not in special for t in sequences[i]], dtype=torch.bool)]
+                keep = torch.tensor([t not in special for t in sequences[i]], dtype=torch.bool)
+                states[i] = row[:len(sequences[i])][keep]
         return torch.cat(states) if states else torch.zeros(0, self.site.hidden)
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
@@ -144,16 +145,15 @@ class LMEditorBase:
 
     @torch.no_grad()
     def _kept_logits(self, sequences: list[list[int]], keep: list[int]) -> list[torch.Tensor]:
-        """Each token sequence's logits at its last `keep` positions, in the full model;
-        sequences of one length and keep run as one batch (no padding, so each row is
-        what it is alone). [(keep, vocab)]"""
+        """Each token sequence's logits at its last `keep` positions, in the full model
+        (its hooks included), the vocabulary projection only there. [(keep, vocab)]"""
         out = [None] * len(sequences)
-        for index in _same_shape(sequences, keep):
-            ids = torch.tensor([sequences[i] for i in index])
-            logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                logits_to_keep=keep[index[0]]).logits          # (texts, keep, vocab)
-            for i, row in zip(index, logits):
-                out[i] = row
+        for index in _batches(sequences):
+            ids, mask = _right_padded([sequences[i] for i in index])
+            hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            for i, row in zip(index, hidden):                                # row: (seq, hidden)
+                end = len(sequences[i])
+                out[i] = self.site.vocab_logits(row[end - keep[i]:end])
         return out
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[bool, float]]:
@@ -207,13 +207,20 @@ class LMEditorBase:
                                                                  [1] * len(prompts))])
 
 
-def _same_shape(sequences: list[list[int]], keep: list[int]) -> list[list[int]]:
-    """The indices of `sequences`, grouped by (length, keep), in chunks of BATCH."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, (sequence, k) in enumerate(zip(sequences, keep)):
-        groups.setdefault((len(sequence), k), []).append(i)
-    return [index[start:start + BATCH] for _, index in sorted(groups.items())
-            for start in range(0, len(index), BATCH)]
+def _batches(sequences: list[list[int]]) -> list[list[int]]:
+    """The indices of `sequences` by length, in chunks of BATCH: little padding a forward."""
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    return [order[start:start + BATCH] for start in range(0, len(order), BATCH)]
+
+
+def _right_padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded at the end, and the attention mask. Under causal attention no real
+    token sees a pad after it, and positions count from 0 as alone: each row's states are
+    what they are run alone. 2 x (texts, seq)"""
+    length = max(len(s) for s in sequences)
+    ids = torch.tensor([s + [0] * (length - len(s)) for s in sequences])
+    mask = torch.tensor([[1] * len(s) + [0] * (length - len(s)) for s in sequences])
+    return ids, mask
 
 
 def locality(before: torch.Tensor, after: torch.Tensor) -> dict:

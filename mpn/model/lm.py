@@ -144,7 +144,12 @@ class LMSite:
             out = out + patches(h)
         if self.post_norm is not None:
             out = self.post_norm(out)
-        logits = self.head(self.final_norm(residual + out))
+        return self.vocab_logits(self.final_norm(residual + out))
+
+    def vocab_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output head on the final norm's output, softcapped where the model caps.
+        (..., hidden) -> (..., vocab)"""
+        logits = self.head(hidden)
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
