@@ -46,8 +46,9 @@ from mpn.data.mzsre import load_mzsre
 from mpn.data.xfacts.prompts import RELATIONS, Completion, LMFact, build_lm_facts, split_facts
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
 from mpn.editing.lm_base import LMEditorBase, locality
-from mpn.editing.lm_ft import LMFineTuneHParams, LMFineTuner
-from mpn.editing.lm_grace import LMGrace, LMGraceHParams
+from mpn.editing.lm_ft import LMFineTuneHParams
+from mpn.editing.lm_grace import LMGraceHParams
+from mpn.editing.lm_methods import DEFAULT_K_TRANSLATIONS, LM_METHODS, PAIRS
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
 from mpn.model.lm import load_causal_lm
 from mpn.report.paired import difference, hierarchical
@@ -56,23 +57,6 @@ PARTS = {"edit": 0.6, "memory": 0.2, "locality": 0.2}
 N_BOOTSTRAP = 1000
 
 
-def patcher(model, tokenizer, hparams: LMPatcherHParams, memory: list[str], engine: str) -> LMEditor:
-    return LMEditor(model, tokenizer, hparams, memory, engine)
-
-
-def fine_tune(model, tokenizer, hparams: LMFineTuneHParams, memory: list[str], engine: str) -> LMFineTuner:
-    return LMFineTuner(model, tokenizer, hparams, engine)   # FT-L keeps no memory
-
-
-def grace(model, tokenizer, hparams: LMGraceHParams, memory: list[str], engine: str) -> LMGrace:
-    return LMGrace(model, tokenizer, hparams, memory, engine)
-
-
-# name -> (editor, its hyperparameters, trains on translations); X+mpn is compared to X
-METHODS = {"patcher": (patcher, LMPatcherHParams, False), "mpn": (patcher, LMPatcherHParams, True),
-           "ft": (fine_tune, LMFineTuneHParams, False), "ft+mpn": (fine_tune, LMFineTuneHParams, True),
-           "grace": (grace, LMGraceHParams, False), "grace+mpn": (grace, LMGraceHParams, True)}
-PAIRS = [("mpn", "patcher"), ("ft+mpn", "ft"), ("grace+mpn", "grace")]
 # each hyperparameter class's command-line option and its argparse dest
 KNOB_OPTIONS = {LMPatcherHParams: ("--set", "set"), LMFineTuneHParams: ("--ft-set", "ft_set"),
                 LMGraceHParams: ("--grace-set", "grace_set")}
@@ -171,7 +155,7 @@ def completes(editor: LMEditorBase, completions: list[Completion]) -> list[bool]
 
 
 def run_stream(bench: Bench, method: str, engine: str, seed: int, hparams) -> tuple[list[dict], dict]:
-    editor = METHODS[method][0](copy.deepcopy(bench.model), bench.tokenizer, hparams, bench.memory, engine)
+    editor = LM_METHODS[method].editor(copy.deepcopy(bench.model), bench.tokenizer, hparams, bench.memory, engine)
     stream = bench.stream(seed)
     groups = {f.group for f in stream}
     rows = []
@@ -256,11 +240,11 @@ def main() -> None:
     parser.add_argument("--facts", default=None, help="an MzsRE-format JSON file (default: xfacts as completions)")
     parser.add_argument("--edits", type=int, default=50, help="edits per stream (one stream a seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=["patcher", "mpn"])
+    parser.add_argument("--methods", nargs="+", choices=list(LM_METHODS), default=["patcher", "mpn"])
     parser.add_argument("--engines", nargs="+", choices=("cached", "full"), default=["cached"])
     parser.add_argument("--heldout", nargs="+", default=["pt", "ja", "ar", "hi", "sw"],
                         help="languages no edit trains on (the others but en are MPN's pool)")
-    parser.add_argument("--k-translations", type=int, default=2, help="X+mpn: translations in each step")
+    parser.add_argument("--k-translations", type=int, default=DEFAULT_K_TRANSLATIONS, help="X+mpn: translations in each step")
     parser.add_argument("--memory", type=int, default=60, help="memory facts (English and pool languages)")
     parser.add_argument("--unrelated", type=int, default=40, help="locality facts (every language)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -276,11 +260,11 @@ def main() -> None:
     bench = Bench(model, tokenizer, args)
     results = {}
     for method in args.methods:
-        _, hparams_class, translations = METHODS[method]
+        hparams_class = LM_METHODS[method].hparams
         option, dest = KNOB_OPTIONS[hparams_class]
         items = getattr(args, dest)
         knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items)}
-        knobs["k_translations"] = args.k_translations if translations else 0
+        knobs["k_translations"] = args.k_translations if LM_METHODS[method].translations else 0
         hparams = parse(hparams_class, knobs, option)
         for engine in args.engines:
             rows, ends = [], []

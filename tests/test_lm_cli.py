@@ -64,8 +64,28 @@ def test_a_bad_request_line_is_one_error_and_nothing_is_written(lm_folder, tmp_p
     assert not out.exists()
     with pytest.raises(SystemExit):
         main(["edit", "--model", str(lm_folder), "--requests", write_lines(tmp_path / "ok.jsonl", [REQUEST]),
+              "--method", "rome", "--out", str(out)])
+    assert "not a method for causal LMs; allowed: patcher, mpn, ft, ft+mpn" in capsys.readouterr().err
+    with pytest.raises(SystemExit):   # GRACE edits, but nothing could hold them: refused before the model loads
+        main(["edit", "--model", str(lm_folder), "--requests", write_lines(tmp_path / "ok.jsonl", [REQUEST]),
               "--method", "grace", "--out", str(out)])
-    assert "not a method for causal LMs; allowed: patcher, mpn" in capsys.readouterr().err and not out.exists()
+    assert "GRACE's codebook" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("lm_folder", LM_KINDS, indirect=True)
+def test_ft_l_through_the_command_line_saves_its_change_in_the_output_projection(lm_folder, tmp_path, capsys):
+    """`--method ft+mpn`: the edits' change merged into the MLP's output projection (no
+    unit added), the folder reloaded with transformers alone."""
+    requests = write_lines(tmp_path / "requests.jsonl", [REQUEST])
+    out = tmp_path / "edited"
+    main(["edit", "--model", str(lm_folder), "--requests", requests, "--method", "ft+mpn",
+          "--check-languages", "fr", "--set", "k_translations=1", "norm_bound=1", "lr=0.01", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert float(printed.split("to within ")[1].split(";")[0]) < 1e-4 and "greedy tokens equal" in printed
+    edit = json.loads((out / "edit_report.json").read_text())["edits"][0]
+    assert edit["success"] and edit["languages"]["en"]["after"]["right"] and not edit["languages"]["fr"]["trained"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["mpn_extra_units"] == 0
 
 
 @pytest.mark.parametrize("lm_folder", ["llama"], indirect=True)

@@ -5,9 +5,10 @@ new completion, with translations by language:
     {"prompt": "The currency of Japan is the", "target": " euro",
      "translations": {"de": {"prompt": "Die Währung Japans ist der", "target": " Euro"}}}
 
-`--method patcher` trains on the English prompt alone, `mpn` also on `k_translations`
-translations a step (2 unless --set), drawn from the request's languages that
-`--check-languages` does not name: those are held out, checked and never trained on.
+`--method patcher` (or `ft`, FT-L) trains on the English prompt alone, `mpn` (`ft+mpn`)
+also on `k_translations` translations a step (2 unless --set), drawn from the request's
+languages that `--check-languages` does not name: those are held out, checked and never
+trained on (mpn.editing.lm_methods; GRACE is refused: its codebook is no MLP unit).
 `--translate-to` (and `--check-languages`) fill the languages a request lacks through
 the translation providers (mpn.translate.on_demand), prompt and target apart.
 Every request is checked before the model loads (file:line, exit 2, nothing written);
@@ -30,14 +31,14 @@ from mpn.core.errors import UserError
 from mpn.core.knobs import assignments, parse
 from mpn.core.owned import check_writable
 from mpn.core.readers import jsonl_file
-from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams, locality
+from mpn.editing.lm_base import LMEditorBase, locality
+from mpn.editing.lm_methods import DEFAULT_K_TRANSLATIONS, LM_METHODS
 from mpn.model.card import ModelCard
 from mpn.model.lm import load_causal_lm
 from mpn.model.lm_portable import check_layer, next_token_logits_without_mpn, save_edited_lm
 from mpn.translate.on_demand import OnDemandTranslator
 from mpn.translate.settings import TranslateSettings, check_language
 
-LM_METHODS = {"patcher": 0, "mpn": 2}   # method -> default k_translations
 WRITTEN_WITHOUT_SPACES = frozenset({"zh", "ja", "th", "lo", "km", "my"})   # a translated target gets no leading space
 
 
@@ -85,13 +86,18 @@ def read_texts(path: str | None) -> list[str]:
     return texts
 
 
-def lm_hparams(method: str, sets: list[str]) -> LMPatcherHParams:
+def lm_hparams(method: str, sets: list[str]):
+    """The method's typed hyperparameters from --set; a method that cannot save, refused."""
+    saved = [name for name, m in LM_METHODS.items() if m.unsaved is None]
     if method not in LM_METHODS:
-        raise UserError(f"--method {method!r} is not a method for causal LMs; allowed: {', '.join(LM_METHODS)}")
-    return parse(LMPatcherHParams, {"k_translations": LM_METHODS[method]} | assignments(sets), "--set")
+        raise UserError(f"--method {method!r} is not a method for causal LMs; allowed: {', '.join(saved)}")
+    if LM_METHODS[method].unsaved:
+        raise UserError(f"--method {method}: {LM_METHODS[method].unsaved}; allowed: {', '.join(saved)}")
+    k = DEFAULT_K_TRANSLATIONS if LM_METHODS[method].translations else 0
+    return parse(LM_METHODS[method].hparams, {"k_translations": k} | assignments(sets), "--set")
 
 
-def check(editor: LMEditor, prompt: str, target: str) -> dict:
+def check(editor: LMEditorBase, prompt: str, target: str) -> dict:
     """The greedy completion as long as the target and whether it is the target."""
     return {"completion": editor.greedy(prompt, editor.n_target_tokens(target)),
             "right": editor.completes(prompt, target)}
@@ -132,7 +138,7 @@ def edit_lm(args, translate_to: list[str], check_languages: list[str], settings:
     layer = check_layer(model, hparams.layer)
     # the cached engine is exact for the last layer only (mpn.model.lm)
     engine = "cached" if layer == model.config.num_hidden_layers - 1 else "full"
-    editor = LMEditor(model, tokenizer, hparams, memory, engine)
+    editor = LM_METHODS[args.method].editor(model, tokenizer, hparams, memory, engine)
 
     def checks() -> list[dict]:
         return [{lang: check(editor, *pair) for lang, pair in [("en", (r.prompt, r.target)), *r.translations.items()]}

@@ -125,6 +125,11 @@ class LMEditorBase:
         or nothing: an interrupted edit leaves the model as it was."""
         raise NotImplementedError
 
+    def merge_into(self, model) -> None:
+        """Write the committed edits into `model`, a hook-free copy of this editor's model,
+        as its own weights (mpn.model.lm_portable.merged; a subclass says how)."""
+        raise NotImplementedError
+
     def _request(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None,
                  heldout: Sequence[str], k: int, seed: int) -> tuple[Completion, dict[str, Completion], random.Random]:
         """An edit's English completion, the translations it may sample from (none when k

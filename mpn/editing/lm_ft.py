@@ -21,6 +21,7 @@ from torch import nn
 from mpn.core.knobs import knob
 from mpn.editing.lm_base import LMEditorBase, LMEditResult
 from mpn.model.lm import LMSite
+from mpn.model.lm_portable import merge_output_change
 
 
 @dataclass
@@ -69,7 +70,9 @@ class OutputDelta(nn.Module):
 class LMFineTuner(LMEditorBase):
     """Sequential FT-L edits of a causal LM (`edit`); `delta` holds their change."""
 
-    def __init__(self, model, tokenizer, hparams: LMFineTuneHParams | None = None, engine: str = "cached"):
+    def __init__(self, model, tokenizer, hparams: LMFineTuneHParams | None = None, memory: Sequence[str] = (),
+                 engine: str = "cached"):
+        """`memory` is taken for the editors' one signature and not used: FT-L keeps none."""
         self.hparams = hparams or LMFineTuneHParams()
         super().__init__(model, tokenizer, engine, self.hparams.layer)
         self.delta = OutputDelta(self.site)
@@ -102,3 +105,7 @@ class LMFineTuner(LMEditorBase):
         self.delta.commit()
         self.n_edits += 1
         return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
+
+    def merge_into(self, model) -> None:
+        """The change into `model`'s output projection (a copy of this editor's model)."""
+        merge_output_change(model, self.delta.delta, self.site.layer)

@@ -93,6 +93,11 @@ class LMCodebook(nn.Module):
         return replaced.reshape(h.shape)
 
 
+GRACE_UNSAVED = ("GRACE's codebook (the nearest key within its radius replaces the MLP's output) is no "
+                 "MLP unit, so no folder that transformers loads holds it; its edits stay in memory "
+                 "(bench/lm_edit.py measures them)")
+
+
 class LMGrace(LMEditorBase):
     """Sequential GRACE edits of a causal LM (`edit`); `codebook` holds them."""
 
@@ -145,3 +150,6 @@ class LMGrace(LMEditorBase):
                           for lang, c in [("en", english), *pool.items()]])
         self.codebook.pending = (keys[keep], radii[keep], values[keep])
         self.codebook.commit()
+
+    def merge_into(self, model) -> None:
+        raise UserError(GRACE_UNSAVED)

@@ -26,6 +26,7 @@ from mpn.core.knobs import knob
 from mpn.editing.lm_base import ENGINES, Completion, LMEditorBase, LMEditResult, locality
 from mpn.editing.losses import activation_loss, memory_loss
 from mpn.model.lm import LMPatches
+from mpn.model.lm_portable import merge_patches
 
 __all__ = ["ENGINES", "LMEditResult", "LMEditor", "LMPatcherHParams", "locality"]
 
@@ -132,3 +133,7 @@ class LMEditor(LMEditorBase):
                 low, high = (middle, high) if right(middle) else (low, middle)
             high = low
         patch["bias"].fill_(bias - max(high, 0.0))
+
+    def merge_into(self, model) -> None:
+        """The committed patches into `model` (a copy of this editor's model), a unit each."""
+        merge_patches(model, self.patches, self.site.layer)

@@ -1,12 +1,12 @@
-"""Edited causal LMs out: save an LMEditor's model as a standard Hugging Face folder
+"""Edited causal LMs out: save an LM editor's model as a standard Hugging Face folder
 that loads without this package, and check that it does.
 
     save_edited_lm(editor, tokenizer, "edited/", card)   # config + safetensors + tokenizer + modeling file + README.md
     AutoModelForCausalLM.from_pretrained("edited/", trust_remote_code=True)
 
 The folder holds the merged model (each patch neuron one more unit of the MLP it was
-trained in, the last unless the editor's `layer` says otherwise:
-mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
+trained in, the last unless the editor's `layer` says otherwise; FT-L's change added to
+that MLP's output projection: mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
 config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
 where `import mpn` fails, as a user without this package would.
 """
@@ -31,14 +31,15 @@ MODEL_CLASS = "EditedForCausalLM"
 
 
 def merged(editor) -> nn.Module:
-    """A copy of the editor's model with its committed patches merged into the MLP they
-    were trained in (the copy carries no hook: the editor's is lifted while copying)."""
+    """A copy of the editor's model with its committed edits merged into the MLP they
+    were trained in (`editor.merge_into`; the copy carries no hook: the editor's is
+    lifted while copying)."""
     editor.hook.remove()
     try:
         model = copy.deepcopy(editor.model)
     finally:
-        editor.hook = editor.site.install(editor.patches)
-    merge_patches(model, editor.patches, editor.site.layer)
+        editor.hook = editor.site.install(editor.addition)
+    editor.merge_into(model)
     return model
 
 
@@ -80,6 +81,24 @@ def merge_patches(model: nn.Module, patches: LMPatches, layer: int = -1) -> None
     for before, after, appended in pairs:
         if before is not None:
             after.copy_(before if appended is None else torch.cat([before, appended]))
+    _mark_edited(model, n, layer)
+
+
+@torch.no_grad()
+def merge_output_change(model: nn.Module, delta: torch.Tensor, layer: int = -1) -> None:
+    """Add `delta` (hidden, units) to layer `layer`'s MLP output projection: FT-L's edits
+    in the model's own weights, no unit added."""
+    check_layer(model, layer)
+    mlp, gated = layer_mlp(model, layer)
+    if gated:
+        mlp.down_proj.weight += delta                                              # (hidden, units)
+    else:
+        mlp.c_proj.weight += delta.T                                               # Conv1D: (units, hidden)
+    _mark_edited(model, 0, layer)
+
+
+def _mark_edited(model: nn.Module, n: int, layer: int) -> None:
+    """The config fields the modeling file reads: the base class, the units added, their layer."""
     config = model.config
     config.mpn_base = getattr(config, "mpn_base", None) or type(model).__name__
     config.mpn_extra_units = getattr(config, "mpn_extra_units", 0) + n
