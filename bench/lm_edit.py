@@ -104,6 +104,7 @@ class Bench:
         self.reference = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams())
         self.base_logits = {lang: self.reference.next_token_logits(p) for lang, p in self.unrelated.items()}
         self._top1: dict[str, int] = {}
+        self._pre: dict[str, dict] = {}
 
     def stream(self, seed: int) -> list[LMFact]:
         return random.Random(f"lm_edit:stream:{seed}").sample(self.edit_part, self.args.edits)
@@ -117,6 +118,12 @@ class Bench:
         other = random.Random(f"lm_edit:near:{fact.group}").choice(same_relation)
         return [first(f, lang, "true").prompt for f in same_subject + [other] for lang in ["en"] + self.heldout
                 if lang in f.true]
+
+    def pre_rates(self, fact: LMFact) -> dict:
+        """The unedited model's rates on `fact` (the same for every method and seed)."""
+        if fact.group not in self._pre:
+            self._pre[fact.group] = rates(self.reference, fact, self.heldout)
+        return self._pre[fact.group]
 
     def base_top1(self, prompts: list[str]) -> list[int]:
         missing = [p for p in prompts if p not in self._top1]
@@ -162,7 +169,7 @@ def run_stream(bench: Bench, method: str, engine: str, seed: int, hparams) -> tu
     for fact in stream:
         near = bench.near(fact, groups)
         row = {"seed": seed, "method": method, "engine": engine, "group": fact.group, "relation": fact.relation,
-               "pre": rates(bench.reference, fact, bench.heldout), "near_prompts": len(near)}
+               "pre": bench.pre_rates(fact), "near_prompts": len(near)}
         en = first(fact, "en")
         result = editor.edit(en.prompt, en.target, {lang: (c[0].prompt, c[0].target) for lang, c in fact.new.items()
                                                     if lang != "en"}, heldout=bench.heldout)
@@ -278,6 +285,7 @@ def main() -> None:
     facts = {f.group: f for f in bench.edit_part}
     true = {lang: [first(facts[g], lang, "true") for g in groups if lang in facts[g].true] for lang in bench.langs}
     new = {lang: [first(facts[g], lang) for g in groups if lang in facts[g].true] for lang in bench.langs}
+
     def prefers_true(lang: str) -> list[bool]:
         scores = bench.reference.scores([(c.prompt, c.target) for c in true[lang] + new[lang]])
         return [t[1] > n[1] for t, n in zip(scores[:len(true[lang])], scores[len(true[lang]):])]
