@@ -26,9 +26,13 @@ from pathlib import Path
 
 import torch
 
+from mpn.data import is_completion
 from mpn.editing.features import FeatureStore
 from mpn.editing.methods import make_hparams
 from mpn.editing.resolver import read_resolved
+from mpn.experiment import lm_tasks
+from mpn.experiment.heldout import HeldOut
+from mpn.experiment.lm_sets import LMTaskSettings
 from mpn.experiment.run import EditRun
 from mpn.experiment.checkpoints import Checkpoints
 from mpn.experiment.summary import headline, summarize, timing
@@ -84,13 +88,10 @@ PATHS = {"model": "the fine-tuned model's folder", "edits": "the edit sets' fold
          "timings": "the untracked timings file (JSON)", "checkpoints": "the finished streams' folder (not a DVC out)"}
 
 
-def main() -> None:
-    args, params = stage_args(__doc__, ("task", "method"), PATHS)
-    top = pipeline(params)
-    settings = section(params, EditSettings)
-    device = resolve_device(settings.device, "edit.device")
-    seeds = top.seeds
-    resolved = read_resolved(args.hparams, args.method)
+def classifier_logs(args, top, settings: EditSettings, resolved: dict, device) -> tuple[list, list[str], dict, dict]:
+    """The streams of a classification task (mpn.experiment.run), the facts they drew
+    from, what report.json says of the run, and its timings (with the streams resumed)."""
+    start = time.perf_counter()
     method = resolved["method"]  # what runs (a preset's method)
     hparams = make_hparams(method, resolved["hparams"], str(args.hparams))
     fixed = settings.heldout.fixed(args.task)
@@ -99,21 +100,53 @@ def main() -> None:
     check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed,
                      "hparams.mpn.pool_languages": getattr(hparams, "pool_languages", None)},
                     read_json(folder / "stats.json")["languages"], args.task)
-    torch.set_num_threads(settings.num_threads or torch.get_num_threads())
-
-    start = time.perf_counter()
     features = load_features(args.features, args.task) if settings.engine == "cached" else None
     run = EditRun.from_paths(method, hparams, args.task, args.model, folder, settings, features, settings.max_edits)
     feature_seconds = time.perf_counter() - start
     checkpoints = Checkpoints(args.checkpoints, fingerprint(dataclasses.asdict(settings), resolved, args.method,
                                                             [args.edits, args.features, args.model]))
     resumed = checkpoints.saved()
-    logs = run.run(seeds, checkpoints, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
+    logs = run.run(top.seeds, checkpoints, 1 if device.type == "cuda" else settings.processes)  # CUDA does not survive fork
+    return logs, [e["group"] for e in run.edits], {"heldout_languages": sorted(run.heldout.fixed),
+                                                   "heldout_fraction": run.heldout.fraction}, \
+        {"resumed": resumed, "feature_pass_seconds": round(feature_seconds, 2)}
+
+
+def completion_logs(args, top, settings: EditSettings, resolved: dict, params: dict
+                    ) -> tuple[list, list[str], dict, dict]:
+    """The streams of a completion task on its causal LM (mpn.experiment.lm_tasks)."""
+    lm, sizes = resolved["lm"], section(params, LMTaskSettings)
+    fixed = settings.heldout.fixed(args.task)
+    own = args.task in settings.heldout.by_task
+    check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed},
+                    read_json(args.edits / "stats.json")["languages"], args.task)
+    heldout = HeldOut(frozenset(fixed), settings.heldout.fraction)
+    checkpoints = Checkpoints(args.checkpoints, fingerprint([dataclasses.asdict(settings), dataclasses.asdict(sizes)],
+                                                            lm, args.method, [args.edits, args.features, args.model]))
+    resumed = checkpoints.saved()
+    logs, facts = lm_tasks.edit(args.task, lm, args.model, args.edits, args.features, sizes, top.seeds, heldout,
+                                settings.engine, settings.eval_every, checkpoints)
+    return logs, facts, {"heldout_languages": sorted(fixed), "heldout_fraction": settings.heldout.fraction,
+                         "lm_method": lm["method"], "not_applicable": lm["not_applicable"]}, {"resumed": resumed}
+
+
+def main() -> None:
+    args, params = stage_args(__doc__, ("task", "method"), PATHS)
+    top = pipeline(params)
+    settings = section(params, EditSettings)
+    device = resolve_device(settings.device, "edit.device")
+    resolved = read_resolved(args.hparams, args.method)
+    torch.set_num_threads(settings.num_threads or torch.get_num_threads())
+
+    if is_completion(args.task):
+        logs, facts, about, timings = completion_logs(args, top, settings, resolved, params)
+    else:
+        logs, facts, about, timings = classifier_logs(args, top, settings, resolved, device)
+    resumed = timings.pop("resumed")
     if resumed:
-        log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), checkpoints.folder)
-    metrics = summarize(logs, settings.n_bootstrap, settings.seed, facts=[e["group"] for e in run.edits])
-    metrics.update(method=args.method, task=args.task, engine=settings.engine,
-                   heldout_languages=sorted(run.heldout.fixed), heldout_fraction=run.heldout.fraction)
+        log.info("resumed: %d of %d streams loaded from %s", resumed, len(logs), args.checkpoints)
+    metrics = summarize(logs, settings.n_bootstrap, settings.seed, facts=facts)
+    metrics.update(method=args.method, task=args.task, engine=settings.engine, **about)
 
     out = args.out
     rows = [row for lg in logs for row in lg.edits]
@@ -122,11 +155,10 @@ def main() -> None:
     write_json(out / "report.json", metrics)
     write_json(out / "metrics.json", headline(metrics))
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    write_json(args.timings, {**timing(logs), "feature_pass_seconds": round(feature_seconds, 2),
-                         "peak_memory_mb": round(peak_kb / 1024, 1)})
+    write_json(args.timings, {**timing(logs), **timings, "peak_memory_mb": round(peak_kb / 1024, 1)})
     log.info("%s/%s: es %s, clg %s (pre %s), clg_heldout %s (pre %s), locality %s, %d edits over %d seeds",
              args.task, args.method, metrics["es"], metrics["clg"], metrics["clg_pre"], metrics["clg_heldout"],
-             metrics["clg_heldout_pre"], metrics["locality"], metrics["n_edits"], len(seeds))
+             metrics["clg_heldout_pre"], metrics["locality"], metrics["n_edits"], len(top.seeds))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ texts.json} to the out folder: every text any edit stage reads (edits and their
 evaluation texts, locality, memory and validation memory in English and up to as many
 rows per other language as any method's `memory_per_language` asks) and as many dropout
 views of each edit input as any method's `n_views`. Every edit@<task>-<method> stage and
-seed loads it (mpn.editing.features).
+seed loads it (mpn.editing.features). A completion task (xfacts-lm): the memory's MLP
+inputs at each layer a method edits, per language (mpn.experiment.lm_sets).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import logging
 
 import torch
 
+from mpn.data import is_completion
+from mpn.experiment import lm_sets
 from mpn.editing.features import FeatureExtractor, FeatureStore, stage_texts
 from mpn.editing.resolver import read_resolved
 from mpn.experiment.finetune import FinetuneParams
@@ -35,6 +38,10 @@ def main() -> None:
     args, params = stage_args(__doc__, ("task",), PATHS)
     settings = section(params, EditSettings)  # max_length, seed (the dropout views), num_threads
     needs = [read_resolved(args.needs / f"{m}.json", m) for m in pipeline(params).methods]
+    if is_completion(args.task):   # a causal LM: its memory's states at each edited layer
+        counts = lm_sets.features(args.model, args.edits, args.out, [need["lm_layer"] for need in needs])
+        log.info("%s: memory positions by layer %s", args.task, counts)
+        return
     per_language = max(need["memory_per_language"] for need in needs)
     n_views = max(need["n_views"] for need in needs)
     device = resolve_device(section(params, FinetuneParams).device, "finetune.device")

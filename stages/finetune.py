@@ -2,6 +2,9 @@
 split, keep the best checkpoint on English validation, and report its accuracy in every
 language (zero-shot cross-lingual transfer).
 
+A completion task (xfacts-lm) fine-tunes nothing: the causal LM `finetune.model` is saved
+as it is and base.json says which true objects it completes (mpn.experiment.lm_sets).
+
 Usage: python stages/finetune.py <task> --data data --model models/<task> --reports reports/tasks/<task>
 Reads <data>/raw/<task> and <data>/translated/<task>; writes the model folder (classifier
 + tokenizer) and, in the reports folder, base.json (accuracy per language and split),
@@ -13,7 +16,9 @@ import logging
 import time
 from pathlib import Path
 
-from mpn.data import load_meta, load_rows
+from mpn.data import is_completion, load_meta, load_rows
+from mpn.experiment import lm_sets
+from mpn.experiment.lm_sets import LMTaskSettings
 from mpn.experiment.finetune import FinetuneParams, TrainConfig, Trainer, base_metrics, base_report, english_split
 from mpn.model.anatomy import Anatomy
 from mpn.model.classifier import Classifier, default_prefix, load_encoder
@@ -76,6 +81,12 @@ def _label_key(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
+def write_reports(folder: Path, report: dict, curve: list[dict]) -> None:
+    write_text(folder / "train_curve.csv", curve_csv(curve))
+    write_json(folder / "base.json", report)
+    write_json(folder / "base_metrics.json", base_metrics(report))
+
+
 PATHS = {"data": "data root (raw and translated rows in)", "model": "the fine-tuned model's folder (out)",
          "reports": "the task's reports folder (out)"}
 
@@ -86,6 +97,12 @@ def main() -> None:
     set_threads(config.num_threads)
     started = time.monotonic()
     meta, rows = load_meta(args.task, args.data), load_rows(args.task, args.data)
+    if is_completion(args.task):   # a causal LM as it is: saved, and its base.json
+        report = lm_sets.finetune(args.task, config.model, rows, section(params, LMTaskSettings), args.model)
+        write_reports(args.reports, report, [])
+        log.info("%s: %s completes the true objects by language %s (test); %.1f min", args.task, config.model,
+                 report["test"]["accuracy_by_lang"], (time.monotonic() - started) / 60)
+        return
     labels = list(meta["labels"])
 
     model_name = config.model
@@ -97,9 +114,7 @@ def main() -> None:
 
     report = base_report(args.task, model, tokenizer, rows, labels, config)
     save_model(model.cpu(), tokenizer, args.model)
-    write_text(args.reports / "train_curve.csv", curve_csv(curve))
-    write_json(args.reports / "base.json", report)
-    write_json(args.reports / "base_metrics.json", base_metrics(report))
+    write_reports(args.reports, report, curve)
     log.info("%s: test accuracy by language %s (majority baseline %.4f); %.1f min",
              args.task, {k: round(v, 4) for k, v in report["test"]["accuracy_by_lang"].items()},
              report["majority_baseline"], (time.monotonic() - started) / 60)

@@ -2,6 +2,9 @@
 edits (with rephrases and translations), split into streams; plus the locality, memory
 and validation-memory sets, all disjoint by group.
 
+A completion task (xfacts-lm): the edit split's facts whose new object the LM does not
+already complete, and locality and memory facts (mpn.experiment.lm_sets).
+
 Usage: python stages/sample_edits.py <task> --data data --model models/<task> --out data/edits/<task>
 Reads the task's rows under <data> and its fine-tuned model; writes
 {edits,locality,memory,memory_val}.jsonl and stats.json to the out folder.
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from mpn.data import load_rows
+from mpn.data import is_completion, load_rows
+from mpn.experiment import lm_sets
+from mpn.experiment.lm_sets import LMTaskSettings
 from mpn.experiment.edit_sets import EditSetConfig, sample_edit_set
 from mpn.experiment.finetune import FinetuneParams, predict
 from mpn.model.anatomy import Anatomy
@@ -27,6 +32,11 @@ PATHS = {"data": "data root (raw and translated rows in)", "model": "the fine-tu
 
 def main() -> None:
     args, params = stage_args(__doc__, ("task",), PATHS)
+    if is_completion(args.task):   # a causal LM's facts (mpn.experiment.lm_sets)
+        stats = lm_sets.sample_edits(args.task, args.model, load_rows(args.task, args.data),
+                                      section(params, LMTaskSettings), args.out)
+        log.info("%s: %s", args.task, stats)
+        return
     finetune, config = section(params, FinetuneParams), section(params, EditSetConfig)
     set_threads(finetune.num_threads)
     model, tokenizer = load_classifier(args.model)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mpn.core.errors import UserError
 from mpn.core.params import section
+from mpn.data import is_completion
 from mpn.pipeline.stage import check_listed, load_params, run_stage, stage_parser
 from mpn.translate import TaskTranslator, TranslationCache, TranslationRunner, write_translations
 from mpn.translate.settings import TranslateSettings
@@ -30,6 +31,12 @@ def main() -> None:
     args = parse_args()
     params = load_params(args.params)
     check_listed(params, "tasks", "task", args.task)
+    if is_completion(args.task):   # its facts come with a prompt of their own in every language
+        write_translations(Path(args.data) / "translated" / args.task, {},
+                           {"task": args.task, "translated": 0, "note": "a completion task's facts carry their "
+                            "own prompt and object in every language: nothing to translate"})
+        log.info("%s: a completion task, nothing to translate", args.task)
+        return
     settings = section(params, TranslateSettings).for_task(args.task)
     cache_path = Path(settings.cache_dir) / f"{args.task}.sqlite"
     with TranslationCache(cache_path) as cache:

@@ -138,13 +138,16 @@ def code_defaults() -> dict[str, dict]:
     when a caller passes nothing)."""
     from mpn import data as tasks
     from mpn.data.settings import DataConfig
+    from mpn.editing.lm_methods import LM_METHODS, LMAugmentHParams
     from mpn.editing.methods import base_name, hparams_class
     from mpn.experiment.edit_sets import EditSetConfig
+    from mpn.experiment.lm_sets import LMTaskSettings
     from mpn.experiment.finetune import FinetuneParams
     from mpn.core.params import EditSettings, Pipeline
     from mpn.report.aggregate import AggregateParams
     from mpn.translate.settings import TranslateSettings
-    sections = (DataConfig, TranslateSettings, FinetuneParams, EditSetConfig, EditSettings, AggregateParams)
+    sections = (DataConfig, TranslateSettings, FinetuneParams, EditSetConfig, EditSettings, LMTaskSettings,
+                AggregateParams)
     out = {cls.SECTION: dataclasses.asdict(cls()) for cls in sections}
     out["top"] = dataclasses.asdict(Pipeline())
     for name in tasks.task_names():  # each task's own data.<task> section
@@ -152,6 +155,9 @@ def code_defaults() -> dict[str, dict]:
     for method in ("patcher", "ft", "grace"):
         out[f"hparams.{method}"] = dataclasses.asdict(hparams_class(base_name(method))())
     out["hparams.mpn"] = dataclasses.asdict(hparams_class("mpn")())
+    for method in ("patcher", "ft", "grace"):
+        out[f"lm.hparams.{method}"] = dataclasses.asdict(LM_METHODS[method].hparams())
+    out["lm.hparams.mpn"] = dataclasses.asdict(LMAugmentHParams())
     return out
 
 
@@ -166,6 +172,9 @@ def test_code_defaults_equal_params_yaml():
             continue
         if name == "hparams":
             yaml_sections.update({f"hparams.{m}": v for m, v in values.items()})
+        elif name == "lm":
+            yaml_sections["lm"] = {k: v for k, v in values.items() if k != "hparams"}
+            yaml_sections.update({f"lm.hparams.{m}": v for m, v in values["hparams"].items()})
         elif name == "data":
             yaml_sections["data"] = {k: v for k, v in values.items() if not isinstance(v, dict) or k == "split_ratios"}
             yaml_sections.update({f"data.{t}": v for t, v in values.items() if isinstance(v, dict) and t != "split_ratios"})

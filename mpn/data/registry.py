@@ -23,6 +23,9 @@ class Task:
     # The kind of fact a group states (xfacts: currency, city, ...), for per-relation
     # tables; None where a task's groups name none.
     relation: Callable[[str], str | None] | None = None
+    # classify: a classifier's input and label (every task but one); complete: a prompt and
+    # the object a causal LM completes it with (xfacts-lm), edited by mpn.experiment.lm_tasks
+    kind: str = "classify"
 
 
 _TASKS: dict[str, Task] = {}
@@ -35,6 +38,11 @@ def register(task: Task) -> Task:
 
 def task_names() -> list[str]:
     return sorted(_TASKS)
+
+
+def is_completion(name: str) -> bool:
+    """Is `name` a task a causal LM completes (kind "complete")?"""
+    return get_task(name).kind == "complete"
 
 
 def get_task(name: Any) -> Task:

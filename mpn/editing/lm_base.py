@@ -1,7 +1,7 @@
 """What every editor of a causal LM shares (mpn.editing.lm_patcher, lm_ft, lm_grace): the
-model with an addition to one MLP's output hooked in (the last layer's by default; the
-`layer` knob; mpn.model.lm), the
-completions an edit trains on, the two engines, and the rates an edit is judged by.
+model with an addition to one MLP's output hooked in (the last layer's by default, the
+`layer` knob; mpn.model.lm), the completions an edit trains on, the memory's states, the
+two engines, and the rates an edit is judged by.
 
 An edit is a prompt and its new object (`"The currency of Japan is the"`, `" euro"`); it
 succeeds when every target token is the greedy next token after the prompt and the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -110,13 +110,23 @@ class LMEditorBase:
         special = set(self.tokenizer.all_special_ids)
         sequences = [self._ids(text)[0] for text in texts]
         states = [None] * len(texts)
-        for index in _batches(sequences):
-            ids, mask = _right_padded([sequences[i] for i in index])
+        for index, ids, mask in _padded_batches(sequences):
             h = self.site.capture(ids, mask)[0]                               # (texts, seq, hidden)
             for i, row in zip(index, h):
                 keep = torch.tensor([t not in special for t in sequences[i]], dtype=torch.bool)
                 states[i] = row[:len(sequences[i])][keep]
         return torch.cat(states) if states else torch.zeros(0, self.site.hidden)
+
+    def memory_positions(self, memory: Sequence[str] | Mapping[str, Sequence[str] | torch.Tensor]
+                         ) -> tuple[torch.Tensor, list[str]]:
+        """The memory's states (`_positions`) and each one's language: `memory` is texts
+        (language "": never held out) or {language: texts, or their states computed
+        before}. (positions, hidden), [positions]"""
+        by_lang = memory if isinstance(memory, Mapping) else {"": memory}
+        states = {lang: texts if isinstance(texts, torch.Tensor) else self._positions(list(texts))
+                  for lang, texts in by_lang.items()}
+        langs = [lang for lang, h in states.items() for _ in range(h.shape[0])]
+        return (torch.cat(list(states.values())) if states else torch.zeros(0, self.site.hidden)), langs
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
@@ -153,8 +163,7 @@ class LMEditorBase:
         """Each token sequence's logits at its last `keep` positions, in the full model
         (its hooks included), the vocabulary projection only there. [(keep, vocab)]"""
         out = [None] * len(sequences)
-        for index in _batches(sequences):
-            ids, mask = _right_padded([sequences[i] for i in index])
+        for index, ids, mask in _padded_batches(sequences):
             hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
             for i, row in zip(index, hidden):                                # row: (seq, hidden)
                 end = len(sequences[i])
@@ -212,10 +221,13 @@ class LMEditorBase:
                                                                  [1] * len(prompts))])
 
 
-def _batches(sequences: list[list[int]]) -> list[list[int]]:
-    """The indices of `sequences` by length, in chunks of BATCH: little padding a forward."""
+def _padded_batches(sequences: list[list[int]]) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """`sequences` by length in chunks of BATCH (little padding a forward): each chunk's
+    indices, its right-padded ids and its attention mask."""
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    return [order[start:start + BATCH] for start in range(0, len(order), BATCH)]
+    for start in range(0, len(order), BATCH):
+        index = order[start:start + BATCH]
+        yield (index, *_right_padded([sequences[i] for i in index]))
 
 
 def _right_padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

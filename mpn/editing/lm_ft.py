@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +70,8 @@ class OutputDelta(nn.Module):
 class LMFineTuner(LMEditorBase):
     """Sequential FT-L edits of a causal LM (`edit`); `delta` holds their change."""
 
-    def __init__(self, model, tokenizer, hparams: LMFineTuneHParams | None = None, memory: Sequence[str] = (),
+    def __init__(self, model, tokenizer, hparams: LMFineTuneHParams | None = None,
+                 memory: Sequence[str] | Mapping[str, Sequence[str]] = (),
                  engine: str = "cached"):
         """`memory` is taken for the editors' one signature and not used: FT-L keeps none."""
         self.hparams = hparams or LMFineTuneHParams()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -101,11 +101,12 @@ GRACE_UNSAVED = ("GRACE's codebook (the nearest key within its radius replaces t
 class LMGrace(LMEditorBase):
     """Sequential GRACE edits of a causal LM (`edit`); `codebook` holds them."""
 
-    def __init__(self, model, tokenizer, hparams: LMGraceHParams | None = None, memory: Sequence[str] = (),
+    def __init__(self, model, tokenizer, hparams: LMGraceHParams | None = None,
+                 memory: Sequence[str] | Mapping[str, Sequence[str]] = (),
                  engine: str = "cached"):
         self.hparams = hparams or LMGraceHParams()
         super().__init__(model, tokenizer, engine, self.hparams.layer)
-        self.memory = self._positions(list(memory))          # (memory positions, hidden)
+        self.memory = self.memory_positions(memory)[0]       # (memory positions, hidden)
         if not self.memory.shape[0]:
             raise UserError("GRACE for causal LMs needs memory prompts: its radii are shares of the keys' "
                             "distance to them")

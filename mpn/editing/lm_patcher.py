@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,15 +55,26 @@ class LMEditor(LMEditorBase):
     """Sequential edits of a causal LM, one patch neuron each (`edit`); `patches` holds
     them, hooked into the `layer` knob's MLP."""
 
-    def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None, memory: Sequence[str] = (),
-                 engine: str = "cached"):
+    def __init__(self, model, tokenizer, hparams: LMPatcherHParams | None = None,
+                 memory: Sequence[str] | Mapping[str, Sequence[str]] = (), engine: str = "cached"):
         self.hparams = hparams or LMPatcherHParams()
         super().__init__(model, tokenizer, engine, self.hparams.layer)
         self.patches = LMPatches(self.site.hidden, self.site.activation, self.site.gated)
         self._attach(self.patches)
-        self.memory = self._positions(list(memory))          # (memory positions, hidden)
-        # where new keys are centred: the unrelated memory's mean, fixed before any edit
-        self.center = self.memory.mean(0) if self.memory.shape[0] else torch.zeros(self.site.hidden)
+        # (memory positions, hidden) and each one's language: an edit masks its held-out ones
+        self.memory, self.memory_langs = self.memory_positions(memory)
+        self.unrelated, self.unrelated_langs = self.memory, list(self.memory_langs)   # before any edit
+
+    def _memory_for(self, heldout: frozenset[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The memory an edit's loss may see (no position in a held-out language) and
+        where its new key is centred: the unrelated memory's mean over those languages (an
+        LM's hidden states share a large common part: uncentred, the patch would start out
+        firing everywhere). (positions, hidden), (hidden,)"""
+        seen = torch.tensor([lang not in heldout for lang in self.memory_langs], dtype=torch.bool)
+        unrelated = self.unrelated[torch.tensor([lang not in heldout for lang in self.unrelated_langs],
+                                                dtype=torch.bool)]
+        center = unrelated.mean(0) if unrelated.shape[0] else torch.zeros(self.site.hidden)
+        return self.memory[seen], center
 
     def edit(self, prompt: str, target: str, translations: dict[str, tuple[str, str]] | None = None,
              heldout: Sequence[str] = ()) -> LMEditResult:
@@ -71,10 +82,8 @@ class LMEditor(LMEditorBase):
         start_time = time.perf_counter()
         hp = self.hparams
         english, pool, rng = self._request(prompt, target, translations, heldout, hp.k_translations, hp.seed)
-        # gate and up pre-activations exactly 1 at the first target position and 0 at the
-        # memory's mean (an LM's hidden states share a large common part: uncentred, the
-        # patch would start out firing everywhere)
-        center = self.center
+        memory_states, center = self._memory_for(frozenset(heldout))
+        # gate and up pre-activations exactly 1 at the first target position and 0 at the centre
         offset = english.h[0] - center
         key = offset / offset.dot(offset)
         patch = self.patches.start(key, key, -float(key @ center), torch.zeros_like(offset))
@@ -85,7 +94,7 @@ class LMEditor(LMEditorBase):
                 batch = self._batch(english, pool, rng, hp.k_translations)
                 trained.update(batch.langs)
                 edit_preact = self.patches.preact(batch.h)[:, -1]                    # (rows,)
-                memory_preact = self.patches.preact(self.memory)[:, -1]             # (memory positions,)
+                memory_preact = self.patches.preact(memory_states)[:, -1]           # (memory positions,)
                 memory = memory_loss(memory_preact, edit_preact, hp.mem_topk, hp.mem_margin, hp.mem_threshold)
                 silent = not memory_preact.numel() or memory_preact.max().item() < hp.mem_threshold
                 stale = 0 if memory.item() < best else stale + 1
@@ -101,25 +110,28 @@ class LMEditor(LMEditorBase):
                     with torch.no_grad():
                         patch["value"].mul_(min(1.0, hp.value_norm_max / max(patch["value"].norm().item(), 1e-12)))
             if hp.silence_below is not None:
-                self._silence(patch, english, hp.silence_below)
+                self._silence(patch, english, memory_states, hp.silence_below)
         except BaseException:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
         self.patches.commit()
         # what this edit trained on joins the memory: a later patch must stay silent there
-        self.memory = torch.cat([self.memory] + [c.h for c in [english] + [pool[lang] for lang in sorted(trained)]])
+        learnt = [("en", english)] + [(lang, pool[lang]) for lang in sorted(trained)]
+        self.memory = torch.cat([self.memory] + [c.h for _, c in learnt])
+        self.memory_langs += [lang for lang, c in learnt for _ in range(c.h.shape[0])]
         self.n_edits += 1
         return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
 
     @torch.no_grad()
-    def _silence(self, patch: torch.nn.ParameterDict, english: Completion, below: float) -> None:
+    def _silence(self, patch: torch.nn.ParameterDict, english: Completion, memory: torch.Tensor,
+                 below: float) -> None:
         """Lower the pending patch's bias by the largest shift (at most what puts every
-        memory position's gate pre-activation below `below`) after which the edit is
+        `memory` position's gate pre-activation below `below`) after which the edit is
         still right, found by bisection: the patience stop can leave the patch firing on
         memory, and a gated MLP's GELU passes a little even at -3."""
-        if not self.memory.shape[0]:
+        if not memory.shape[0]:
             return
-        excess = self.patches.preact(self.memory)[:, -1].max().item() - below
+        excess = self.patches.preact(memory)[:, -1].max().item() - below
         bias = patch["bias"].item()
 
         def right(shift: float) -> bool:

@@ -14,6 +14,7 @@ class StreamLog:
     locality_after: list[int] = field(default_factory=list)   # per locality item, end of stream
     locality_base: list[int] = field(default_factory=list)
     agreement: list[int] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)       # a causal LM's: KL(base || after) of the next token, per item
     locality_langs: list[str] = field(default_factory=list)
     locality_groups: list[str] = field(default_factory=list)   # each item's fact (the bootstrap's unit)
     retained: list[int] = field(default_factory=list)   # per edit made, right at the end

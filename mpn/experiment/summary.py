@@ -98,10 +98,17 @@ def _locality(logs: list[StreamLog], n_bootstrap: int, seed: int) -> dict:
         return ratio([after[i] for i in keep], [base[i] for i in keep], [seeds[i] for i in keep],
                      [facts[i] for i in keep], n_bootstrap, seed, universe)
 
-    return {"locality": ratio(after, base, seeds, facts, n_bootstrap, seed, universe),
-            "locality_by_lang": {lang: of(lang) for lang in sorted(set(langs))},
-            "locality_agreement": rate([x for lg in logs for x in lg.agreement], seeds, facts, n_bootstrap, seed,
-                                       universe)}
+    out = {"locality": ratio(after, base, seeds, facts, n_bootstrap, seed, universe),
+           "locality_by_lang": {lang: of(lang) for lang in sorted(set(langs))},
+           "locality_agreement": rate([x for lg in logs for x in lg.agreement], seeds, facts, n_bootstrap, seed,
+                                      universe)}
+    kl = [x for lg in logs for x in lg.kl]
+    if kl:   # causal LMs: the mean KL of the next token, per language (means over items)
+        out["locality_kl"] = round(statistics.mean(kl), 6)
+        out["locality_kl_by_lang"] = {lang: round(statistics.mean(k for k, item_lang in zip(kl, langs)
+                                                                  if item_lang == lang), 6)
+                                      for lang in sorted(set(langs))}
+    return out
 
 
 def timing(logs: list[StreamLog]) -> dict:

@@ -6,8 +6,8 @@ that loads without this package, and check that it does.
 
 The folder holds the merged model (each patch neuron one more unit of the MLP it was
 trained in, the last unless the editor's `layer` says otherwise; FT-L's change added to
-that MLP's output projection: mpn.model.modeling_edited_lm) and that file as `modeling_mpn_edited_lm.py`, named in
-config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
+that MLP's output projection) and mpn.model.modeling_edited_lm's file as
+`modeling_mpn_edited_lm.py`, named in config.json's `auto_map`. `next_token_logits_without_mpn` reloads it in a subprocess
 where `import mpn` fails, as a user without this package would.
 """
 from __future__ import annotations

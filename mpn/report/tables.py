@@ -83,14 +83,25 @@ def render_summary_md(reports: list[TaskReport], comparisons: Comparisons, decim
     return "\n\n".join(parts) + "\n"
 
 
+def base_sentence(base: dict, decimals: int) -> str:
+    """The base model's line: a classifier's test accuracy, or what a causal LM completes
+    (a completion task: an edit's target is a prompt's new object, locality the next token
+    after unrelated prompts, its KL in report.json)."""
+    accuracy, majority = fmt_percent(base["test"]["accuracy"], decimals), fmt_percent(base["majority_baseline"], decimals)
+    if base.get("kind") == "complete":
+        return (f"A causal LM: it completes the true object after {accuracy}% of the test prompts, every "
+                f"language (the train split's commonest object would be right on {majority}%); an edit's "
+                "target is a prompt's new object, right when every token is the greedy next one; locality is "
+                "the unedited model's next token kept after unrelated prompts (its KL in report.json). ")
+    return f"Base model test accuracy {accuracy}% (majority baseline {majority}%). "
+
+
 def task_sections(report: TaskReport, comparisons: dict[str, dict[str, PairedDifference]],
                   decimals: int) -> list[str]:
     base = report.base
     first = next(iter(report.methods.values())).metrics
     heldout = ", ".join(first["heldout_languages"]) or "none"
-    sections = [f"## {report.task}",
-                f"Base model test accuracy {fmt_percent(base['test']['accuracy'], decimals)}% "
-                f"(majority baseline {fmt_percent(base['majority_baseline'], decimals)}%). "
+    sections = [f"## {report.task}", base_sentence(base, decimals) +
                 f"Seeds {', '.join(map(str, first['seeds']))}. "
                 f"Held out of MPN's pool: always {heldout}; per edit, a share "
                 f"{first.get('heldout_fraction', 0)} of the other languages (rotation).",
