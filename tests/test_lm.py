@@ -3,6 +3,7 @@ gated (Llama, Gemma 3) and a plain (GPT-2) model, and the closed form from cache
 inputs equal to the full model with the patches hooked in."""
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -287,16 +288,18 @@ def test_grace_covers_the_edit_and_no_memory_position_and_its_engines_agree(lm_a
         LMGrace(model, tokenizer)
 
 
+@pytest.mark.parametrize("engine", ["cached", "full"])
 @pytest.mark.parametrize("kind", LM_KINDS)
-def test_batched_judgments_equal_each_text_run_alone(kind):
-    """Judging many prompts at once (texts of different lengths right-padded into one
-    forward, the vocabulary projection only where read) gives what one forward a text gives."""
+def test_batched_judgments_equal_each_text_run_alone(kind, engine):
+    """Judging many prompts at once gives what one forward a text gives: the full engine's
+    texts of different lengths right-padded into one forward, the vocabulary projection only
+    where read; the cached engine's closed form from the unedited states, captured once."""
     from tiny import make_tiny_tokenizer
 
     from mpn.editing.lm_patcher import LMEditor
     tokenizer = make_tiny_tokenizer(CORPUS)
     model = make_tiny_lm(kind, tokenizer.vocab_size)
-    editor = LMEditor(model, tokenizer, memory=CORPUS[4:])
+    editor = LMEditor(model, tokenizer, memory=CORPUS[4:], engine=engine)
     assert editor.edit("the currency of japan is the", " euro").success   # judged with its patch
     pairs = [("the currency of japan is the", " euro"), ("la moneda de japón es el", " yen"),
              ("paris is a city in", " france"), ("the currency of japan is the", " yen euro")]
@@ -310,3 +313,40 @@ def test_batched_judgments_equal_each_text_run_alone(kind):
     prompts = [p for p, _ in pairs] + CORPUS
     alone = torch.stack([model(input_ids=torch.tensor([editor.prompt_ids(p)])).logits[0, -1] for p in prompts])
     assert torch.allclose(editor.next_token_logits(prompts), alone, atol=1e-5)
+
+
+def test_an_edit_never_sees_the_memory_of_a_language_held_out_for_it(lm_and_tokenizer):
+    """The held-out protocol on an LM: memory rows (unrelated, and those past edits trained
+    on) in a language held out for an edit enter no term of its loss, nor its key's centre."""
+    from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
+    model, tokenizer = lm_and_tokenizer
+    memory = {"en": ["paris is a city in france"], "fr": ["paris est une ville de france", "le chat est noir"]}
+    editor = LMEditor(model, tokenizer, LMPatcherHParams(k_translations=1), memory=memory)
+    n_en = editor.memory_langs.count("en")
+    assert n_en and editor.memory_langs.count("fr") and len(editor.memory_langs) == editor.memory.shape[0]
+    seen, center = editor._memory_for(frozenset({"fr"}))
+    assert seen.shape[0] == n_en and torch.allclose(center, editor.memory[:n_en].mean(0))
+    translations = {"de": ("die währung von japan ist der", " euro"), "fr": ("la monnaie du japon est le", " euro")}
+    result = editor.edit("the currency of japan is the", " euro", translations, heldout=["fr"])
+    assert result.languages == ["de"]
+    assert editor.memory_langs[-2:] == ["en", "de"]   # its trained positions joined the memory, with their language
+    assert editor._memory_for(frozenset({"de"}))[0].shape[0] == editor.memory.shape[0] - 1
+
+
+def test_a_pipeline_method_resolves_to_its_lm_form_with_the_presets_knobs():
+    import yaml
+
+    from mpn.core.errors import UserError
+    from mpn.editing.lm_methods import resolve_lm_method
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    tuned = resolve_lm_method(params, "mpn-tuned")
+    assert tuned["method"] == "mpn" and tuned["not_applicable"] == []
+    assert tuned["hparams"] | {"k_translations": 8, "value_norm_max": 5.0, "act_coef": 25.0} == tuned["hparams"]
+    baseline = resolve_lm_method(params, "patcher-tuned")
+    assert baseline["hparams"] == tuned["hparams"] | {"k_translations": 0}   # like for like: only the translations differ
+    assert resolve_lm_method(params, "ft+mpn")["hparams"]["k_translations"] == 2
+    params["presets"]["mpn-views"] = {"method": "patcher+mpn", "set": {"n_views": 16}}
+    assert resolve_lm_method(params, "mpn-views")["not_applicable"] == ["n_views"]
+    params["lm"]["hparams"]["patcher"]["lr"] = -1
+    with pytest.raises(UserError, match="lm.hparams.patcher.lr"):
+        resolve_lm_method(params, "patcher")

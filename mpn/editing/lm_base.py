@@ -78,6 +78,15 @@ class LMEditorBase:
             raise UserError(f"layer {layer}: the cached engine is exact only for the last layer "
                             f"({model.config.num_hidden_layers - 1}); use the full engine for another")
         self.n_edits = 0
+        self.addition: nn.Module | None = None   # a subclass's (`_attach`)
+        # the cached engine judges from the unedited MLP inputs and residuals, captured
+        # once a token sequence: (ids, positions kept) -> 2 x (kept, hidden)
+        self.states: dict[tuple[tuple[int, ...], int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def share_states(self, other: "LMEditorBase") -> None:
+        """Judge from `other`'s captured states (an editor of the same unedited model): a
+        sequence either captured is captured once."""
+        self.states = other.states
 
     def _attach(self, addition: nn.Module) -> None:
         self.addition = addition
@@ -158,10 +167,32 @@ class LMEditorBase:
         residual = torch.cat([c.residual for c in batch])                   # (rows, hidden)
         return Batch(langs, h, torch.cat([c.target for c in batch]), self._logits(batch, h, residual))
 
+    def _states(self, sequences: list[list[int]], keep: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each token sequence's MLP inputs and residuals at its last `keep` positions in
+        the unedited model (no addition at the last layer reaches them), captured once.
+        [2 x (keep, hidden)]"""
+        missing = sorted({(tuple(s), k) for s, k in zip(sequences, keep)} - self.states.keys())
+        for index, ids, mask in _padded_batches([list(s) for s, _ in missing]):
+            h, residual = self.site.capture(ids, mask)                       # 2 x (texts, seq, hidden)
+            for i, h_row, residual_row in zip(index, h, residual):
+                seq, k = missing[i]
+                kept = slice(len(seq) - k, len(seq))
+                self.states[missing[i]] = (h_row[kept].clone(), residual_row[kept].clone())
+        return [self.states[tuple(s), k] for s, k in zip(sequences, keep)]
+
     @torch.no_grad()
     def _kept_logits(self, sequences: list[list[int]], keep: list[int]) -> list[torch.Tensor]:
-        """Each token sequence's logits at its last `keep` positions, in the full model
-        (its hooks included), the vocabulary projection only there. [(keep, vocab)]"""
+        """Each token sequence's logits at its last `keep` positions, with the addition:
+        the cached engine's closed form (mpn.model.lm.LMSite.logits) from the captured
+        states, else the full model (its hooks included), the vocabulary projection only
+        there. [(keep, vocab)]"""
+        if self.engine == "cached":
+            states = self._states(sequences, keep)
+            if not states:
+                return []
+            logits = self.site.logits(torch.cat([h for h, _ in states]), torch.cat([r for _, r in states]),
+                                      self.addition)                         # (rows, vocab)
+            return list(logits.split(keep))
         out = [None] * len(sequences)
         for index, ids, mask in _padded_batches(sequences):
             hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -173,6 +204,12 @@ class LMEditorBase:
     def scores(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[bool, float]]:
         """Per (prompt, target): is every target token the greedy next token (teacher
         forced), and log P(target | prompt), the sum over its tokens."""
+        out = []
+        for start in range(0, len(pairs), 4 * BATCH):   # bounds the (rows, vocab) logits held at once
+            out += self._scores(pairs[start:start + 4 * BATCH])
+        return out
+
+    def _scores(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[bool, float]]:
         encoded = [self._ids(prompt, target) for prompt, target in pairs]
         logits = self._kept_logits([p + t[:-1] for p, t in encoded], [len(t) for _, t in encoded])
         out = []
@@ -216,7 +253,7 @@ class LMEditorBase:
         return len(self._ids("", target)[1])
 
     def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
-        """The next-token logits after each prompt, in the full model. (prompts, vocab)"""
+        """The next-token logits after each prompt, with the edits (`_kept_logits`). (prompts, vocab)"""
         return torch.stack([row[-1] for row in self._kept_logits([self._ids(p)[0] for p in prompts],
                                                                  [1] * len(prompts))])
 

@@ -66,16 +66,19 @@ class Unedited:
 class LMStreams:
     """One method's streams over completion facts (one per seed), each from the unedited model."""
 
-    def __init__(self, model, tokenizer, method: LMMethod, hparams, memory: dict[str, list[str]],
-                 unedited: Unedited, heldout: HeldOut, engine: str = "cached", eval_every: int = 5):
-        self.model, self.tokenizer, self.method, self.hparams = model, tokenizer, method, hparams
-        self.memory, self.unedited, self.heldout = memory, unedited, heldout
+    def __init__(self, reference: LMEditorBase, method: LMMethod, hparams, memory: dict[str, list[str] | torch.Tensor],
+                 locality: list[LMFact], heldout: HeldOut, engine: str = "cached", eval_every: int = 5):
+        """`reference`: the unedited model, never edited (its captured states serve every stream)."""
+        self.reference, self.method, self.hparams = reference, method, hparams
+        self.memory, self.heldout = memory, heldout
+        self.unedited = Unedited.of(reference, locality)
         self.engine, self.eval_every = engine, eval_every
 
     def run(self, stream: list[LMFact], seed: int, index: int = 0) -> StreamLog:
         """Edit `stream`'s facts in order on a fresh copy of the model."""
-        editor = self.method.editor(copy.deepcopy(self.model), self.tokenizer, dataclasses.replace(self.hparams, seed=seed),
-                                    self.memory, self.engine)
+        editor = self.method.editor(copy.deepcopy(self.reference.model), self.reference.tokenizer,
+                                    dataclasses.replace(self.hparams, seed=seed), self.memory, self.engine)
+        editor.share_states(self.reference)
         heldout = HeldOut(self.heldout.fixed, self.heldout.fraction, seed)
         out, made = StreamLog(seed=seed), []
         for fact in stream:

@@ -13,7 +13,7 @@ from mpn.editing.lm_base import LMEditorBase
 from mpn.editing.lm_methods import LM_METHODS, make_lm_hparams
 from mpn.experiment.heldout import HeldOut
 from mpn.experiment.lm_sets import LMTaskSettings, draw, fact_from_json, load_memory
-from mpn.experiment.lm_stream import LMStreams, Unedited
+from mpn.experiment.lm_stream import LMStreams
 from mpn.experiment.stream_log import StreamLog
 from mpn.model.lm import load_causal_lm
 
@@ -31,12 +31,10 @@ def edit(task: str, resolved: dict, model_folder: Path, edits: Path, features: P
     candidates = [fact_from_json(r) for r in read_jsonl(edits / "edits.jsonl")]
     if not candidates:
         raise UserError(f"{edits / 'edits.jsonl'}: no candidate edits (the LM already completes every new object)")
-    model, tokenizer = load_causal_lm(str(model_folder))
-    reference = LMEditorBase(model, tokenizer)
-    unedited = Unedited.of(reference, [fact_from_json(r) for r in read_jsonl(edits / "locality.jsonl")])
-    memory = load_memory(features, resolved["hparams"]["layer"])
-    runner = LMStreams(model, tokenizer, LM_METHODS[resolved["method"]], make_lm_hparams(resolved), memory, unedited,
-                       heldout, engine, eval_every)
+    reference = LMEditorBase(*load_causal_lm(str(model_folder)))
+    runner = LMStreams(reference, LM_METHODS[resolved["method"]], make_lm_hparams(resolved),
+                       load_memory(features, resolved["hparams"]["layer"]),
+                       [fact_from_json(r) for r in read_jsonl(edits / "locality.jsonl")], heldout, engine, eval_every)
     logs, drawn = [], streams(candidates, seeds, settings, task)
     for seed, stream in drawn.items():
         saved = checkpoints.load(seed, 0)

@@ -171,8 +171,8 @@ class LMSite:
 
         hooks = [self.pre_norm.register_forward_pre_hook(record("residual")),
                  self.mlp.register_forward_pre_hook(record("h"))]
-        try:
-            self.model(input_ids=input_ids, attention_mask=attention_mask)
+        try:   # the decoder alone: no vocabulary projection at every position
+            self.model.base_model(input_ids=input_ids, attention_mask=attention_mask)
         finally:
             for hook in hooks:
                 hook.remove()
