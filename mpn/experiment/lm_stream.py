@@ -87,10 +87,11 @@ class LMStreams:
                 continue   # an earlier edit already made it: nothing to edit
             out.edits.append(self._edit(editor, fact, heldout, seed, index, len(made) + 1))
             made.append(fact)
-            if len(made) % self.eval_every == 0 and len(made) < len(stream):
+            if len(made) % self.eval_every == 0:
                 out.curve.append(self._running(editor, seed, index, made)[0])
         running, after = self._running(editor, seed, index, made)
-        out.curve.append(running)
+        if not out.curve or out.curve[-1]["n_edits"] != len(made):
+            out.curve.append(running)
         kept = (after.argmax(-1) == self.unedited.logits.argmax(-1)).int().tolist()
         out.locality_after, out.locality_base, out.agreement = kept, [1] * len(kept), kept
         out.locality_langs, out.locality_groups = list(self.unedited.langs), list(self.unedited.groups)
