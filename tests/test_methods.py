@@ -239,3 +239,26 @@ def test_min_steps_keeps_training_past_the_early_stop(model_and_tokenizer):
         steps.append(result.steps)
         editor.reset()
     assert steps[0] < 300 <= steps[1], steps
+
+
+@pytest.mark.parametrize("method", ["patcher", "patcher+mpn"])
+def test_silencing_lowers_the_new_patchs_bias_below_the_memory_as_far_as_the_edit_holds(model_and_tokenizer, method):
+    """`silence_below`: after training, the bias drops by at most what puts every memory
+    row under the level; the edit stays right, and nothing else of the patch moves."""
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    translations = {"de": other_text(model, tokenizer, target)} if method != "patcher" else {}
+    patches = []
+    for silence_below in (None, -6.0):
+        editor = make(model, tokenizer, method, silence_below=silence_below)
+        result = editor.edit(EDIT, target, translations)
+        assert result.success
+        patches.append(editor.engine.patches)
+        shift = result.extras["bias_shift"]
+    plain, silenced = patches
+    assert shift >= 0 and torch.equal(plain.keys, silenced.keys) and torch.equal(plain.values, silenced.values)
+    assert shift > 0 or method != "patcher"   # the tiny model's English-only patch fires on its memory
+    assert silenced.biases[-1].item() == pytest.approx(plain.biases[-1].item() - shift, abs=1e-5)
+    memory = editor.engine.features(MEMORY)
+    top = silenced.preact(memory)[:, -1].max().item()
+    assert top < -6.0 + 1e-4 or editor.predict([EDIT])[0] == target   # silent, or as far as the edit allowed

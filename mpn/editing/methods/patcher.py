@@ -46,6 +46,10 @@ class PatcherHParams(MethodHParams):
     # memory rows in each other language beside the English memory (0: English only, the
     # paper); a control for MPN's multilingual memory (X+mpn's default comes from `mpn`)
     memory_per_language: int = knob(0, ge=0)
+    # after training, lower the bias until every memory row's pre-activation (past edits'
+    # included, held-out languages not) is below this, as far as the edit stays right
+    # (null: off): a gate set from data, not a loss (docs/benchmarks.md, "A calibrated gate")
+    silence_below: float | None = knob(None, le=0)
 
 
 @torch.no_grad()
@@ -81,13 +85,14 @@ class Patcher(Method):
             prepared = self.engine.prepare(request.text, request.translations, hp.n_views)
             with threads(self.engine.train_threads):
                 steps, loss, final_lr = self._train(prepared, request)
+                shift = self._silence(prepared, request) if hp.silence_below is not None else 0.0
             remembered = Memory(self.engine.features(request.texts()), (ENGLISH, *sorted(request.translations)))
         except BaseException:
             patches.discard()
             raise
         patches.commit()
         self.edit_memory.append(remembered)  # the English input and its pool translations
-        return Outcome(steps, loss, {"final_lr": final_lr})
+        return Outcome(steps, loss, {"final_lr": final_lr, "bias_shift": round(shift, 6)})
 
     def reset(self) -> None:
         self.engine.patches.reset()
@@ -151,6 +156,33 @@ class Patcher(Method):
                 # behind the code).
                 scheduler.step(loss)
         return step, loss, optimizer.param_groups[0]["lr"]
+
+    @torch.no_grad()
+    def _silence(self, prepared, request: EditRequest) -> float:
+        """Lower the trained patch's bias by the largest shift, at most what puts every row
+        of its memory (training memory and past edits, no held-out language) below
+        `silence_below`, after which the edit is still right on every row it trained on
+        (bisection, 12 halvings); returns the shift. The memory loss only pushes rows
+        below `mem_threshold` on average over its top-k; this sets the gate from the rows."""
+        patch, heldout = self.engine.patches.pending, request.heldout
+        memory = torch.cat([self.memory.without(heldout), self._past_edits().without(heldout)])   # (rows, hidden)
+        if not memory.shape[0]:
+            return 0.0
+        excess = patch.preact(memory).max().item() - self.hparams.silence_below
+        bias, langs = patch.bias.item(), sorted(request.translations)
+
+        def right(shift: float) -> bool:
+            patch.flat.data[patch.hidden] = bias - shift
+            return right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on)
+
+        low, high = 0.0, max(excess, 0.0)
+        if high > 0 and not right(high):
+            for _ in range(12):
+                middle = (low + high) / 2
+                low, high = (middle, high) if right(middle) else (low, middle)
+            high = low
+        patch.flat.data[patch.hidden] = bias - high
+        return high
 
     def _key_start(self, request: EditRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The FFN input the key starts at, and the point where it starts silent (None: 0)."""
