@@ -12,10 +12,9 @@ import csv
 import json
 
 import pytest
-import yaml
 
 from mpn.core.io import read_json, read_jsonl
-from test_pipeline import METRIC_KEYS, copy_project, dvc, environment, git_commit, run
+from test_pipeline import METRIC_KEYS, dvc, git_commit, shrunk_project
 from tiny import make_tiny_lm, make_tiny_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -52,15 +51,7 @@ def make_lm_folder(path, repo) -> None:
 @pytest.fixture(scope="module")
 def lm_pipeline(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lm_pipeline")
-    repo, env = tmp / "repo", environment(tmp)
-    (tmp / "home").mkdir()
-    copy_project(repo)
-    run(["git", "init", "-q"], repo, env)
-    git_commit("project", repo, env)
-    params_file = repo / "params.yaml"
-    params_file.write_text(yaml.safe_dump(shrink(yaml.safe_load(params_file.read_text()), tmp / "tiny-lm"),
-                                          sort_keys=False))
-    dvc("repro", "download", repo=repo, env=env)
+    repo, env = shrunk_project(tmp, lambda params: shrink(params, tmp / "tiny-lm"))
     make_lm_folder(tmp / "tiny-lm", repo)
     output = dvc("repro", repo=repo, env=env)
     git_commit("shrunk pipeline run", repo, env)

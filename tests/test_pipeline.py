@@ -112,21 +112,26 @@ def claims(repo: Path) -> list[str]:
             for row in read_jsonl(split)]
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
-    """A copy of the project after one full `dvc repro`: (repo, env, repro output)."""
-    tmp = tmp_path_factory.mktemp("pipeline")
+def shrunk_project(tmp: Path, shrink_params) -> tuple[Path, dict[str, str]]:
+    """A git copy of the project under `tmp` whose params.yaml `shrink_params` cut down
+    (committed unshrunk first), after `dvc repro download`: (repo, env)."""
     repo, env = tmp / "repo", environment(tmp)
     (tmp / "home").mkdir()
     copy_project(repo)
     run(["git", "init", "-q"], repo, env)
     git_commit("project", repo, env)
-
     params_file = repo / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params_file.write_text(yaml.safe_dump(shrink(params, tmp / "tiny-encoder"), sort_keys=False))
-    # The tiny encoder's word-level vocabulary comes from the generated claims themselves.
+    params_file.write_text(yaml.safe_dump(shrink_params(yaml.safe_load(params_file.read_text())), sort_keys=False))
     dvc("repro", "download", repo=repo, env=env)
+    return repo, env
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
+    """A copy of the project after one full `dvc repro`: (repo, env, repro output)."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    repo, env = shrunk_project(tmp, lambda params: shrink(params, tmp / "tiny-encoder"))
+    # The tiny encoder's word-level vocabulary comes from the generated claims themselves.
     make_tiny_encoder(tmp / "tiny-encoder", claims(repo))
     output = dvc("repro", repo=repo, env=env)
     git_commit("shrunk pipeline run", repo, env)
