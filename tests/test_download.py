@@ -345,7 +345,7 @@ def test_stage_writes_tasks(mirror, tmp_path):
 
 
 @pytest.mark.parametrize("tasks, sections, message", [
-    (["fever", "squad"], {}, "error: unknown task 'squad' in tasks; allowed: fever, xfacts, xnli"),
+    (["fever", "squad"], {}, "error: unknown task 'squad' in tasks; allowed: fever, xfacts, xfacts-lm, xnli"),
     (["xnli"], {"xnli": {"source": "ftp"}},
      "error: data.xnli.source: unknown value 'ftp'; allowed: mirror, hub, hub_dataset"),
 ])

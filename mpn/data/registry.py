@@ -41,8 +41,9 @@ def task_names() -> list[str]:
 
 
 def is_completion(name: str) -> bool:
-    """Is `name` a task a causal LM completes (kind "complete")?"""
-    return get_task(name).kind == "complete"
+    """Is `name` a task a causal LM completes (kind "complete")? A name no module
+    registers (rows a user wrote under data/raw/<name>) is a classification task."""
+    return name in _TASKS and _TASKS[name].kind == "complete"
 
 
 def get_task(name: Any) -> Task:
