@@ -88,18 +88,24 @@ PATHS = {"model": "the fine-tuned model's folder", "edits": "the edit sets' fold
          "timings": "the untracked timings file (JSON)", "checkpoints": "the finished streams' folder (not a DVC out)"}
 
 
+def checked_heldout(args, settings: EditSettings, more: dict | None = None) -> list[str]:
+    """The task's fixed held-out languages, each (and every list in `more`, by its key) a
+    language of its edit set, or a one-line error naming the key."""
+    fixed = settings.heldout.fixed(args.task)
+    own = args.task in settings.heldout.by_task  # the task's own held-out languages, for the error's key
+    check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed, **(more or {})},
+                    read_json(args.edits / "stats.json")["languages"], args.task)
+    return fixed
+
+
 def classifier_logs(args, top, settings: EditSettings, resolved: dict, device) -> tuple[list, list[str], dict, dict]:
     """The streams of a classification task (mpn.experiment.run), the facts they drew
     from, what report.json says of the run, and its timings (with the streams resumed)."""
     start = time.perf_counter()
     method = resolved["method"]  # what runs (a preset's method)
     hparams = make_hparams(method, resolved["hparams"], str(args.hparams))
-    fixed = settings.heldout.fixed(args.task)
-    own = args.task in settings.heldout.by_task  # the task's own held-out languages, for the error's key
     folder = args.edits
-    check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed,
-                     "hparams.mpn.pool_languages": getattr(hparams, "pool_languages", None)},
-                    read_json(folder / "stats.json")["languages"], args.task)
+    fixed = checked_heldout(args, settings, {"hparams.mpn.pool_languages": getattr(hparams, "pool_languages", None)})
     features = load_features(args.features, args.task) if settings.engine == "cached" else None
     run = EditRun.from_paths(method, hparams, args.task, args.model, folder, settings, features, settings.max_edits)
     feature_seconds = time.perf_counter() - start
@@ -116,10 +122,7 @@ def completion_logs(args, top, settings: EditSettings, resolved: dict, params: d
                     ) -> tuple[list, list[str], dict, dict]:
     """The streams of a completion task on its causal LM (mpn.experiment.lm_tasks)."""
     lm, sizes = resolved["lm"], section(params, LMTaskSettings)
-    fixed = settings.heldout.fixed(args.task)
-    own = args.task in settings.heldout.by_task
-    check_languages({f"edit.heldout.by_task.{args.task}" if own else "edit.heldout.languages": fixed},
-                    read_json(args.edits / "stats.json")["languages"], args.task)
+    fixed = checked_heldout(args, settings)
     heldout = HeldOut(frozenset(fixed), settings.heldout.fraction)
     checkpoints = Checkpoints(args.checkpoints, fingerprint([dataclasses.asdict(settings), dataclasses.asdict(sizes)],
                                                             lm, args.method, [args.edits, args.features, args.model]))

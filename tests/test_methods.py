@@ -262,3 +262,24 @@ def test_silencing_lowers_the_new_patchs_bias_below_the_memory_as_far_as_the_edi
     memory = editor.engine.features(MEMORY)
     top = silenced.preact(memory)[:, -1].max().item()
     assert top < -6.0 + 1e-4 or editor.predict([EDIT])[0] == target   # silent, or as far as the edit allowed
+
+
+def test_largest_right_shift_finds_the_edge_the_edit_survives():
+    """The bisection both patch editors' `silence_below` use: all of the excess when the
+    edit survives it, none when there is none, else the edge to within excess / 2**12,
+    never past it."""
+    from mpn.editing.gate import HALVINGS, largest_right_shift
+    calls = []
+
+    def right_up_to(edge):
+        def right(shift):
+            calls.append(shift)
+            return shift <= edge
+        return right
+
+    assert largest_right_shift(2.0, right_up_to(5.0)) == 2.0
+    assert largest_right_shift(-1.0, right_up_to(5.0)) == 0.0
+    calls.clear()
+    shift = largest_right_shift(2.0, right_up_to(0.7))
+    assert 0.7 - 2.0 / 2 ** HALVINGS <= shift <= 0.7 and len(calls) == 1 + HALVINGS
+    assert largest_right_shift(2.0, right_up_to(-1.0)) == 0.0   # even the smallest shift breaks it

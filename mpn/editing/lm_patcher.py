@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from mpn.core.knobs import knob
 from mpn.editing.lm_base import ENGINES, Completion, LMEditorBase, LMEditResult, locality
+from mpn.editing.gate import largest_right_shift
 from mpn.editing.losses import activation_loss, memory_loss
 from mpn.model.lm import LMPatches
 from mpn.model.lm_portable import merge_patches
@@ -138,13 +139,7 @@ class LMEditor(LMEditorBase):
             patch["bias"].fill_(bias - shift)
             return bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all())
 
-        low, high = 0.0, excess
-        if excess > 0 and not right(high):
-            for _ in range(12):
-                middle = (low + high) / 2
-                low, high = (middle, high) if right(middle) else (low, middle)
-            high = low
-        patch["bias"].fill_(bias - max(high, 0.0))
+        patch["bias"].fill_(bias - largest_right_shift(excess, right))
 
     def merge_into(self, model) -> None:
         """The committed patches into `model` (a copy of this editor's model), a unit each."""

@@ -92,8 +92,9 @@ def base_report(task: str, editor: LMEditorBase, rows: list[dict], settings: LMT
     majority baseline: the share of drawn English test facts whose true object is the
     train split's commonest."""
     out: dict[str, Any] = {"task": task, "labels": ["true"], "kind": "complete"}
-    for split in ("val", "test"):
-        facts = draw(split_facts(rows, split), settings.n_eval_facts, f"{settings.seed}:{task}:base:{split}")
+    drawn = {split: draw(split_facts(rows, split), settings.n_eval_facts, f"{settings.seed}:{task}:base:{split}")
+             for split in ("val", "test")}
+    for split, facts in drawn.items():
         items = [(lang, f.true[lang][0], f.new[lang][0]) for f in facts for lang in f.true]
         judged = editor.scores([pair(c) for _, t, n in items for c in (t, n)])
         right = [judged[2 * i][0] for i in range(len(items))]
@@ -102,8 +103,7 @@ def base_report(task: str, editor: LMEditorBase, rows: list[dict], settings: LMT
         out[split] = {"n_facts": len(facts), "accuracy": round(statistics.mean(right), 4),
                       "accuracy_by_lang": _by_lang(langs, right), "prefers_true_by_lang": _by_lang(langs, prefers)}
     commonest = Counter(f.true[ENGLISH][0].target for f in split_facts(rows, "train")).most_common(1)[0][0]
-    test = draw(split_facts(rows, "test"), settings.n_eval_facts, f"{settings.seed}:{task}:base:test")
-    out["majority_baseline"] = round(statistics.mean(f.true[ENGLISH][0].target == commonest for f in test), 4)
+    out["majority_baseline"] = round(statistics.mean(f.true[ENGLISH][0].target == commonest for f in drawn["test"]), 4)
     return out
 
 

@@ -80,7 +80,7 @@ class LMStreams:
                                     dataclasses.replace(self.hparams, seed=seed), self.memory, self.engine)
         editor.share_states(self.reference)
         heldout = HeldOut(self.heldout.fixed, self.heldout.fraction, seed)
-        out, made = StreamLog(seed=seed), []
+        out, made, last = StreamLog(seed=seed), [], None
         for fact in stream:
             english = pair(fact.new[ENGLISH][0])
             if judge(editor, [english])[0]:
@@ -88,10 +88,12 @@ class LMStreams:
             out.edits.append(self._edit(editor, fact, heldout, seed, index, len(made) + 1))
             made.append(fact)
             if len(made) % self.eval_every == 0:
-                out.curve.append(self._running(editor, seed, index, made)[0])
-        running, after = self._running(editor, seed, index, made)
-        if not out.curve or out.curve[-1]["n_edits"] != len(made):
-            out.curve.append(running)
+                last = self._running(editor, seed, index, made)
+                out.curve.append(last[0])
+        if last is None or last[0]["n_edits"] != len(made):   # no curve row since the last edit
+            last = self._running(editor, seed, index, made)
+            out.curve.append(last[0])
+        after = last[1]
         kept = (after.argmax(-1) == self.unedited.logits.argmax(-1)).int().tolist()
         out.locality_after, out.locality_base, out.agreement = kept, [1] * len(kept), kept
         out.locality_langs, out.locality_groups = list(self.unedited.langs), list(self.unedited.groups)

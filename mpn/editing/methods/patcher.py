@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mpn.editing.closed_form import memory_loss_value
+from mpn.editing.gate import largest_right_shift
 from mpn.editing.losses import Objective
 from mpn.editing.memory import Memory
 from mpn.editing.methods.base import EditRequest, Method, MethodHParams, Outcome, threads
@@ -175,14 +176,9 @@ class Patcher(Method):
             patch.flat.data[patch.hidden] = bias - shift
             return right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on)
 
-        low, high = 0.0, max(excess, 0.0)
-        if high > 0 and not right(high):
-            for _ in range(12):
-                middle = (low + high) / 2
-                low, high = (middle, high) if right(middle) else (low, middle)
-            high = low
-        patch.flat.data[patch.hidden] = bias - high
-        return high
+        shift = largest_right_shift(excess, right)
+        patch.flat.data[patch.hidden] = bias - shift
+        return shift
 
     def _key_start(self, request: EditRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The FFN input the key starts at, and the point where it starts silent (None: 0)."""
