@@ -1,29 +1,34 @@
-"""What a calibrated gate costs: each patch's false-fire rate on unrelated inputs against
-the transfer it keeps, per language, at a range of target rates.
+"""What a calibrated gate costs: each patch's false-fire and flip rate on unrelated
+inputs against the transfer it keeps, per language, at a range of target rates.
 
     python bench/gate_curve.py --task xfacts --variant mpn-tuned [--seeds 0 1 2] [--pool 400] \
-        [--rates 0.05 0.01 0.001 0] > results/gate_curve_<task>_<date>.jsonl
+        [--level 0] > results/gate_curve_<task>_<date>.jsonl
 
 Runs the edit stage's streams for `--seeds` (variants in bench/transfer_study.py's
 syntax). The pool: per language up to `--pool` rows of groups no edit set uses (no edit,
 locality, memory or validation-memory fact; on xfacts the memory takes every train and
-val group, so these are test and edit-split facts), split by fact into a
-calibration half and a measurement half. Right after each edit, the new patch's gate is
-set from the calibration half, in the languages not held out for that edit (held out:
-never read to set it): its bias lowered until at most a share `rate` of those rows has a
-positive pre-activation (rate 0: none, the largest). Then, per rate, on the measurement
-half (every language; measuring reads no loss): the share of rows the patch fires on
-(false fires) and the share whose prediction it changes (flips: with the patch gated
-against without it); and on the edit: the English input and each translation (trained,
-held out) right with the gate. The gate is put back after reading, so the stream trains
-as the variant does: these are each patch's rates right after its edit, not a long
-stream's. Before each edit, the translations' predictions give the pre-edit rate.
+val group, so these are test and edit-split facts), split by fact into a calibration
+half and a measurement half.
 
-One JSON line per rate: mean bias shift, ES, held-out and trained translations pre ->
-post as lifts, false fires and flips per patch (mean, and per language), the share of
-patches with no false fire, and (1 - flips)^1000, the agreement 1,000 such patches would
-leave if each flipped rows independently of the others (docs/benchmarks.md, issue 43);
-intervals resample facts.
+Right after each edit, the new patch's gate is set from the calibration half, in the
+languages not held out for that edit (a held-out language is never read to set it): its
+bias lowered until at most a share `rate` of those rows has a pre-activation above
+`--level` (rate 0: none, the largest; at level 0 a fire is a positive pre-activation,
+and a silent patch still adds GELU's dip), but no further than the edit stays right on
+every text it trained on (mpn.editing.gate, as `silence_below`). Then, per rate, on the
+measurement half (every language: measuring enters no loss), the share of rows the
+patch fires on (false fires) and the share whose prediction it changes (flips: the
+patch gated against no patch); and the edit's English input and translations (trained,
+held out) with the gate. The bias is put back after reading, so the stream trains as the
+variant does: these are each patch's rates right after its edit, not a long stream's.
+The translations' predictions before each edit give the pre-edit rate.
+
+One JSON line per rate (RATES; None: no gate): mean bias shift, the share of edits where
+keeping the edit right capped it, ES, held-out and trained translations' lift, false
+fires and flips per patch (mean, and per language), the share of patches with no false
+fire, and (1 - flips)^1000, the agreement 1,000 such patches would leave if each flipped
+rows independently of the others (docs/benchmarks.md, issue 43). Intervals resample
+facts.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from mpn.core.io import read_jsonl
 from mpn.core.schema import ENGLISH, as_text, model_input
 from mpn.data import load_rows
 from mpn.editing.features import FeatureStore
+from mpn.editing.gate import largest_right_shift
 from mpn.experiment.sequential import SequentialEditing
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
@@ -74,6 +80,7 @@ class GateLog(SequentialEditing):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rows: list[dict] = []
+        self.level = 0.0   # where the gate puts the calibration quantile (main: --level)
 
     def set_pool(self, pool: dict[str, list[dict]]) -> None:
         engine = self.editor.engine
@@ -95,14 +102,21 @@ class GateLog(SequentialEditing):
         measure = self.measure @ key + bias                                               # (rows,)
         patches.biases.data[-1] = SILENT
         without = self.editor.engine.logits_from_features(self.measure).argmax(-1)
+        trained = [as_text(e["input"])] + [translations[lang] for lang in row["trained_languages"]]
+
+        def right(shift: float) -> bool:   # the edit still right on every text it trained on
+            patches.biases.data[-1] = bias - shift
+            return all(p == e["target"] for p in self.editor.predict(trained))
+
         by_rate = {}
         for rate in RATES:
-            shift = 0.0 if rate is None else max(0.0, torch.quantile(calibrate, 1 - rate).item())
+            wanted = 0.0 if rate is None else max(0.0, torch.quantile(calibrate, 1 - rate).item() - self.level)
+            shift = largest_right_shift(wanted, right)
             patches.biases.data[-1] = bias - shift
             post = [p == e["target"] for p in self.editor.predict(texts)]
             flips = (self.editor.engine.logits_from_features(self.measure).argmax(-1) != without).tolist()
             fires = (measure - shift > 0).tolist()
-            by_rate[str(rate)] = {"shift": shift, "post": post,
+            by_rate[str(rate)] = {"shift": shift, "capped": shift < wanted, "post": post,
                                   "fires": per_lang(fires, self.measure_langs),
                                   "flips": per_lang(flips, self.measure_langs)}
         patches.biases.data[-1] = bias
@@ -155,6 +169,7 @@ def summary(rows: list[dict], rate: str) -> dict:
     return {"rate": None if rate == "None" else float(rate), "edits": len(rows),
             "facts": len({r["group"] for r in rows}),
             "shift_mean": round(statistics.mean(gated(r)["shift"] for r in rows), 4),
+            "capped": round(statistics.mean(gated(r)["capped"] for r in rows), 4),
             "es": interval(rows, lambda r: float(gated(r)["post"][0])),
             "heldout_lift": interval(rows, lambda r: lift(r, gated(r), "heldout")),
             "trained_lift": interval(rows, lambda r: lift(r, gated(r), "trained")),
@@ -173,6 +188,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pool", type=int, default=400, help="unrelated rows a language, both halves")
     parser.add_argument("--max-edits", type=int, default=None)
+    parser.add_argument("--level", type=float, default=0.0,
+                        help="put the calibration quantile here (0: at zero; -3: below most of GELU's dip)")
     args = parser.parse_args()
     params = load_params()
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
@@ -183,8 +200,9 @@ def main() -> None:
              for r in read_jsonl(folder / f"{name}.jsonl")}
     pool = pool_rows(args.task, used, args.pool, 0)
     setup.runner.set_pool(pool)
+    setup.runner.level = args.level
     setup.run(args.seeds, processes=1)  # in this process, so the rows stay here
-    print(json.dumps({"task": args.task, "variant": args.variant, "seeds": args.seeds,
+    print(json.dumps({"task": args.task, "variant": args.variant, "seeds": args.seeds, "level": args.level,
                       "pool": {half: len(rows) for half, rows in pool.items()}}), flush=True)
     for rate in RATES:
         print(json.dumps(summary(setup.runner.rows, str(rate))), flush=True)
