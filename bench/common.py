@@ -4,7 +4,9 @@ that builds its own editors: bench/edit_speed.py), and one-line errors (`bench_m
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import sys
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -71,6 +73,25 @@ def load_run(task: str, method: str, overrides: list[str] = (), seed: int = 0,
     edit_settings = dataclasses.replace(section(params, EditSettings), seed=seed, **settings)
     return EditRun.from_paths(method_run.method, method_run.hparams, task, paths["model"], paths["edits"],
                               edit_settings, features, seed=seed, precompute=precompute)
+
+
+def used_groups(run: EditRun, task: str) -> set[str]:
+    """The facts the edit stage's sets use (edits, locality, memory, validation memory):
+    what a bench that draws other rows of the task must leave out."""
+    folder = stage_paths("sample_edits", {"task": task})["out"]
+    used = {r["group"] for r in run.edits + run.runner.locality}
+    return used | {r["group"] for name in ("memory", "memory_val") for r in read_jsonl(folder / f"{name}.jsonl")}
+
+
+def by_fact(rows: list[dict], value) -> list[float]:
+    """One value a fact (a row's "group"): its mean over the rows, e.g. the seeds whose
+    streams edited it; rows whose value is None are left out."""
+    values = defaultdict(list)
+    for row in rows:
+        v = value(row)
+        if v is not None:
+            values[row["group"]].append(v)
+    return [statistics.mean(v) for _, v in sorted(values.items())]
 
 
 def bench_main(main: Callable[[], None]) -> None:

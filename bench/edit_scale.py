@@ -26,7 +26,7 @@ import resource
 import time
 from pathlib import Path
 
-from common import bench_main, load_run
+from common import bench_main, load_run, used_groups
 
 from mpn.data import load_rows
 from mpn.editing.features import FeatureStore
@@ -35,7 +35,7 @@ from mpn.experiment.run import EditRun
 from mpn.experiment.summary import summarize, timing
 from mpn.pipeline.commands import stage_paths
 from mpn.core.errors import UserError
-from mpn.core.io import read_json, read_jsonl, write_json
+from mpn.core.io import read_json, write_json
 from mpn.core.schema import model_input
 
 EDIT_KINDS = ("mistakes", "counterfactual")
@@ -86,9 +86,7 @@ def long_stream(run: EditRun, task_name: str, n: int, seed: int, kind: str = "mi
     every text's features computed (those in the run's features taken as they are).
     Returns (stream, groups that sample_edits uses)."""
     editor = run.runner.editor
-    folder = stage_paths("sample_edits", {"task": task_name})["out"]
-    used = {r["group"] for r in run.edits + run.runner.locality}
-    used |= {r["group"] for name in ("memory", "memory_val") for r in read_jsonl(folder / f"{name}.jsonl")}
+    used = used_groups(run, task_name)
     extra = extra_edits(task_name, editor.labels, editor.predict, used, seed, kind)
     # Some candidates get skipped (an earlier patch already flipped them): 2n is plenty,
     # and keeps the one-off feature pass small on a large task.

@@ -39,10 +39,9 @@ import statistics
 from collections import defaultdict
 
 import torch
-from common import bench_main
+from common import bench_main, by_fact, used_groups
 from transfer_study import set_up
 
-from mpn.core.io import read_jsonl
 from mpn.core.schema import ENGLISH, as_text, model_input
 from mpn.data import load_rows
 from mpn.editing.features import FeatureStore
@@ -142,14 +141,8 @@ def lift(row: dict, gated: dict, kind: str) -> float | None:
 
 
 def interval(rows: list[dict], value) -> dict | None:
-    """A per-edit value's mean with a 95% interval resampling facts (one value a fact:
-    its mean over the seeds)."""
-    by_fact = defaultdict(list)
-    for row in rows:
-        v = value(row)
-        if v is not None:
-            by_fact[row["group"]].append(v)
-    return hierarchical([[statistics.mean(v) for _, v in sorted(by_fact.items())]], N_BOOTSTRAP, 0)
+    """A per-edit value's mean with a 95% interval resampling facts."""
+    return hierarchical([by_fact(rows, value)], N_BOOTSTRAP, 0)
 
 
 def summary(rows: list[dict], rate: str) -> dict:
@@ -194,11 +187,7 @@ def main() -> None:
     params = load_params()
     features = FeatureStore.load(stage_paths("features", {"task": args.task})["out"])
     setup = set_up(args.variant, args.task, params, args.max_edits, features, runner_class=GateLog)
-    folder = stage_paths("sample_edits", {"task": args.task})["out"]
-    used = {r["group"] for r in setup.edits + setup.runner.locality}
-    used |= {r["group"] for name in ("memory", "memory_val") if (folder / f"{name}.jsonl").exists()
-             for r in read_jsonl(folder / f"{name}.jsonl")}
-    pool = pool_rows(args.task, used, args.pool, 0)
+    pool = pool_rows(args.task, used_groups(setup, args.task), args.pool, 0)
     setup.runner.set_pool(pool)
     setup.runner.level = args.level
     setup.run(args.seeds, processes=1)  # in this process, so the rows stay here

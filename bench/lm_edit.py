@@ -36,10 +36,9 @@ import random
 import statistics
 import sys
 import time
-from collections import defaultdict
 
 import yaml
-from common import bench_main
+from common import bench_main, by_fact
 
 from mpn.core.knobs import parse
 from mpn.data.mzsre import load_mzsre
@@ -200,16 +199,6 @@ def lift(key: str):
 
 def rate_of(when: str, key: str):
     return lambda row: row[when][key]
-
-
-def by_fact(rows: list[dict], value) -> list[float]:
-    """One value a fact: its mean over the seeds whose streams edited it."""
-    values = defaultdict(list)
-    for row in rows:
-        v = value(row)
-        if v is not None:
-            values[row["group"]].append(v)
-    return [statistics.mean(v) for _, v in sorted(values.items())]
 
 
 def summary(method: str, engine: str, rows: list[dict], ends: list[dict], heldout: list[str]) -> dict:

@@ -22,17 +22,16 @@ import statistics
 import sys
 import time
 
-import yaml
 from common import bench_main
 from lm_edit import Bench, completes, first
 
-from mpn.core.knobs import parse
-from mpn.editing.lm_methods import DEFAULT_K_TRANSLATIONS
+from mpn.core.knobs import assignments, parse
+from mpn.editing.lm_methods import DEFAULT_K_TRANSLATIONS, LM_METHODS
 from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
 from mpn.model.lm import load_causal_lm
 
 ENGINES = ("cached", "full")
-K_TRANSLATIONS = {"patcher": 0, "mpn": DEFAULT_K_TRANSLATIONS}
+PATCH_METHODS = [name for name, method in LM_METHODS.items() if method.editor is LMEditor]   # patcher, mpn
 
 
 def largest_difference(a: LMEditor, b: LMEditor) -> float:
@@ -44,7 +43,7 @@ def largest_difference(a: LMEditor, b: LMEditor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma-3-270m", help="gemma-3-270m, a hub name or a local folder")
-    parser.add_argument("--method", choices=list(K_TRANSLATIONS), default="patcher")
+    parser.add_argument("--method", choices=PATCH_METHODS, default="patcher")
     parser.add_argument("--edits", type=int, default=50, help="edits in the stream")
     parser.add_argument("--seed", type=int, default=0, help="which of bench/lm_edit.py's streams")
     parser.add_argument("--heldout", nargs="+", default=["pt", "ja", "ar", "hi", "sw"],
@@ -57,9 +56,9 @@ def main() -> None:
     model, tokenizer = load_causal_lm(args.model)
     print(f"loaded {args.model} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     bench = Bench(model, tokenizer, args)
-    knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
-    hparams = parse(LMPatcherHParams, {**knobs, "k_translations": K_TRANSLATIONS[args.method], "seed": args.seed},
-                    "--set")
+    knobs = assignments(args.set)
+    k_translations = DEFAULT_K_TRANSLATIONS if LM_METHODS[args.method].translations else 0
+    hparams = parse(LMPatcherHParams, {**knobs, "k_translations": k_translations, "seed": args.seed}, "--set")
     editors = {engine: LMEditor(copy.deepcopy(model), tokenizer, hparams, bench.memory, engine) for engine in ENGINES}
     stream = bench.stream(args.seed)
     rows = []
