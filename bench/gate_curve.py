@@ -80,6 +80,12 @@ class GateLog(SequentialEditing):
         super().__init__(*args, **kwargs)
         self.rows: list[dict] = []
         self.level = 0.0   # where the gate puts the calibration quantile (main: --level)
+        edit = self.editor.edit
+
+        def recorded(*args, **kwargs):   # keep each edit's result: its method's own figures
+            self.last_result = edit(*args, **kwargs)
+            return self.last_result
+        self.editor.edit = recorded
 
     def set_pool(self, pool: dict[str, list[dict]]) -> None:
         engine = self.editor.engine
@@ -121,7 +127,8 @@ class GateLog(SequentialEditing):
         patches.biases.data[-1] = bias
         langs = [ENGLISH, *translations]
         self.rows.append({"group": e["group"], "langs": langs, "pre": pre, "heldout": sorted(heldout),
-                          "trained": row["trained_languages"], "by_rate": by_rate})
+                          "trained": row["trained_languages"], "by_rate": by_rate,
+                          "sharpened": self.last_result.extras.get("sharpened")})
         return row
 
 
@@ -163,6 +170,9 @@ def summary(rows: list[dict], rate: str) -> dict:
             "facts": len({r["group"] for r in rows}),
             "shift_mean": round(statistics.mean(gated(r)["shift"] for r in rows), 4),
             "capped": round(statistics.mean(gated(r)["capped"] for r in rows), 4),
+            # the share of patches `sharpen` scaled (the others stayed as trained; null: knob off)
+            "sharpened": (round(statistics.mean(r["sharpened"] for r in rows), 4)
+                          if all(r["sharpened"] is not None for r in rows) else None),
             "es": interval(rows, lambda r: float(gated(r)["post"][0])),
             "heldout_lift": interval(rows, lambda r: lift(r, gated(r), "heldout")),
             "trained_lift": interval(rows, lambda r: lift(r, gated(r), "trained")),

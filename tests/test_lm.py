@@ -193,6 +193,23 @@ def test_silencing_lowers_only_the_new_patchs_bias_and_keeps_the_edit(lm_and_tok
         assert silenced.preact(unrelated).max() == pytest.approx(bound, abs=1e-4)
 
 
+def test_sharpening_scales_the_new_gate_and_value_and_keeps_the_edit(lm_and_tokenizer):
+    """sharpen: after training, the gate key and bias grow s times, the value shrinks s
+    times, the up key is the trained one; the edit stays right."""
+    from mpn.editing.lm_patcher import LMEditor, LMPatcherHParams
+    model, tokenizer = lm_and_tokenizer
+    memory = ["paris is a city in france", "a man is playing a guitar"]
+    prompt, target = "the currency of japan is the", " euro"
+    editors = []
+    for sharpen in (None, 10.0):
+        editor = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams(patience=1, sharpen=sharpen), memory)
+        assert editor.edit(prompt, target).success and editor.completes(prompt, target)
+        editors.append(editor.patches)
+    plain, sharp = editors
+    assert torch.allclose(sharp.gate_keys, 10 * plain.gate_keys) and torch.allclose(sharp.biases, 10 * plain.biases)
+    assert torch.allclose(sharp.values, plain.values / 10) and torch.equal(sharp.up_keys, plain.up_keys)
+
+
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 def test_ft_l_bounds_each_weights_change_and_its_engines_agree(kind):
     """FT-L on a causal LM: the edit holds, no weight of the output projection moves more

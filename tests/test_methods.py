@@ -264,6 +264,38 @@ def test_silencing_lowers_the_new_patchs_bias_below_the_memory_as_far_as_the_edi
     assert top < -6.0 + 1e-4 or editor.predict([EDIT])[0] == target   # silent, or as far as the edit allowed
 
 
+@pytest.mark.parametrize("method", ["patcher", "patcher+mpn"])
+def test_sharpening_scales_the_new_patch_and_narrows_its_dip_on_the_memory(model_and_tokenizer, method):
+    """`sharpen`: after training, key and bias grow s times and the value shrinks s times;
+    the edit stays right, and where the patch is silent (memory rows) it adds less. If the
+    sharper patch breaks the edit (here: MPN's unlike "translation", right only through
+    GELU's dip), the patch stays as trained."""
+    model, tokenizer = model_and_tokenizer
+    target = wrong_label(model, tokenizer, EDIT)
+    translations = {"de": other_text(model, tokenizer, target)} if method != "patcher" else {}
+    editors = []
+    for sharpen in (None, 10.0):
+        editor = make(model, tokenizer, method, sharpen=sharpen)
+        result = editor.edit(EDIT, target, translations)
+        assert result.success
+        editors.append(editor)
+    plain, sharp = (e.engine.patches for e in editors)
+    if method != "patcher":
+        assert not result.extras["sharpened"]
+        assert all(torch.equal(getattr(plain, t), getattr(sharp, t)) for t in ("keys", "biases", "values"))
+        return
+    assert result.extras["sharpened"]
+    assert torch.allclose(sharp.keys, 10 * plain.keys) and torch.allclose(sharp.biases, 10 * plain.biases)
+    assert torch.allclose(sharp.values, plain.values / 10)
+    memory = editors[0].engine.features(MEMORY)                      # (rows, hidden)
+    plain_pre, sharp_pre = plain.preact(memory)[:, -1], sharp.preact(memory)[:, -1]
+    silent = plain_pre < 0
+    assert silent.any()
+    added = [torch.nn.functional.gelu(a[silent]).abs() * p.values[-1].norm() for a, p in
+             ((plain_pre, plain), (sharp_pre, sharp))]                # (silent rows,) each
+    assert (added[1] <= added[0]).all() and added[1].sum() < added[0].sum() / 10
+
+
 def test_largest_right_shift_finds_the_edge_the_edit_survives():
     """The bisection both patch editors' `silence_below` use: all of the excess when the
     edit survives it, none when there is none, else the edge to within excess / 2**12,

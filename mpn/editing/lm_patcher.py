@@ -47,6 +47,9 @@ class LMPatcherHParams:
     patience: int = knob(10, ge=1)
     # then lower the bias until the memory's gate pre-activations are below this, as far as the edit stays right
     silence_below: float | None = knob(None, le=0)
+    # then scale the gate key and bias by this and the value by its inverse (null: off): the
+    # same unit where the gate fires, GELU's dip where it is silent this many times narrower
+    sharpen: float | None = knob(None, ge=1)
     k_translations: int = knob(0, ge=0)     # MPN: translations in each step's batch (0: Transformer-Patcher)
     layer: int = knob(-1)                   # which decoder layer's MLP (negative: from the end); not the last: full engine only
     seed: int = knob(0, ge=0)
@@ -112,6 +115,8 @@ class LMEditor(LMEditorBase):
                         patch["value"].mul_(min(1.0, hp.value_norm_max / max(patch["value"].norm().item(), 1e-12)))
             if hp.silence_below is not None:
                 self._silence(patch, english, memory_states, hp.silence_below)
+            if hp.sharpen is not None:
+                self._sharpen(patch, english, hp.sharpen)
         except BaseException:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
@@ -140,6 +145,19 @@ class LMEditor(LMEditorBase):
             return bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all())
 
         patch["bias"].fill_(bias - largest_right_shift(excess, right))
+
+    @torch.no_grad()
+    def _sharpen(self, patch: torch.nn.ParameterDict, english: Completion, scale: float) -> None:
+        """Scale the pending patch's gate pre-activation by `scale` and its value by the
+        inverse (the classifiers' `sharpen`, mpn.editing.methods.patcher): kept only if the
+        edit is still right."""
+        trained = {name: p.clone() for name, p in patch.items()}
+        patch["gate_key"].mul_(scale)
+        patch["bias"].mul_(scale)
+        patch["value"].div_(scale)
+        if not bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all()):
+            for name, p in patch.items():
+                p.copy_(trained[name])
 
     def merge_into(self, model) -> None:
         """The committed patches into `model` (a copy of this editor's model), a unit each."""

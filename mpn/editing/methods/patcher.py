@@ -51,6 +51,10 @@ class PatcherHParams(MethodHParams):
     # included, held-out languages not) is below this, as far as the edit stays right
     # (null: off): a gate set from data, not a loss (docs/benchmarks.md, "A calibrated gate")
     silence_below: float | None = knob(None, le=0)
+    # then scale the key and bias by this and the value by its inverse: the same unit where
+    # it fires, GELU's dip where it is silent this many times narrower and shallower (null:
+    # off; docs/benchmarks.md, "A sharper patch")
+    sharpen: float | None = knob(None, ge=1)
 
 
 @torch.no_grad()
@@ -87,13 +91,15 @@ class Patcher(Method):
             with threads(self.engine.train_threads):
                 steps, loss, final_lr = self._train(prepared, request)
                 shift = self._silence(prepared, request) if hp.silence_below is not None else 0.0
+                sharpened = self._sharpen(prepared, request) if hp.sharpen is not None else None
             remembered = Memory(self.engine.features(request.texts()), (ENGLISH, *sorted(request.translations)))
         except BaseException:
             patches.discard()
             raise
         patches.commit()
         self.edit_memory.append(remembered)  # the English input and its pool translations
-        return Outcome(steps, loss, {"final_lr": final_lr, "bias_shift": round(shift, 6)})
+        return Outcome(steps, loss, {"final_lr": final_lr, "bias_shift": round(shift, 6),
+                                     "sharpened": sharpened})
 
     def reset(self) -> None:
         self.engine.patches.reset()
@@ -179,6 +185,23 @@ class Patcher(Method):
         shift = largest_right_shift(excess, right)
         patch.flat.data[patch.hidden] = bias - shift
         return shift
+
+    @torch.no_grad()
+    def _sharpen(self, prepared, request: EditRequest) -> bool:
+        """Scale the trained patch's pre-activation by `sharpen` (key and bias) and its value
+        by the inverse: GELU(s a) / s is a where the patch fires well above 0 and near 0
+        where it is silent, where GELU(a) dips to -0.17 (between a = -3 and 0): most of a
+        silent patch's effect on unrelated inputs (docs/benchmarks.md, "A sharper patch").
+        Kept only if the edit is still right on every row it trained on; returns whether."""
+        patch, scale = self.engine.patches.pending, self.hparams.sharpen
+        trained = patch.flat.data.clone()
+        patch.flat.data[:patch.hidden + 1] *= scale     # key, bias
+        patch.flat.data[-1] /= scale                     # value scale
+        langs = sorted(request.translations)
+        if right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on):
+            return True
+        patch.flat.data.copy_(trained)
+        return False
 
     def _key_start(self, request: EditRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The FFN input the key starts at, and the point where it starts silent (None: 0)."""
