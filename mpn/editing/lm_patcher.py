@@ -142,7 +142,7 @@ class LMEditor(LMEditorBase):
 
         def right(shift: float) -> bool:
             patch["bias"].fill_(bias - shift)
-            return bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all())
+            return self._still_right(english)
 
         patch["bias"].fill_(bias - largest_right_shift(excess, right))
 
@@ -155,9 +155,14 @@ class LMEditor(LMEditorBase):
         patch["gate_key"].mul_(scale)
         patch["bias"].mul_(scale)
         patch["value"].div_(scale)
-        if not bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all()):
+        if not self._still_right(english):
             for name, p in patch.items():
                 p.copy_(trained[name])
+
+    def _still_right(self, english: Completion) -> bool:
+        """Is every target token of the English completion the greedy next token, with the
+        pending patch? The check after `silence_below` and `sharpen`."""
+        return bool((self._logits([english], english.h, english.residual).argmax(-1) == english.target).all())
 
     def merge_into(self, model) -> None:
         """The committed patches into `model` (a copy of this editor's model), a unit each."""

@@ -176,11 +176,11 @@ class Patcher(Method):
         if not memory.shape[0]:
             return 0.0
         excess = patch.preact(memory).max().item() - self.hparams.silence_below
-        bias, langs = patch.bias.item(), sorted(request.translations)
+        bias = patch.bias.item()
 
         def right(shift: float) -> bool:
             patch.flat.data[patch.hidden] = bias - shift
-            return right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on)
+            return self._still_right(prepared, request)
 
         shift = largest_right_shift(excess, right)
         patch.flat.data[patch.hidden] = bias - shift
@@ -197,11 +197,16 @@ class Patcher(Method):
         trained = patch.flat.data.clone()
         patch.flat.data[:patch.hidden + 1] *= scale     # key, bias
         patch.flat.data[-1] /= scale                     # value scale
-        langs = sorted(request.translations)
-        if right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on):
+        if self._still_right(prepared, request):
             return True
         patch.flat.data.copy_(trained)
         return False
+
+    def _still_right(self, prepared, request: EditRequest) -> bool:
+        """Is the pending patch's edit right on every row it trained on (the English input,
+        its views and every pool translation)? The check after `silence_below` and `sharpen`."""
+        langs = sorted(request.translations)
+        return right_rows(self.engine.forward(prepared, langs)[0], request.target, len(langs), self.hparams.stop_on)
 
     def _key_start(self, request: EditRequest) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The FFN input the key starts at, and the point where it starts silent (None: 0)."""
