@@ -16,8 +16,9 @@ With --cache DIR, the FFN inputs the first run computes (most of its time on FEV
 saved there and taken by later runs of the same task, seed, n and --edits, e.g. to compare
 methods or settings on one stream.
 Prints one JSON line: edits made, seconds, peak RSS, es, locality (accuracy ratio and
-agreement with the base model) and edit retention (also per language) at the end, and
-the running curve every --eval-every edits.
+agreement with the base model) and edit retention (also per language) at the end,
+held-out transfer (pre -> post just after each edit, over all edits and the last 100),
+and the running curve every --eval-every edits.
 """
 import argparse
 import json
@@ -31,7 +32,9 @@ from common import bench_main, load_run, used_groups
 from mpn.data import load_rows
 from mpn.editing.features import FeatureStore
 from mpn.experiment.edit_sets import GroupIndex
+from mpn.experiment.metrics import rate
 from mpn.experiment.run import EditRun
+from mpn.experiment.scoring import lift
 from mpn.experiment.summary import summarize, timing
 from mpn.pipeline.commands import stage_paths
 from mpn.core.errors import UserError
@@ -39,6 +42,7 @@ from mpn.core.io import read_json, write_json
 from mpn.core.schema import model_input
 
 EDIT_KINDS = ("mistakes", "counterfactual")
+LATE = 100  # the last edits made: do held-out translations still flip late in a stream?
 
 
 def extra_edits(task_name: str, labels: list[str], predict, used_groups: set[str], seed: int,
@@ -95,6 +99,15 @@ def long_stream(run: EditRun, task_name: str, n: int, seed: int, kind: str = "mi
     return stream, used
 
 
+def heldout_transfer(rows: list[dict], seed: int) -> dict:
+    """Held-out translations right just after their edit, beside right before it, and the
+    lift, each with a fact-level interval, over `rows` (edit log rows, one stream)."""
+    groups = [r["group"] for r in rows]
+    return {name: rate(values, None, groups, 200, seed) for name, values in (
+        ("pre", [r["clg_heldout_pre"] for r in rows]), ("post", [r["clg_heldout"] for r in rows]),
+        ("lift", [lift(r["clg_heldout"], r["clg_heldout_pre"]) for r in rows]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="one long edit stream")
     parser.add_argument("--task", default="xfacts")
@@ -138,6 +151,8 @@ def main() -> None:
         "er_by_lang": {lang: r["mean"] for lang, r in metrics["er_by_lang"].items()},
         "er_by_lang_after_edit": {lang: r["mean"] for lang, r in metrics["er_by_lang_after_edit"].items()},
         "locality_by_lang": {lang: r["mean"] for lang, r in metrics["locality_by_lang"].items()},
+        "heldout_transfer": heldout_transfer(made, args.seed),
+        f"heldout_transfer_last_{LATE}": heldout_transfer(made[-LATE:], args.seed),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "curve": [{k: c[k] for k in ("n_edits", "locality", "er")} for c in logs[0].curve],
     }))
