@@ -10,12 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
-import yaml
 
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
 from mpn.core.io import read_jsonl
 from mpn.core.errors import UserError
+from mpn.core.knobs import assignments
 from mpn.editing.methods import MethodHParams
 from mpn.editing.resolver import resolve_method
 from mpn.model.classifier import Classifier
@@ -41,8 +41,7 @@ class TaskRun:
 def resolve_overrides(params: dict, method: str, overrides: list[str]):
     """The method's hyperparameters with "key=value" `overrides`, checked like every other
     route (mpn.editing.resolver)."""
-    values = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)}
-    return resolve_method(params, method, values, f"{method} overrides:")
+    return resolve_method(params, method, assignments(list(overrides)), f"{method} overrides:")
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:

@@ -37,10 +37,9 @@ import statistics
 import sys
 import time
 
-import yaml
 from common import bench_main, by_fact
 
-from mpn.core.knobs import parse
+from mpn.core.knobs import assignments, parse
 from mpn.data.mzsre import load_mzsre
 from mpn.data.xfacts.prompts import RELATIONS, Completion, LMFact, build_lm_facts, split_facts
 from mpn.data.xfacts.templates import DEFAULT_LANGUAGES
@@ -259,7 +258,7 @@ def main() -> None:
         hparams_class = LM_METHODS[method].hparams
         option, dest = KNOB_OPTIONS[hparams_class]
         items = getattr(args, dest)
-        knobs = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in items)}
+        knobs = assignments(items, option)
         knobs["k_translations"] = args.k_translations if LM_METHODS[method].translations else 0
         hparams = parse(hparams_class, knobs, option)
         for engine in args.engines:

@@ -53,7 +53,6 @@ import statistics
 import time
 from pathlib import Path
 
-import yaml
 from common import bench_main
 
 from mpn.editing.method_names import AUGMENTATION, Preset, like_for_like, read_presets, split
@@ -64,6 +63,7 @@ from mpn.experiment.sequential import SequentialEditing
 from mpn.experiment.summary import summarize
 from mpn.pipeline.commands import stage_paths
 from mpn.core.io import read_json, read_jsonl, write_json
+from mpn.core.knobs import assignments
 from mpn.core.params import EditSettings, section
 from mpn.core.schema import fact_of
 from mpn.pipeline.stage import load_params
@@ -89,10 +89,7 @@ def parse_variant(spec: str, params: dict):
     """'mpn:key_init=mean,pool_languages=[de,es]' -> (method that runs, overrides, hparams);
     a preset (mpn-tuned:lr=0.02) runs its method with its settings under the overrides."""
     name, _, rest = spec.partition(":")
-    overrides = {}
-    for item in split_top_level(rest):
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    overrides = assignments(split_top_level(rest), f"variant {name}:")
     resolved = resolve_method(params, name, overrides, f"variant {spec}:")
     return resolved.method, overrides, resolved.hparams
 
