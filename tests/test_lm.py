@@ -178,14 +178,15 @@ def test_silencing_lowers_only_the_new_patchs_bias_and_keeps_the_edit(lm_and_tok
     for below in (None, bound):
         editor = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams(patience=1, silence_below=below), memory)
         n_memory = editor.memory.shape[0]
-        assert editor.edit(prompt, target).success and editor.completes(prompt, target)
+        result = editor.edit(prompt, target)
+        assert result.success and editor.completes(prompt, target)
         editors[below] = editor
     plain, silenced = editors[None].patches, editors[bound].patches
     assert torch.equal(plain.gate_keys, silenced.gate_keys) and torch.equal(plain.values, silenced.values)
     unrelated = editors[None].memory[:n_memory]
     assert plain.preact(unrelated).max() > bound   # the patience stop left it above the bound
     shift = (plain.biases - silenced.biases).item()
-    assert shift > 0
+    assert shift > 0 and result.extras["bias_shift"] == pytest.approx(shift, abs=1e-5)
     if silenced.preact(unrelated).max() > bound + 1e-4:   # stopped short: a little further breaks the edit
         silenced.biases.data -= 0.05 * shift
         assert not editors[bound].completes(prompt, target)
@@ -203,7 +204,9 @@ def test_sharpening_scales_the_new_gate_and_value_and_keeps_the_edit(lm_and_toke
     editors = []
     for sharpen in (None, 10.0):
         editor = LMEditor(copy.deepcopy(model), tokenizer, LMPatcherHParams(patience=1, sharpen=sharpen), memory)
-        assert editor.edit(prompt, target).success and editor.completes(prompt, target)
+        result = editor.edit(prompt, target)
+        assert result.success and editor.completes(prompt, target)
+        assert result.extras["sharpened"] is (None if sharpen is None else True)
         editors.append(editor.patches)
     plain, sharp = editors
     assert torch.allclose(sharp.gate_keys, 10 * plain.gate_keys) and torch.allclose(sharp.biases, 10 * plain.biases)

@@ -41,6 +41,7 @@ class LMEditResult:
     steps: int
     seconds: float
     languages: list[str] = field(default_factory=list)  # translations it trained on
+    extras: dict = field(default_factory=dict)           # what a method reports of its own (bias_shift, sharpened)
 
 
 ENGINES = ("cached", "full")

@@ -113,10 +113,8 @@ class LMEditor(LMEditorBase):
                 if hp.value_norm_max is not None:
                     with torch.no_grad():
                         patch["value"].mul_(min(1.0, hp.value_norm_max / max(patch["value"].norm().item(), 1e-12)))
-            if hp.silence_below is not None:
-                self._silence(patch, english, memory_states, hp.silence_below)
-            if hp.sharpen is not None:
-                self._sharpen(patch, english, hp.sharpen)
+            shift = self._silence(patch, english, memory_states, hp.silence_below) if hp.silence_below is not None else 0.0
+            sharpened = self._sharpen(patch, english, hp.sharpen) if hp.sharpen is not None else None
         except BaseException:
             self.patches.discard()  # all or nothing: the model is as before the call
             raise
@@ -126,17 +124,18 @@ class LMEditor(LMEditorBase):
         self.memory = torch.cat([self.memory] + [c.h for _, c in learnt])
         self.memory_langs += [lang for lang, c in learnt for _ in range(c.h.shape[0])]
         self.n_edits += 1
-        return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained))
+        return LMEditResult(self.completes(prompt, target), steps, time.perf_counter() - start_time, sorted(trained),
+                            {"bias_shift": round(shift, 6), "sharpened": sharpened})
 
     @torch.no_grad()
     def _silence(self, patch: torch.nn.ParameterDict, english: Completion, memory: torch.Tensor,
-                 below: float) -> None:
+                 below: float) -> float:
         """Lower the pending patch's bias by the largest shift (at most what puts every
         `memory` position's gate pre-activation below `below`) after which the edit is
         still right, found by bisection: the patience stop can leave the patch firing on
-        memory, and a gated MLP's GELU passes a little even at -3."""
+        memory, and a gated MLP's GELU passes a little even at -3. Returns the shift."""
         if not memory.shape[0]:
-            return
+            return 0.0
         excess = self.patches.preact(memory)[:, -1].max().item() - below
         bias = patch["bias"].item()
 
@@ -144,20 +143,24 @@ class LMEditor(LMEditorBase):
             patch["bias"].fill_(bias - shift)
             return self._still_right(english)
 
-        patch["bias"].fill_(bias - largest_right_shift(excess, right))
+        shift = largest_right_shift(excess, right)
+        patch["bias"].fill_(bias - shift)
+        return shift
 
     @torch.no_grad()
-    def _sharpen(self, patch: torch.nn.ParameterDict, english: Completion, scale: float) -> None:
+    def _sharpen(self, patch: torch.nn.ParameterDict, english: Completion, scale: float) -> bool:
         """Scale the pending patch's gate pre-activation by `scale` and its value by the
         inverse (the classifiers' `sharpen`, mpn.editing.methods.patcher): kept only if the
-        edit is still right."""
+        edit is still right; returns whether."""
         trained = {name: p.clone() for name, p in patch.items()}
         patch["gate_key"].mul_(scale)
         patch["bias"].mul_(scale)
         patch["value"].div_(scale)
-        if not self._still_right(english):
-            for name, p in patch.items():
-                p.copy_(trained[name])
+        if self._still_right(english):
+            return True
+        for name, p in patch.items():
+            p.copy_(trained[name])
+        return False
 
     def _still_right(self, english: Completion) -> bool:
         """Is every target token of the English completion the greedy next token, with the
