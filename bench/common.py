@@ -10,7 +10,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
-
 from mpn.pipeline.commands import stage_paths
 from mpn.pipeline.stage import load_params
 from mpn.core.io import read_jsonl
@@ -41,7 +40,7 @@ class TaskRun:
 def resolve_overrides(params: dict, method: str, overrides: list[str]):
     """The method's hyperparameters with "key=value" `overrides`, checked like every other
     route (mpn.editing.resolver)."""
-    return resolve_method(params, method, assignments(list(overrides)), f"{method} overrides:")
+    return resolve_method(params, method, assignments(overrides), f"{method} overrides:")
 
 
 def load_task(task: str, method: str, overrides: list[str] = ()) -> TaskRun:

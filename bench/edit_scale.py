@@ -42,6 +42,7 @@ from mpn.core.io import read_json, write_json
 from mpn.core.schema import model_input
 
 EDIT_KINDS = ("mistakes", "counterfactual")
+N_BOOTSTRAP = 200  # fact-level resamples for every interval this bench prints
 LATE = 100  # the last edits made: do held-out translations still flip late in a stream?
 
 
@@ -103,7 +104,7 @@ def heldout_transfer(rows: list[dict], seed: int) -> dict:
     """Held-out translations right just after their edit, beside right before it, and the
     lift, each with a fact-level interval, over `rows` (edit log rows, one stream)."""
     groups = [r["group"] for r in rows]
-    return {name: rate(values, None, groups, 200, seed) for name, values in (
+    return {name: rate(values, None, groups, N_BOOTSTRAP, seed) for name, values in (
         ("pre", [r["clg_heldout_pre"] for r in rows]), ("post", [r["clg_heldout"] for r in rows]),
         ("lift", [lift(r["clg_heldout"], r["clg_heldout_pre"]) for r in rows]))}
 
@@ -135,7 +136,7 @@ def main() -> None:
         write_json(args.cache / "stream.json", key)
     logs = runner.run(stream, max_per_stream=args.n)
     total = time.perf_counter() - start
-    metrics = summarize(logs, 200, args.seed)
+    metrics = summarize(logs, N_BOOTSTRAP, args.seed)
     made = logs[0].edits
     by_group = {e["group"]: e for e in stream}
     print(json.dumps({
